@@ -1,0 +1,232 @@
+//! The read-only cluster view the rules consult: Services, the certificate ids of Secrets, and the
+//! other Ingresses that share a CLB.
+//!
+//! Rules are synchronous and pure, so they read a [`ClusterLookup`]. A [`ClusterView`] hands one out
+//! per review; it may first fetch what is read on demand (Secrets, in live mode) within the
+//! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files.
+
+pub mod offline;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the rules need to know about a Service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceSummary {
+    /// `spec.type`; Kubernetes defaults an unset type to `ClusterIP`.
+    pub service_type: String,
+    pub ports: Vec<ServicePortSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePortSummary {
+    pub name: Option<String>,
+    pub port: i32,
+}
+
+/// The two keys of a TLS Secret that TKE reads. Nothing else of a Secret is ever kept.
+///
+/// `Debug` prints only whether each key is present, so a stray `{:?}` cannot leak data.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SecretCertIds {
+    /// Decoded value of `qcloud_cert_id` (from `data`, or `stringData` when read from files).
+    pub cert_id: Option<Vec<u8>>,
+    /// Decoded value of `qcloud_ca_cert_id`.
+    pub ca_cert_id: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for SecretCertIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCertIds")
+            .field("has_cert_id", &self.cert_id.is_some())
+            .field("has_ca_cert_id", &self.ca_cert_id.is_some())
+            .finish()
+    }
+}
+
+/// The answer to "what does Secret ns/name hold?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLookup {
+    Found(SecretCertIds),
+    NotFound,
+    /// The view could not tell (API server unreachable, deadline passed). Rules warn, never deny.
+    Unavailable(String),
+}
+
+/// A host+path route an Ingress puts on its CLB, for conflicts between Ingresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub host: String,
+    pub path: String,
+}
+
+/// What conflict rules need to know about another Ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IngressSummary {
+    pub namespace: String,
+    pub name: String,
+    /// `kubernetes.io/ingress.existLbId`, when set.
+    pub exist_lb_id: Option<String>,
+    /// `kubernetes.io/ingress.qcloud-loadbalance-id` (written by TKE), when set.
+    pub lb_id: Option<String>,
+    /// `ingress.cloud.tencent.com/enable-group` is `"true"`.
+    pub enable_group: bool,
+    pub routes: Vec<Route>,
+}
+
+/// A synchronous, read-only view for one review. Rules only ever see this.
+pub trait ClusterLookup: Send + Sync {
+    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary>;
+    fn secret(&self, namespace: &str, name: &str) -> SecretLookup;
+    /// Other qcloud Ingresses whose `existLbId` or `qcloud-loadbalance-id` is `lb_id`.
+    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>>;
+}
+
+/// What a review will look up on demand, so the view can fetch it before the rules run.
+#[derive(Debug, Clone)]
+pub struct LookupRequest {
+    pub namespace: String,
+    pub secret_names: Vec<String>,
+    /// Fetches must finish by then; what is not fetched in time is [`SecretLookup::Unavailable`].
+    pub deadline: Instant,
+}
+
+pub type LookupFuture = Pin<Box<dyn Future<Output = Arc<dyn ClusterLookup>> + Send>>;
+
+/// A source of [`ClusterLookup`]s: the offline files or the live cluster.
+pub trait ClusterView: Send + Sync + 'static {
+    /// True once the view can answer (live caches synced).
+    fn is_ready(&self) -> bool;
+    /// A lookup for one review.
+    fn lookup(&self, request: LookupRequest) -> LookupFuture;
+}
+
+/// A plain in-memory cluster state; the offline view and tests use it directly.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    pub services: HashMap<(String, String), ServiceSummary>,
+    pub secrets: HashMap<(String, String), SecretCertIds>,
+    pub ingresses: HashMap<(String, String), Arc<IngressSummary>>,
+    /// lb id → keys of the Ingresses on it; kept in step with `ingresses`.
+    lb_index: HashMap<String, Vec<(String, String)>>,
+}
+
+impl ClusterState {
+    pub fn insert_service(&mut self, namespace: &str, name: &str, service: ServiceSummary) {
+        self.services
+            .insert((namespace.to_owned(), name.to_owned()), service);
+    }
+
+    pub fn insert_secret(&mut self, namespace: &str, name: &str, secret: SecretCertIds) {
+        self.secrets
+            .insert((namespace.to_owned(), name.to_owned()), secret);
+    }
+
+    /// Adds or replaces an Ingress and keeps the CLB index current.
+    pub fn insert_ingress(&mut self, summary: IngressSummary) {
+        let key = (summary.namespace.clone(), summary.name.clone());
+        self.remove_ingress(&key.0, &key.1);
+        for lb in lb_ids(&summary) {
+            self.lb_index
+                .entry(lb.to_owned())
+                .or_default()
+                .push(key.clone());
+        }
+        self.ingresses.insert(key, Arc::new(summary));
+    }
+
+    pub fn remove_ingress(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(old) = self.ingresses.remove(&key) {
+            for lb in lb_ids(&old) {
+                if let Some(keys) = self.lb_index.get_mut(lb) {
+                    keys.retain(|k| k != &key);
+                    if keys.is_empty() {
+                        self.lb_index.remove(lb);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn lb_ids(summary: &IngressSummary) -> impl Iterator<Item = &str> {
+    let exist = summary.exist_lb_id.as_deref();
+    let owned = summary.lb_id.as_deref().filter(|id| Some(*id) != exist);
+    exist.into_iter().chain(owned)
+}
+
+impl ClusterLookup for ClusterState {
+    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
+        self.services
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
+        match self.secrets.get(&(namespace.to_owned(), name.to_owned())) {
+            Some(ids) => SecretLookup::Found(ids.clone()),
+            None => SecretLookup::NotFound,
+        }
+    }
+
+    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
+        self.lb_index
+            .get(lb_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.ingresses.get(key).cloned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(name: &str, exist: Option<&str>, lb: Option<&str>) -> IngressSummary {
+        IngressSummary {
+            namespace: "default".into(),
+            name: name.into(),
+            exist_lb_id: exist.map(Into::into),
+            lb_id: lb.map(Into::into),
+            ..IngressSummary::default()
+        }
+    }
+
+    #[test]
+    fn lb_index_follows_inserts_replacements_and_removals() {
+        let mut state = ClusterState::default();
+        state.insert_ingress(summary("a", Some("lb-1"), Some("lb-1")));
+        state.insert_ingress(summary("b", None, Some("lb-2")));
+        assert_eq!(state.ingresses_on_lb("lb-1").len(), 1);
+        assert_eq!(state.ingresses_on_lb("lb-2")[0].name, "b");
+
+        state.insert_ingress(summary("a", Some("lb-2"), None));
+        assert!(state.ingresses_on_lb("lb-1").is_empty());
+        assert_eq!(state.ingresses_on_lb("lb-2").len(), 2);
+
+        state.remove_ingress("default", "b");
+        let names: Vec<_> = state
+            .ingresses_on_lb("lb-2")
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        assert_eq!(names, ["a"]);
+    }
+
+    #[test]
+    fn secret_debug_never_shows_data() {
+        let ids = SecretCertIds {
+            cert_id: Some(b"TKPmsWb3".to_vec()),
+            ca_cert_id: None,
+        };
+        let shown = format!("{ids:?}");
+        assert!(!shown.contains("TKPmsWb3"), "{shown}");
+        assert!(shown.contains("has_cert_id: true"), "{shown}");
+    }
+}

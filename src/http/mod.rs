@@ -1,0 +1,1 @@
+//! The HTTP layer: TLS listener, admin listener, AdmissionReview envelopes, metrics and logs.

@@ -1,0 +1,292 @@
+//! Decoding Ingress objects of every served API version into the one `networking.k8s.io/v1` shape
+//! the rules work on, and mapping field paths back to the version the user wrote.
+//!
+//! `networking.k8s.io/v1beta1` and `extensions/v1beta1` name backends `serviceName`/`servicePort`
+//! and the default backend `spec.backend`; everything else the rules look at is the same.
+
+use k8s_openapi::api::networking::v1::Ingress;
+use serde_json::{Map, Value};
+
+/// The API versions of Ingress that we understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngressVersion {
+    /// `networking.k8s.io/v1`
+    NetworkingV1,
+    /// `networking.k8s.io/v1beta1` or `extensions/v1beta1`
+    Beta1,
+}
+
+impl IngressVersion {
+    /// The version for an `apiVersion` string, or `None` when it is not an Ingress version we know.
+    pub fn from_api_version(api_version: &str) -> Option<Self> {
+        match api_version {
+            "networking.k8s.io/v1" => Some(Self::NetworkingV1),
+            "networking.k8s.io/v1beta1" | "extensions/v1beta1" => Some(Self::Beta1),
+            _ => None,
+        }
+    }
+}
+
+/// An Ingress decoded into v1 types, remembering which version it was written in.
+#[derive(Debug, Clone)]
+pub struct DecodedIngress {
+    pub ingress: Ingress,
+    pub version: IngressVersion,
+}
+
+impl DecodedIngress {
+    /// A v1 field path (as the rules write it) in the spelling of the version the user wrote.
+    pub fn field_path(&self, v1_path: &str) -> String {
+        match self.version {
+            IngressVersion::NetworkingV1 => v1_path.to_owned(),
+            IngressVersion::Beta1 => beta1_field_path(v1_path),
+        }
+    }
+}
+
+/// Why an object could not be read as an Ingress.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("apiVersion {0:?} is not an Ingress version this webhook understands")]
+    UnknownVersion(String),
+    #[error("object is not a valid Ingress: {0}")]
+    Invalid(String),
+}
+
+/// Decodes an Ingress given as JSON. `api_version` is the object's own `apiVersion` if it has one,
+/// else the version from the admission request's `kind`.
+pub fn decode(api_version: &str, object: Value) -> Result<DecodedIngress, DecodeError> {
+    let version = IngressVersion::from_api_version(api_version)
+        .ok_or_else(|| DecodeError::UnknownVersion(api_version.to_owned()))?;
+    let object = match version {
+        IngressVersion::NetworkingV1 => object,
+        IngressVersion::Beta1 => beta1_to_v1(object),
+    };
+    let ingress: Ingress = serde_json::from_value(object)
+        .map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+    Ok(DecodedIngress { ingress, version })
+}
+
+/// Rewrites a v1beta1 Ingress JSON object into the v1 shape. Unknown fields are left alone.
+fn beta1_to_v1(mut object: Value) -> Value {
+    if let Some(obj) = object.as_object_mut() {
+        obj.insert(
+            "apiVersion".into(),
+            Value::String("networking.k8s.io/v1".into()),
+        );
+    }
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    if let Some(mut backend) = spec.remove("backend") {
+        convert_backend(&mut backend);
+        spec.insert("defaultBackend".into(), backend);
+    }
+    if let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) {
+        for rule in rules {
+            let paths = rule
+                .get_mut("http")
+                .and_then(|http| http.get_mut("paths"))
+                .and_then(Value::as_array_mut);
+            for path in paths.into_iter().flatten() {
+                if let Some(backend) = path.get_mut("backend") {
+                    convert_backend(backend);
+                }
+            }
+        }
+    }
+    object
+}
+
+/// `{serviceName, servicePort}` → `{service: {name, port: {number | name}}}`.
+fn convert_backend(backend: &mut Value) {
+    let Some(b) = backend.as_object_mut() else {
+        return;
+    };
+    let name = b.remove("serviceName");
+    let port = b.remove("servicePort");
+    if name.is_none() && port.is_none() {
+        return;
+    }
+    let mut service = Map::new();
+    if let Some(name) = name {
+        service.insert("name".into(), name);
+    }
+    if let Some(port) = port {
+        let mut p = Map::new();
+        match port {
+            Value::Number(n) => {
+                p.insert("number".into(), Value::Number(n));
+            }
+            Value::String(s) => match s.parse::<i32>() {
+                Ok(n) => {
+                    p.insert("number".into(), Value::from(n));
+                }
+                Err(_) => {
+                    p.insert("name".into(), Value::String(s));
+                }
+            },
+            other => {
+                p.insert("name".into(), other);
+            }
+        }
+        service.insert("port".into(), Value::Object(p));
+    }
+    b.insert("service".into(), Value::Object(service));
+}
+
+/// Maps a v1 field path to its v1beta1 spelling.
+fn beta1_field_path(v1_path: &str) -> String {
+    const RENAMES: [(&str, &str); 5] = [
+        ("backend.service.port.number", "backend.servicePort"),
+        ("backend.service.port.name", "backend.servicePort"),
+        ("backend.service.port", "backend.servicePort"),
+        ("backend.service.name", "backend.serviceName"),
+        ("backend.service", "backend.serviceName"),
+    ];
+    let path = v1_path.replacen("spec.defaultBackend", "spec.backend", 1);
+    for (v1, beta1) in RENAMES {
+        if let Some(at) = path.find(v1) {
+            let rest = &path[at + v1.len()..];
+            if rest.is_empty() || rest.starts_with(['.', '[']) {
+                return format!("{}{beta1}{rest}", &path[..at]);
+            }
+        }
+    }
+    path
+}
+
+/// Annotation keys that more than one layer needs. The full catalogue lives in the rules.
+pub mod keys {
+    pub const CLASS: &str = "kubernetes.io/ingress.class";
+    pub const EXIST_LB_ID: &str = "kubernetes.io/ingress.existLbId";
+    pub const LOADBALANCE_ID: &str = "kubernetes.io/ingress.qcloud-loadbalance-id";
+    pub const ENABLE_GROUP: &str = "ingress.cloud.tencent.com/enable-group";
+}
+
+/// The class name TKE's CLB controller answers to.
+pub const QCLOUD_CLASS: &str = "qcloud";
+
+/// True when TKE's CLB controller handles this Ingress: the class annotation or
+/// `spec.ingressClassName` is `qcloud`, or neither is set (an empty annotation counts as unset).
+pub fn is_qcloud(ingress: &Ingress) -> bool {
+    let annotation = ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::CLASS))
+        .map(String::as_str)
+        .filter(|v| !v.is_empty());
+    let class_name = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
+    match (annotation, class_name) {
+        (None, None) => true,
+        (a, c) => a == Some(QCLOUD_CLASS) || c == Some(QCLOUD_CLASS),
+    }
+}
+
+/// Collapses whitespace so an error text fits on one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn beta1_backends_become_v1_services() {
+        let object = json!({
+            "apiVersion": "extensions/v1beta1",
+            "kind": "Ingress",
+            "metadata": {"name": "demo", "namespace": "default"},
+            "spec": {
+                "backend": {"serviceName": "fallback", "servicePort": 8080},
+                "rules": [{"host": "www1.happylau.cn", "http": {"paths": [
+                    {"path": "/", "backend": {"serviceName": "tke-app-1", "servicePort": 80}},
+                    {"path": "/x", "backend": {"serviceName": "tke-app-2", "servicePort": "http"}},
+                    {"path": "/y", "backend": {"serviceName": "tke-app-3", "servicePort": "81"}}
+                ]}}]
+            }
+        });
+        let decoded = decode("extensions/v1beta1", object).unwrap();
+        assert_eq!(decoded.version, IngressVersion::Beta1);
+        let spec = decoded.ingress.spec.unwrap();
+        let default = spec.default_backend.unwrap().service.unwrap();
+        assert_eq!(default.name, "fallback");
+        assert_eq!(default.port.unwrap().number, Some(8080));
+        let rules = spec.rules.unwrap();
+        let paths = &rules[0].http.as_ref().unwrap().paths;
+        let port = |i: usize| {
+            paths[i]
+                .backend
+                .service
+                .as_ref()
+                .unwrap()
+                .port
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(paths[0].backend.service.as_ref().unwrap().name, "tke-app-1");
+        assert_eq!(port(0).number, Some(80));
+        assert_eq!(port(1).name.as_deref(), Some("http"));
+        assert_eq!(port(2).number, Some(81));
+    }
+
+    #[test]
+    fn field_paths_follow_the_written_version() {
+        let decoded = decode(
+            "networking.k8s.io/v1beta1",
+            json!({"metadata": {"name": "x"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            decoded.field_path("spec.rules[0].http.paths[1].backend.service.port.number"),
+            "spec.rules[0].http.paths[1].backend.servicePort"
+        );
+        assert_eq!(
+            decoded.field_path("spec.defaultBackend.service.name"),
+            "spec.backend.serviceName"
+        );
+        let v1 = decode("networking.k8s.io/v1", json!({"metadata": {"name": "x"}})).unwrap();
+        assert_eq!(
+            v1.field_path("spec.defaultBackend.service.name"),
+            "spec.defaultBackend.service.name"
+        );
+    }
+
+    #[test]
+    fn qcloud_selection() {
+        let with = |annotation: Option<&str>, class: Option<&str>| {
+            let mut object = json!({"metadata": {"name": "x"}, "spec": {}});
+            if let Some(a) = annotation {
+                object["metadata"]["annotations"] = json!({ keys::CLASS: a });
+            }
+            if let Some(c) = class {
+                object["spec"]["ingressClassName"] = json!(c);
+            }
+            is_qcloud(&decode("networking.k8s.io/v1", object).unwrap().ingress)
+        };
+        assert!(with(None, None));
+        assert!(with(Some("qcloud"), None));
+        assert!(with(None, Some("qcloud")));
+        assert!(with(Some(""), None));
+        assert!(with(Some("qcloud"), Some("qcloud")));
+        assert!(!with(Some("nginx"), None));
+        assert!(!with(None, Some("nginx")));
+        assert!(!with(Some("Qcloud"), None));
+    }
+
+    #[test]
+    fn unknown_versions_and_bad_objects_are_errors() {
+        assert_eq!(
+            decode("v1", json!({})).unwrap_err(),
+            DecodeError::UnknownVersion("v1".into())
+        );
+        let err = decode("networking.k8s.io/v1", json!({"spec": {"rules": "nope"}})).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid(_)), "{err:?}");
+    }
+}

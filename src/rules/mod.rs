@@ -1,0 +1,90 @@
+//! The rules: pure functions from an Ingress under review and a read-only cluster view to
+//! [`Finding`]s (validating side) and JSON patch operations (mutating side).
+//!
+//! No async, no I/O, no HTTP here. Every rule has a stable id in [`catalogue`], a default severity
+//! and, where TKE has one, the controller's error code.
+
+pub mod catalogue;
+pub mod settings;
+
+use k8s_openapi::api::networking::v1::Ingress;
+
+use crate::cluster::ClusterLookup;
+use crate::ingress::IngressVersion;
+pub use catalogue::Rule;
+pub use settings::Settings;
+
+/// What a finding does to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Allowed, with an admission warning.
+    Warn,
+    /// Denied.
+    Deny,
+}
+
+/// The admission operation under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+        }
+    }
+}
+
+/// One problem found in an Ingress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static Rule,
+    /// Effective severity: the rule's default unless settings or ratcheting changed it.
+    pub severity: Severity,
+    /// Kubernetes-style field path in v1 spelling, e.g. `spec.rules[0].http.paths[1].path` or
+    /// `metadata.annotations[kubernetes.io/ingress.http-rules][0].backend.servicePort`.
+    pub field: String,
+    /// What is wrong, short enough for a warning line, e.g. `"/api/*" has characters CLB rejects`.
+    pub problem: String,
+    /// How to fix it, e.g. `use only A-Z a-z 0-9 . - _ / = ? :`. May be empty.
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn new(
+        rule: &'static Rule,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule,
+            severity: rule.default_severity,
+            field: field.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Everything a validating rule may look at.
+pub struct Review<'a> {
+    pub operation: Operation,
+    /// The Ingress's namespace (from the request when the object has none).
+    pub namespace: &'a str,
+    pub ingress: &'a Ingress,
+    /// The version the user wrote, for messages that quote field names.
+    pub version: IngressVersion,
+    /// The object before an UPDATE.
+    pub old: Option<&'a Ingress>,
+    pub cluster: &'a dyn ClusterLookup,
+    pub settings: &'a Settings,
+}
