@@ -86,5 +86,67 @@ pub struct Review<'a> {
     /// The object before an UPDATE.
     pub old: Option<&'a Ingress>,
     pub cluster: &'a dyn ClusterLookup,
-    pub settings: &'a Settings,
+}
+
+/// Who sent the request, for exemptions.
+#[derive(Debug, Clone, Default)]
+pub struct Requester<'a> {
+    pub username: &'a str,
+    pub groups: &'a [String],
+}
+
+/// The outcome of validating one Ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// Every finding, with its effective severity.
+    pub findings: Vec<Finding>,
+    /// For the person running `kubectl apply`: every deny finding on one line, `; `-separated, or
+    /// `None` when the request is allowed.
+    pub deny_message: Option<String>,
+    /// One line each, at most 120 characters.
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.deny_message.is_none()
+    }
+}
+
+/// Why the engine could not be built (a schema that does not compile, bad settings).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(pub String);
+
+/// The rules with their settings and compiled JSON schemas: built once at start-up, shared by
+/// every review (`Arc<Engine>`).
+#[derive(Debug)]
+pub struct Engine {
+    settings: Settings,
+}
+
+impl Engine {
+    pub fn new(settings: Settings) -> Result<Self, EngineError> {
+        Ok(Self { settings })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// True when the request is not reviewed at all (exempt user, group or namespace).
+    pub fn is_exempt(&self, _requester: &Requester<'_>, _namespace: &str) -> bool {
+        false
+    }
+
+    /// The Secrets (in the Ingress's namespace) the rules will read, so a live view can fetch them
+    /// before [`Engine::validate`] runs.
+    pub fn secret_names(&self, _ingress: &Ingress) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Runs every rule on a qcloud Ingress and applies settings, ratcheting and enforcement.
+    pub fn validate(&self, _review: &Review<'_>) -> Verdict {
+        Verdict::default()
+    }
 }

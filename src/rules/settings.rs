@@ -1,5 +1,15 @@
 //! Rule settings (`serve --config`, `check --config`): per-rule severity, enforcement mode and
-//! exemptions.
+//! exemptions. The file is YAML:
+//!
+//! ```yaml
+//! enforcement: enforce        # or warn: every deny becomes warnings and the request is allowed
+//! rules:                      # rule id -> deny | warn | off
+//!   host-grammar: warn
+//! exempt:
+//!   usernames: [system:serviceaccount:kube-system:l7-lb-controller]
+//!   groups: []
+//!   namespaces: [kube-system]
+//! ```
 
 use std::collections::HashMap;
 
