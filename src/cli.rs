@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -50,6 +52,30 @@ pub struct ServeArgs {
     /// Log format; `auto` is human on a terminal and JSON otherwise.
     #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "QIW_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
+    /// server sends no `?timeout=`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time a client has to send request headers.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Connections served at once.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// How often the certificate files are re-read (hot reload).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// After SIGTERM, keep serving this long with /readyz 503 while endpoints update.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// Then wait at most this long for in-flight requests.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::http::server::parse_go_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration like 10s, 500ms or 1m30s"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,10 +133,92 @@ pub struct DevCertsArgs {
     reason = "each subcommand takes its arguments by value once built"
 )]
 pub fn run(args: Args) -> ExitCode {
-    match args.command {
-        Command::Serve(_) | Command::Check(_) | Command::DevCerts(_) => {
-            eprintln!("qcloud-ingress-webhook: this command is not built yet");
+    let result = match args.command {
+        Command::Serve(serve_args) => serve(serve_args),
+        Command::DevCerts(dev_args) => dev_certs(dev_args),
+        Command::Check(_) => Err(anyhow::anyhow!("this command is not built yet")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qcloud-ingress-webhook: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use crate::http::{AppState, Limits, Server, ServerConfig};
+    let ServeArgs {
+        listen,
+        tls_cert,
+        tls_key,
+        admin_listen,
+        cluster_state,
+        config,
+        max_body_bytes,
+        log_format,
+        request_timeout,
+        header_read_timeout,
+        max_connections,
+        tls_reload_interval,
+        shutdown_delay,
+        shutdown_grace,
+    } = args;
+    crate::http::logging::init(log_format);
+    if config.is_some() {
+        anyhow::bail!(
+            "--config is not supported yet; the rule settings file comes with the rule catalogue"
+        );
+    }
+    let engine = Arc::new(crate::rules::Engine::new(crate::rules::Settings::default())?);
+    if cluster_state.is_empty() {
+        anyhow::bail!(
+            "live mode (no --cluster-state) needs the live cluster support, which is not built yet; \
+             pass --cluster-state PATH to serve on an offline cluster state"
+        );
+    }
+    let cluster: Arc<dyn crate::cluster::ClusterView> = Arc::new(
+        crate::cluster::offline::OfflineCluster::from_paths(&cluster_state)?,
+    );
+    let limits = Limits {
+        max_body_bytes,
+        request_timeout,
+    };
+    let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
+    server_config.header_read_timeout = header_read_timeout;
+    server_config.max_connections = max_connections;
+    server_config.tls_reload_interval = tls_reload_interval;
+    server_config.shutdown_delay = shutdown_delay;
+    server_config.shutdown_grace = shutdown_grace;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let state = AppState::new(engine, cluster, limits);
+        let server = Server::bind(server_config, state).await?;
+        server.run(crate::http::server::shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// `dev-certs`: write a development CA and serving certificate.
+fn dev_certs(args: DevCertsArgs) -> anyhow::Result<()> {
+    let DevCertsArgs {
+        out,
+        service,
+        namespace,
+        keep_existing,
+    } = args;
+    match crate::certs::write(&out, &service, &namespace, keep_existing)? {
+        crate::certs::Written::Created => eprintln!(
+            "wrote ca.crt, ca.key, tls.crt, tls.key to {} (for {service}.{namespace}.svc, localhost, 127.0.0.1)",
+            out.display()
+        ),
+        crate::certs::Written::KeptExisting => {
+            eprintln!("kept the existing certificates in {}", out.display());
+        }
+    }
+    Ok(())
 }

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if let Err(e) = qcloud_ingress_webhook::http::tls::install_crypto_provider() {
+        eprintln!("qcloud-ingress-webhook: {e}");
+        return ExitCode::FAILURE;
+    }
     let args = qcloud_ingress_webhook::cli::Args::parse();
     qcloud_ingress_webhook::cli::run(args)
 }

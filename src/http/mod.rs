@@ -1,1 +1,99 @@
 //! The HTTP layer: TLS listener, admin listener, AdmissionReview envelopes, metrics and logs.
+//!
+//! - [`server`]: the HTTPS accept loop (tokio-rustls + hyper-util) and the webhook [`router`];
+//! - [`admin`]: plain-HTTP `/healthz`, `/readyz`, `/metrics`;
+//! - [`review`]: answering one AdmissionReview, free of HTTP types;
+//! - [`envelope`]: our AdmissionReview request/response types;
+//! - [`tls`]: the hot-swappable serving certificate;
+//! - [`metrics`], [`logging`].
+
+pub mod admin;
+pub mod envelope;
+pub mod logging;
+pub mod metrics;
+pub mod review;
+pub mod server;
+pub mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::cluster::ClusterView;
+use crate::rules::Engine;
+pub use server::{Server, ServerConfig, router};
+
+/// Limits applied to every webhook request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Larger bodies get HTTP 413.
+    pub max_body_bytes: usize,
+    /// Upper bound for one request, body read included; also the budget when the API server
+    /// sends no `?timeout=`.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `/readyz` reports on, besides the cluster view.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    tls_bound: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    pub fn set_tls_bound(&self) {
+        self.tls_bound.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_shutting_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// `None` when ready, else why not.
+    pub fn not_ready_reason(&self, cluster: &dyn ClusterView) -> Option<&'static str> {
+        if self.is_shutting_down() {
+            Some("shutting down")
+        } else if !self.tls_bound.load(Ordering::SeqCst) {
+            Some("TLS listener not bound yet")
+        } else if !cluster.is_ready() {
+            Some("cluster view not synced yet")
+        } else {
+            None
+        }
+    }
+}
+
+/// Everything a request handler needs. Holding an [`Engine`] means the schemas compiled.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub cluster: Arc<dyn ClusterView>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub readiness: Arc<Readiness>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, cluster: Arc<dyn ClusterView>, limits: Limits) -> Self {
+        Self {
+            engine,
+            cluster,
+            metrics: Arc::new(metrics::Metrics::new()),
+            readiness: Arc::new(Readiness::default()),
+            limits,
+        }
+    }
+}

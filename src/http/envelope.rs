@@ -1,0 +1,411 @@
+//! Our own small AdmissionReview envelope types (`admission.k8s.io/v1` and `v1beta1`).
+//!
+//! Why not kube-core's: we must echo the request's apiVersion, and the validating answer must be
+//! unable to carry a patch (a patch from a validating webhook is an invalid v1 response). So there
+//! are two answer types: [`ValidatingResponse`] has no patch fields at all, and
+//! [`MutatingResponse`] adds them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ingress::one_line;
+use crate::rules::Operation;
+
+/// The AdmissionReview versions the API server can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewVersion {
+    V1,
+    V1beta1,
+}
+
+impl ReviewVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::V1 => "admission.k8s.io/v1",
+            Self::V1beta1 => "admission.k8s.io/v1beta1",
+        }
+    }
+
+    fn from_api_version(api_version: &str) -> Option<Self> {
+        match api_version {
+            "admission.k8s.io/v1" => Some(Self::V1),
+            "admission.k8s.io/v1beta1" => Some(Self::V1beta1),
+            _ => None,
+        }
+    }
+}
+
+/// Why a body is not an AdmissionReview we can answer at all (HTTP 400). One line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+/// The outer shape, read first so that a readable uid still gets a proper answer when the rest
+/// of the request is malformed.
+#[derive(Deserialize)]
+struct RawReview {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<Value>,
+}
+
+/// `request.kind` / `request.resource`: group, version and kind (or resource).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GroupVersionKind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+impl GroupVersionKind {
+    /// `group/version`, or just `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct UserInfo {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+/// The parts of `request` we read. Secret-free by construction: only the Ingress objects are
+/// carried, and they are never logged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub operation: OperationName,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// `request.operation` as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OperationName {
+    #[serde(rename = "CREATE")]
+    Create,
+    #[serde(rename = "UPDATE")]
+    Update,
+    #[serde(rename = "DELETE")]
+    Delete,
+    #[serde(rename = "CONNECT")]
+    Connect,
+}
+
+impl From<OperationName> for Operation {
+    fn from(op: OperationName) -> Self {
+        match op {
+            OperationName::Create => Self::Create,
+            OperationName::Update => Self::Update,
+            OperationName::Delete => Self::Delete,
+            OperationName::Connect => Self::Connect,
+        }
+    }
+}
+
+/// A parsed review: its version, and either a readable request or the uid of an unreadable one.
+#[derive(Debug, Clone)]
+pub struct ParsedReview {
+    pub version: ReviewVersion,
+    pub request: Result<AdmissionRequest, MalformedRequest>,
+}
+
+/// A `request` whose uid we could read but whose other fields are malformed: answered with a deny
+/// carrying that uid (an answer without the uid would be an invalid v1 response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedRequest {
+    pub uid: String,
+    pub reason: String,
+}
+
+/// Parses a request body. `Err` means HTTP 400 with the one-line reason.
+pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
+    let raw: RawReview = serde_json::from_slice(body).map_err(|e| {
+        Unreadable(format!(
+            "body is not an AdmissionReview JSON object: {}",
+            one_line(&e.to_string())
+        ))
+    })?;
+    let api_version = raw
+        .api_version
+        .ok_or_else(|| Unreadable("AdmissionReview has no apiVersion".into()))?;
+    let version = ReviewVersion::from_api_version(&api_version).ok_or_else(|| {
+        Unreadable(format!(
+            "unsupported AdmissionReview apiVersion {:?}; expected admission.k8s.io/v1 or v1beta1",
+            truncate(&api_version)
+        ))
+    })?;
+    match raw.kind.as_deref() {
+        Some("AdmissionReview") => {}
+        Some(other) => {
+            return Err(Unreadable(format!(
+                "kind {:?} is not AdmissionReview",
+                truncate(other)
+            )));
+        }
+        None => return Err(Unreadable("AdmissionReview has no kind".into())),
+    }
+    let request = raw
+        .request
+        .filter(|r| !r.is_null())
+        .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
+    let uid = match request.get("uid") {
+        Some(Value::String(uid)) if !uid.is_empty() => uid.clone(),
+        _ => return Err(Unreadable("AdmissionReview request has no uid".into())),
+    };
+    let request =
+        serde_json::from_value::<AdmissionRequest>(request).map_err(|e| MalformedRequest {
+            uid,
+            reason: format!(
+                "the AdmissionReview request is malformed: {}",
+                one_line(&e.to_string())
+            ),
+        });
+    Ok(ParsedReview { version, request })
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// `response.status` on a deny.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Always `Failure` on a deny.
+    pub status: &'static str,
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Status {
+    /// The default deny: problems in the Ingress are `400 BadRequest`.
+    pub fn bad_request(message: String) -> Self {
+        Self {
+            status: "Failure",
+            code: 400,
+            reason: "BadRequest",
+            message,
+        }
+    }
+}
+
+/// The answer of the validating endpoint. It has no patch field, so it cannot carry one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatingResponse {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl ValidatingResponse {
+    pub fn allow(uid: &str) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: true,
+            status: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn deny(uid: &str, message: String) -> Self {
+        Self {
+            uid: uid.to_owned(),
+            allowed: false,
+            status: Some(Status::bad_request(message)),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
+        self.warnings = warnings;
+        self
+    }
+}
+
+/// The answer of the mutating endpoint: a validating answer plus an optional JSONPatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MutatingResponse {
+    #[serde(flatten)]
+    pub answer: ValidatingResponse,
+    /// Base64 of an RFC 6902 JSON array; always together with `patch_type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+}
+
+impl MutatingResponse {
+    pub fn without_patch(answer: ValidatingResponse) -> Self {
+        Self {
+            answer,
+            patch: None,
+            patch_type: None,
+        }
+    }
+
+    /// Attaches a JSON patch; an empty patch is left out (a patch on an unchanged object is noise).
+    pub fn with_patch(answer: ValidatingResponse, patch: &json_patch::Patch) -> Self {
+        use base64::Engine as _;
+        if patch.0.is_empty() {
+            return Self::without_patch(answer);
+        }
+        match serde_json::to_vec(patch) {
+            Ok(bytes) => Self {
+                answer,
+                patch: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                patch_type: Some("JSONPatch"),
+            },
+            Err(_) => Self::without_patch(answer),
+        }
+    }
+}
+
+/// The AdmissionReview we send back: same apiVersion as the request, kind `AdmissionReview`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewResponse<R> {
+    #[serde(rename = "apiVersion")]
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: R,
+}
+
+impl<R> ReviewResponse<R> {
+    pub fn new(version: ReviewVersion, response: R) -> Self {
+        Self {
+            api_version: version.api_version(),
+            kind: "AdmissionReview",
+            response,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(value: &Value) -> Vec<u8> {
+        serde_json::to_vec(value).unwrap()
+    }
+
+    #[test]
+    fn reads_v1_and_v1beta1() {
+        for (api, version) in [
+            ("admission.k8s.io/v1", ReviewVersion::V1),
+            ("admission.k8s.io/v1beta1", ReviewVersion::V1beta1),
+        ] {
+            let parsed = parse_review(&body(&json!({
+                "apiVersion": api, "kind": "AdmissionReview",
+                "request": {"uid": "u1", "operation": "CREATE",
+                            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}}
+            })))
+            .unwrap();
+            assert_eq!(parsed.version, version);
+            let request = parsed.request.unwrap();
+            assert_eq!(request.uid, "u1");
+            assert_eq!(request.kind.api_version(), "networking.k8s.io/v1");
+        }
+    }
+
+    #[test]
+    fn unreadable_bodies_have_one_line_reasons() {
+        let cases = [
+            (b"not json".to_vec(), "not an AdmissionReview JSON"),
+            (
+                body(&json!({"kind": "AdmissionReview", "request": {"uid": "u"}})),
+                "no apiVersion",
+            ),
+            (
+                body(&json!({"apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview"})),
+                "unsupported AdmissionReview apiVersion",
+            ),
+            (
+                body(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "Pod"})),
+                "is not AdmissionReview",
+            ),
+            (
+                body(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"})),
+                "no request",
+            ),
+            (
+                body(
+                    &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                             "request": {"operation": "CREATE"}}),
+                ),
+                "no uid",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = parse_review(&input).unwrap_err();
+            assert!(err.0.contains(expected), "{err} lacks {expected}");
+            assert!(!err.0.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn malformed_request_with_uid_keeps_the_uid() {
+        let parsed = parse_review(&body(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u9", "operation": "EXPLODE"}
+        })))
+        .unwrap();
+        let err = parsed.request.unwrap_err();
+        assert_eq!(err.uid, "u9");
+        assert!(err.reason.contains("malformed"), "{}", err.reason);
+    }
+
+    #[test]
+    fn validating_response_has_no_patch_and_mutating_response_encodes_one() {
+        use base64::Engine as _;
+        let deny = ValidatingResponse::deny("u", "spec: bad".into());
+        let v = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, &deny)).unwrap();
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["response"]["status"]["code"], 400);
+        assert_eq!(v["response"]["status"]["reason"], "BadRequest");
+        assert!(v["response"].get("patch").is_none());
+        assert!(v["response"].get("warnings").is_none());
+
+        let patch: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "add", "path": "/a", "value": 1}])).unwrap();
+        let m = MutatingResponse::with_patch(ValidatingResponse::allow("u"), &patch);
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["patchType"], "JSONPatch");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(v["patch"].as_str().unwrap())
+            .unwrap();
+        let back: Value = serde_json::from_slice(&decoded).unwrap();
+        assert_eq!(back[0]["path"], "/a");
+
+        let empty = MutatingResponse::with_patch(
+            ValidatingResponse::allow("u"),
+            &json_patch::Patch(vec![]),
+        );
+        assert!(serde_json::to_value(&empty).unwrap().get("patch").is_none());
+    }
+}

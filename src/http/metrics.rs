@@ -1,0 +1,199 @@
+//! Prometheus metrics (prometheus-client). Every label value is a `&'static str` from a fixed
+//! set: endpoint, operation, decision, rule id from the catalogue. Never a namespace, name, host
+//! or error text.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Near the API server's `apiserver_admission_webhook_admission_duration_seconds` buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+];
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// `validate` or `mutate`.
+    pub endpoint: &'static str,
+    /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT`, or `unknown` for a malformed request.
+    pub operation: &'static str,
+    /// `allowed`, `warned`, `denied`, `skipped` (not ours, exempt, DELETE).
+    pub decision: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    /// A rule id from the fixed catalogue.
+    pub rule: &'static str,
+    /// `deny` or `warn`.
+    pub severity: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    pub endpoint: &'static str,
+    /// `bad_request` (400) or `too_large` (413).
+    pub reason: &'static str,
+}
+
+/// All metrics of the process. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reviews: Family<ReviewLabels, Counter>,
+    latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
+    findings: Family<FindingLabels, Counter>,
+    rejected: Family<RejectLabels, Counter>,
+    cert_reloads: Counter,
+    cert_reload_errors: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("qcloud_ingress_webhook");
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        let latency: Family<EndpointLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let findings = Family::<FindingLabels, Counter>::default();
+        let rejected = Family::<RejectLabels, Counter>::default();
+        let cert_reloads = Counter::default();
+        let cert_reload_errors = Counter::default();
+        registry.register(
+            "reviews",
+            "AdmissionReviews answered, by endpoint, operation and decision",
+            reviews.clone(),
+        );
+        registry.register(
+            "review_duration_seconds",
+            "Time to answer an AdmissionReview, body read to response",
+            latency.clone(),
+        );
+        registry.register(
+            "findings",
+            "Rule findings in answered reviews, by rule id and severity",
+            findings.clone(),
+        );
+        registry.register(
+            "rejected_requests",
+            "Requests answered with HTTP 400 or 413 instead of an AdmissionReview",
+            rejected.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "Serving certificate reloads that took effect",
+            cert_reloads.clone(),
+        );
+        registry.register(
+            "tls_reload_errors",
+            "Serving certificate reloads refused (the old pair was kept)",
+            cert_reload_errors.clone(),
+        );
+        Self {
+            registry,
+            reviews,
+            latency,
+            findings,
+            rejected,
+            cert_reloads,
+            cert_reload_errors,
+        }
+    }
+
+    pub fn observe_review(&self, labels: ReviewLabels, elapsed: Duration) {
+        self.latency
+            .get_or_create(&EndpointLabels {
+                endpoint: labels.endpoint,
+            })
+            .observe(elapsed.as_secs_f64());
+        self.reviews.get_or_create(&labels).inc();
+    }
+
+    pub fn observe_finding(&self, rule: &'static str, severity: &'static str) {
+        self.findings
+            .get_or_create(&FindingLabels { rule, severity })
+            .inc();
+    }
+
+    pub fn observe_rejection(&self, endpoint: &'static str, reason: &'static str) {
+        self.rejected
+            .get_or_create(&RejectLabels { endpoint, reason })
+            .inc();
+    }
+
+    pub fn cert_reloaded(&self) {
+        self.cert_reloads.inc();
+    }
+
+    pub fn cert_reload_failed(&self) {
+        self.cert_reload_errors.inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviews_and_latency_show_up_with_bounded_labels() {
+        let m = Metrics::new();
+        m.observe_review(
+            ReviewLabels {
+                endpoint: "validate",
+                operation: "CREATE",
+                decision: "denied",
+            },
+            Duration::from_millis(3),
+        );
+        m.observe_finding("host-grammar", "deny");
+        m.cert_reload_failed();
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"qcloud_ingress_webhook_reviews_total{endpoint="validate",operation="CREATE",decision="denied"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"qcloud_ingress_webhook_review_duration_seconds_bucket{le="0.005",endpoint="validate"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"le="25.0""#), "{text}");
+        assert!(
+            text.contains("qcloud_ingress_webhook_tls_reload_errors_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"qcloud_ingress_webhook_findings_total{rule="host-grammar",severity="deny"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}

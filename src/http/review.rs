@@ -1,0 +1,335 @@
+//! Answering one AdmissionReview. No HTTP types here: bytes and a time budget in, the JSON answer
+//! (or the one-line reason it cannot be answered) out.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::AppState;
+use super::envelope::{
+    self, AdmissionRequest, MutatingResponse, OperationName, ReviewResponse, Unreadable,
+    ValidatingResponse,
+};
+use super::metrics::ReviewLabels;
+use crate::cluster::LookupRequest;
+use crate::ingress::{self, DecodedIngress, one_line};
+use crate::rules::{Operation, Requester, Review, Severity, Verdict};
+
+/// Which webhook path was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Validate,
+    Mutate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Mutate => "mutate",
+        }
+    }
+}
+
+/// Time kept back from the API server's budget for encoding and the trip back.
+pub fn deadline_margin(budget: Duration) -> Duration {
+    (budget / 4).min(Duration::from_secs(1))
+}
+
+/// The outcome of one review, before it becomes JSON.
+#[derive(Debug)]
+struct Decided {
+    answer: ValidatingResponse,
+    /// `allowed`, `warned`, `denied` or `skipped`.
+    decision: &'static str,
+    rules: Vec<&'static str>,
+    /// Where the Ingress was decoded (mutation will need it).
+    #[allow(dead_code, reason = "read by the mutating path once patches land")]
+    ingress: Option<DecodedIngress>,
+}
+
+/// Answers one request body. `budget` is what is left of the API server's timeout when the body
+/// has been read. `Err` is an unreadable body: HTTP 400 with that reason.
+pub async fn answer(
+    state: &AppState,
+    endpoint: Endpoint,
+    body: &[u8],
+    started: Instant,
+    budget: Duration,
+) -> Result<Vec<u8>, Unreadable> {
+    let parsed = match envelope::parse_review(body) {
+        Ok(parsed) => parsed,
+        Err(unreadable) => {
+            state
+                .metrics
+                .observe_rejection(endpoint.as_str(), "bad_request");
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                reason = %unreadable,
+                "unreadable AdmissionReview"
+            );
+            return Err(unreadable);
+        }
+    };
+    let deadline = started + budget.saturating_sub(deadline_margin(budget));
+    let (decided, operation, namespace, name) = match &parsed.request {
+        Ok(request) => {
+            let decided = decide(state, request, deadline).await;
+            (
+                decided,
+                Operation::from(request.operation).as_str(),
+                namespace_of(request),
+                name_of(request),
+            )
+        }
+        Err(malformed) => (
+            Decided {
+                answer: ValidatingResponse::deny(&malformed.uid, malformed.reason.clone()),
+                decision: "denied",
+                rules: Vec::new(),
+                ingress: None,
+            },
+            "unknown",
+            String::new(),
+            String::new(),
+        ),
+    };
+    let uid = decided.answer.uid.clone();
+    let bytes = match endpoint {
+        Endpoint::Validate => {
+            serde_json::to_vec(&ReviewResponse::new(parsed.version, &decided.answer))
+        }
+        Endpoint::Mutate => {
+            // Patches from `Engine::mutate` (rule catalogue) are attached here, to allowed
+            // CREATE/UPDATE reviews of our Ingresses only (never on DELETE).
+            let response = MutatingResponse::without_patch(decided.answer);
+            serde_json::to_vec(&ReviewResponse::new(parsed.version, &response))
+        }
+    }
+    .map_err(|e| Unreadable(format!("could not encode the answer: {e}")))?;
+    let elapsed = started.elapsed();
+    state.metrics.observe_review(
+        ReviewLabels {
+            endpoint: endpoint.as_str(),
+            operation,
+            decision: decided.decision,
+        },
+        elapsed,
+    );
+    tracing::info!(
+        endpoint = endpoint.as_str(),
+        uid = %uid,
+        operation,
+        namespace = %namespace,
+        name = %name,
+        verdict = decided.decision,
+        rules = %decided.rules.join(","),
+        latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "review"
+    );
+    Ok(bytes)
+}
+
+fn object_meta<'a>(request: &'a AdmissionRequest, field: &str) -> Option<&'a str> {
+    request
+        .object
+        .as_ref()
+        .or(request.old_object.as_ref())
+        .and_then(|o| o.get("metadata"))
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn namespace_of(request: &AdmissionRequest) -> String {
+    request
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or_else(|| object_meta(request, "namespace"))
+        .unwrap_or("default")
+        .to_owned()
+}
+
+fn name_of(request: &AdmissionRequest) -> String {
+    request
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .or_else(|| object_meta(request, "name"))
+        .or_else(|| object_meta(request, "generateName"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn is_ingress_kind(request: &AdmissionRequest) -> bool {
+    request.kind.kind == "Ingress"
+        && matches!(
+            request.kind.group.as_str(),
+            "networking.k8s.io" | "extensions"
+        )
+}
+
+/// Decodes an object as an Ingress: its own apiVersion when it has one, else the request's kind.
+fn decode_object(request: &AdmissionRequest, object: &Value) -> Result<DecodedIngress, String> {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| request.kind.api_version(), str::to_owned);
+    ingress::decode(&api_version, object.clone()).map_err(|e| one_line(&e.to_string()))
+}
+
+fn skipped(uid: &str) -> Decided {
+    Decided {
+        answer: ValidatingResponse::allow(uid),
+        decision: "skipped",
+        rules: Vec::new(),
+        ingress: None,
+    }
+}
+
+async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant) -> Decided {
+    let uid = request.uid.as_str();
+    if !is_ingress_kind(request)
+        || matches!(
+            request.operation,
+            OperationName::Delete | OperationName::Connect
+        )
+    {
+        return skipped(uid);
+    }
+    let Some(object) = request.object.as_ref().filter(|o| !o.is_null()) else {
+        return Decided {
+            answer: ValidatingResponse::deny(uid, "request.object is missing".to_owned()),
+            decision: "denied",
+            rules: Vec::new(),
+            ingress: None,
+        };
+    };
+    let decoded = match decode_object(request, object) {
+        Ok(decoded) => decoded,
+        Err(reason) => {
+            return Decided {
+                answer: ValidatingResponse::deny(uid, truncate_message(&reason)),
+                decision: "denied",
+                rules: Vec::new(),
+                ingress: None,
+            };
+        }
+    };
+    if !ingress::is_qcloud(&decoded.ingress) {
+        return skipped(uid);
+    }
+    let namespace = namespace_of(request);
+    let requester = Requester {
+        username: &request.user_info.username,
+        groups: &request.user_info.groups,
+    };
+    if state.engine.is_exempt(&requester, &namespace) {
+        return skipped(uid);
+    }
+    let old = request
+        .old_object
+        .as_ref()
+        .filter(|o| !o.is_null())
+        .and_then(|o| decode_object(request, o).ok());
+    let lookup = state.cluster.lookup(LookupRequest {
+        namespace: namespace.clone(),
+        secret_names: state.engine.secret_names(&decoded.ingress),
+        deadline,
+    });
+    let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await else {
+        tracing::warn!(uid, "cluster view did not answer before the deadline");
+        return Decided {
+            answer: ValidatingResponse::allow(uid).with_warnings(vec![
+                "qcloud-ingress-webhook: cluster look-ups timed out; this Ingress was not checked"
+                    .to_owned(),
+            ]),
+            decision: "warned",
+            rules: Vec::new(),
+            ingress: Some(decoded),
+        };
+    };
+    let verdict = state.engine.validate(&Review {
+        operation: request.operation.into(),
+        namespace: &namespace,
+        ingress: &decoded.ingress,
+        version: decoded.version,
+        old: old.as_ref().map(|o| &o.ingress),
+        cluster: lookup.as_ref(),
+    });
+    drop(lookup);
+    from_verdict(state, uid, verdict, decoded)
+}
+
+/// Turns the engine's verdict into the answer, counting findings by rule.
+fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedIngress) -> Decided {
+    let mut rules: Vec<&'static str> = Vec::new();
+    for finding in &verdict.findings {
+        state.metrics.observe_finding(
+            finding.rule.id,
+            match finding.severity {
+                Severity::Deny => "deny",
+                Severity::Warn => "warn",
+            },
+        );
+        if !rules.contains(&finding.rule.id) {
+            rules.push(finding.rule.id);
+        }
+    }
+    let (answer, decision) = match verdict.deny_message {
+        Some(message) => (
+            ValidatingResponse::deny(uid, message).with_warnings(verdict.warnings),
+            "denied",
+        ),
+        None if verdict.warnings.is_empty() => (ValidatingResponse::allow(uid), "allowed"),
+        None => (
+            ValidatingResponse::allow(uid).with_warnings(verdict.warnings),
+            "warned",
+        ),
+    };
+    Decided {
+        answer,
+        decision,
+        rules,
+        ingress: Some(decoded),
+    }
+}
+
+/// Keeps a decode error readable in `kubectl` output.
+fn truncate_message(message: &str) -> String {
+    const MAX: usize = 512;
+    if message.chars().count() <= MAX {
+        message.to_owned()
+    } else {
+        let mut cut: String = message.chars().take(MAX).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margin_keeps_time_back_but_not_too_much() {
+        assert_eq!(
+            deadline_margin(Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            deadline_margin(Duration::from_secs(1)),
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn long_decode_errors_are_cut() {
+        let long = "x".repeat(2000);
+        let cut = truncate_message(&long);
+        assert!(cut.chars().count() <= 513);
+        assert_eq!(truncate_message("short"), "short");
+    }
+}
