@@ -31,7 +31,9 @@ async fn seed_blog_ingresses_are_allowed_on_both_endpoints() {
 async fn v1beta1_reviews_are_answered_as_v1beta1() {
     let server = TestServer::start().await;
     let review = fixture("examples/reviews/tke-ingress-ssl.json");
-    let beta = edited(&review, |r| r["apiVersion"] = json!("admission.k8s.io/v1beta1"));
+    let beta = edited(&review, |r| {
+        r["apiVersion"] = json!("admission.k8s.io/v1beta1")
+    });
     let body = server.review("/validate", &beta).await.json();
     assert_eq!(body["apiVersion"], "admission.k8s.io/v1beta1");
     assert_eq!(body["kind"], "AdmissionReview");
@@ -152,7 +154,11 @@ async fn oversized_bodies_get_413() {
     });
     let reply = server.review("/validate", &big).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
-    assert!(reply.text.contains("larger than 65536 bytes"), "{}", reply.text);
+    assert!(
+        reply.text.contains("larger than 65536 bytes"),
+        "{}",
+        reply.text
+    );
     // Just under the limit is fine.
     let fits = edited(&review, |r| {
         r["request"]["object"]["metadata"]["annotations"]["padding"] = json!("x".repeat(50_000));
@@ -198,7 +204,9 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
         "{text}"
     );
     assert!(
-        text.contains(r#"qcloud_ingress_webhook_review_duration_seconds_count{endpoint="validate"} 1"#),
+        text.contains(
+            r#"qcloud_ingress_webhook_review_duration_seconds_count{endpoint="validate"} 1"#
+        ),
         "{text}"
     );
     // Bounded labels: nothing from the object ends up in metrics.

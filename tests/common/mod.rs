@@ -2,7 +2,10 @@
 //! server over TLS on a loopback port with a test CA, a client that trusts only that CA, and
 //! AdmissionReview fixtures.
 
-#![allow(dead_code, reason = "each test crate uses a different part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
