@@ -32,7 +32,7 @@ async fn v1beta1_reviews_are_answered_as_v1beta1() {
     let server = TestServer::start().await;
     let review = fixture("examples/reviews/tke-ingress-ssl.json");
     let beta = edited(&review, |r| {
-        r["apiVersion"] = json!("admission.k8s.io/v1beta1")
+        r["apiVersion"] = json!("admission.k8s.io/v1beta1");
     });
     let body = server.review("/validate", &beta).await.json();
     assert_eq!(body["apiVersion"], "admission.k8s.io/v1beta1");

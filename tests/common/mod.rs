@@ -6,6 +6,12 @@
     dead_code,
     reason = "each test crate uses a different part of this module"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed set-up is a failed test"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
