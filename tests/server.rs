@@ -1,5 +1,12 @@
 //! The real server over TLS on a loopback port: the AdmissionReview contract end to end.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
 mod common;
 
 use common::{TestServer, assert_allowed, assert_answer, assert_denied, edited, fixture};
@@ -216,7 +223,7 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
 }
 
 #[tokio::test]
-async fn keep_alive_reuses_one_connection_for_many_reviews() {
+async fn many_reviews_in_a_row_each_echo_their_uid() {
     let server = TestServer::start().await;
     let review = fixture("examples/reviews/tke-ingress-demo.json");
     for i in 0..20 {

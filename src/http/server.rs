@@ -279,7 +279,9 @@ impl Server {
         let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
         let mut shutdown = std::pin::pin!(shutdown);
         let mut draining_until: Option<tokio::time::Instant> = None;
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let accept = async {
                 let permit = permits.clone().acquire_owned().await;
                 (permit, listener.accept().await)
@@ -309,7 +311,7 @@ impl Server {
             let watcher = graceful.watcher();
             let handshake_timeout = config.handshake_timeout;
             let header_read_timeout = config.header_read_timeout;
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let _permit = permit;
                 let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
                 {
@@ -342,6 +344,7 @@ impl Server {
         {
             tracing::warn!("grace period over; closing the remaining connections");
         }
+        connections.abort_all();
         reload_task.abort();
         let _ = admin_stop.send(());
         let _ = admin.await;

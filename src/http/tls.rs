@@ -192,7 +192,10 @@ impl CertReloader {
         let (cert, key) = match read_pair(&self.cert_path, &self.key_path) {
             Ok(pair) => pair,
             // Mid-swap reads can fail for a moment; the next check sees the settled files.
-            Err(e) => return ReloadOutcome::Refused(e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the serving certificate; keeping the old one");
+                return ReloadOutcome::Refused(e.to_string());
+            }
         };
         let Ok(mut last) = self.last_seen.lock() else {
             return ReloadOutcome::Unchanged;

@@ -21,9 +21,32 @@ use std::time::Duration;
 use qcloud_ingress_webhook::certs::{self, DevCerts};
 use qcloud_ingress_webhook::cluster::ClusterView;
 use qcloud_ingress_webhook::cluster::offline::OfflineCluster;
+use qcloud_ingress_webhook::cluster::{ClusterLookup, ClusterState, LookupFuture, LookupRequest};
 use qcloud_ingress_webhook::http::{AppState, Limits, Server, ServerConfig};
 use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::Value;
+
+/// A cluster view whose look-ups take `delay` (ignoring the deadline, like a stuck API server),
+/// and that reports `ready`.
+pub struct SlowCluster {
+    pub delay: Duration,
+    pub ready: bool,
+}
+
+impl ClusterView for SlowCluster {
+    fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    fn lookup(&self, _request: LookupRequest) -> LookupFuture {
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            let state: Arc<dyn ClusterLookup> = Arc::new(ClusterState::default());
+            state
+        })
+    }
+}
 
 /// The Service DNS name the API server would dial; the test client connects by this name.
 pub const SERVICE_HOST: &str = "qcloud-ingress-webhook.qcloud-ingress-webhook.svc";
@@ -63,6 +86,10 @@ pub fn seed_cluster() -> Arc<dyn ClusterView> {
 pub struct Options {
     pub limits: Limits,
     pub tweak: fn(&mut ServerConfig),
+    /// Defaults to [`seed_cluster`].
+    pub cluster: Option<Arc<dyn ClusterView>>,
+    /// Certificate and key paths to serve (with the set they hold); defaults to a fresh set.
+    pub tls_files: Option<(PathBuf, PathBuf, DevCerts)>,
 }
 
 impl Default for Options {
@@ -70,6 +97,8 @@ impl Default for Options {
         Self {
             limits: Limits::default(),
             tweak: |_| {},
+            cluster: None,
+            tls_files: None,
         }
     }
 }
@@ -93,12 +122,15 @@ impl TestServer {
 
     pub async fn start_with(options: Options) -> Self {
         install_provider();
-        let certs = certs::generate("qcloud-ingress-webhook", "qcloud-ingress-webhook").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let cert_path = dir.path().join("tls.crt");
-        let key_path = dir.path().join("tls.key");
-        std::fs::write(&cert_path, &certs.cert_pem).unwrap();
-        std::fs::write(&key_path, &certs.key_pem).unwrap();
+        let (cert_path, key_path, certs) = options.tls_files.clone().unwrap_or_else(|| {
+            let certs = test_certs();
+            let cert_path = dir.path().join("tls.crt");
+            let key_path = dir.path().join("tls.key");
+            std::fs::write(&cert_path, &certs.cert_pem).unwrap();
+            std::fs::write(&key_path, &certs.key_pem).unwrap();
+            (cert_path, key_path, certs)
+        });
         let mut config = ServerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -107,7 +139,8 @@ impl TestServer {
         );
         (options.tweak)(&mut config);
         let engine = Arc::new(Engine::new(Settings::default()).unwrap());
-        let state = AppState::new(engine, seed_cluster(), options.limits);
+        let cluster = options.cluster.clone().unwrap_or_else(seed_cluster);
+        let state = AppState::new(engine, cluster, options.limits);
         let server = Server::bind(config, state.clone()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let admin_addr = server.admin_addr().unwrap();
@@ -178,6 +211,11 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// A fresh CA and serving pair for the webhook's Service name, `localhost` and 127.0.0.1.
+pub fn test_certs() -> DevCerts {
+    certs::generate("qcloud-ingress-webhook", "qcloud-ingress-webhook").unwrap()
 }
 
 /// A reqwest client trusting only the test CA, HTTP/1.1 only, resolving the Service name to
@@ -268,4 +306,91 @@ pub fn edited(review: &Value, edit: impl FnOnce(&mut Value)) -> Value {
     let mut copy = review.clone();
     edit(&mut copy);
     copy
+}
+
+/// A raw TLS connection to the server, for what reqwest hides: ALPN, protocol version, the
+/// served certificate, several requests on one connection.
+pub struct RawConn {
+    pub stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+}
+
+/// Connects with a client trusting `ca_pem`, offering `versions` and ALPN `h2`, `http/1.1`.
+pub async fn raw_connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+    server_name: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<RawConn, std::io::Error> {
+    use rustls_pki_types::pem::PemObject;
+    install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_protocol_versions(versions)
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let stream = connector.connect(name, tcp).await?;
+    Ok(RawConn { stream })
+}
+
+impl RawConn {
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        self.stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    pub fn version(&self) -> Option<rustls::ProtocolVersion> {
+        self.stream.get_ref().1.protocol_version()
+    }
+
+    /// The leaf certificate the server presented.
+    pub fn peer_leaf(&self) -> Vec<u8> {
+        self.stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    }
+
+    /// Sends one HTTP/1.1 POST and reads the answer (status line, body).
+    pub async fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(String, Vec<u8>)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {SERVICE_HOST}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.stream.write_all(head.as_bytes()).await?;
+        self.stream.write_all(body).await?;
+        self.stream.flush().await?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let header_end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < header_end + length {
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        Ok((status, buf[header_end..header_end + length].to_vec()))
+    }
 }

@@ -1,0 +1,126 @@
+//! The compiled binary: `dev-certs`, then `serve` on them, a review, SIGTERM, exit 0.
+//! (Spawns the binary cargo just built for this test run.)
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    let status = Command::new(BIN)
+        .args(["dev-certs", "--keep-existing", "--out"])
+        .arg(&certs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ca = std::fs::read_to_string(certs.join("ca.crt")).unwrap();
+    // Kept on a second run.
+    let tls_before = std::fs::read(certs.join("tls.crt")).unwrap();
+    let status = Command::new(BIN)
+        .args(["dev-certs", "--keep-existing", "--out"])
+        .arg(&certs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(certs.join("tls.crt")).unwrap(), tls_before);
+
+    let (port, admin_port) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+        .arg("--tls-cert")
+        .arg(certs.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(certs.join("tls.key"))
+        .arg("--cluster-state")
+        .arg(common::repo_path("examples/cluster-state"))
+        .args(["--shutdown-delay", "0s", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let admin = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = admin
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server never became ready");
+        assert!(child.try_wait().unwrap().is_none(), "server exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .http1_only()
+        .build()
+        .unwrap();
+    let review = common::fixture("examples/reviews/tke-ingress-ssl.json");
+    let response = client
+        .post(format!("https://localhost:{port}/validate?timeout=10s"))
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    let reply = common::Reply::read(response).await;
+    common::assert_allowed(&reply, &review);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_without_cluster_state_explains_live_mode_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--tls-cert"])
+        .arg(tmp.path().join("tls.crt"))
+        .arg("--tls-key")
+        .arg(tmp.path().join("tls.key"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("live mode"), "{stderr}");
+    assert!(stderr.contains("--cluster-state"), "{stderr}");
+}

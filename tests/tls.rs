@@ -1,0 +1,328 @@
+//! TLS and connection behaviour: protocol versions, ALPN, keep-alive, the certificate's names,
+//! slow clients, and certificate hot reload across a kubelet-style `..data` symlink swap.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Options, RawConn, SERVICE_HOST, TestServer, fixture, raw_connect, test_certs};
+use qcloud_ingress_webhook::certs::DevCerts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn review_bytes() -> Vec<u8> {
+    serde_json::to_vec(&fixture("examples/reviews/tke-ingress-demo.json")).unwrap()
+}
+
+#[tokio::test]
+async fn tls12_and_tls13_negotiate_http11_and_keep_the_connection_alive() {
+    let server = TestServer::start().await;
+    for (version, expected) in [
+        (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
+        (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        let mut conn = raw_connect(
+            server.addr,
+            &server.certs.ca_cert_pem,
+            SERVICE_HOST,
+            &[version],
+        )
+        .await
+        .unwrap();
+        assert_eq!(conn.version(), Some(expected));
+        // The client offered h2 first; the server only speaks HTTP/1.1.
+        assert_eq!(conn.alpn().as_deref(), Some(&b"http/1.1"[..]));
+        for _ in 0..3 {
+            let (status, body) = conn.post("/validate", &review_bytes()).await.unwrap();
+            assert_eq!(status, "HTTP/1.1 200 OK");
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["response"]["allowed"], true);
+        }
+    }
+}
+
+#[tokio::test]
+async fn certificate_is_valid_for_the_service_name_and_localhost_only() {
+    let server = TestServer::start().await;
+    let ca = &server.certs.ca_cert_pem;
+    for name in [
+        SERVICE_HOST,
+        "localhost",
+        "qcloud-ingress-webhook.qcloud-ingress-webhook.svc.cluster.local",
+    ] {
+        assert!(
+            raw_connect(server.addr, ca, name, rustls::ALL_VERSIONS)
+                .await
+                .is_ok(),
+            "{name}"
+        );
+    }
+    assert!(
+        raw_connect(server.addr, ca, "other.example.com", rustls::ALL_VERSIONS)
+            .await
+            .is_err()
+    );
+    // A client trusting another CA refuses the server.
+    let other = test_certs();
+    assert!(
+        raw_connect(
+            server.addr,
+            &other.ca_cert_pem,
+            SERVICE_HOST,
+            rustls::ALL_VERSIONS
+        )
+        .await
+        .is_err()
+    );
+}
+
+/// Reads until the server closes the connection; returns how long that took.
+async fn time_until_closed<S: AsyncReadExt + Unpin>(stream: &mut S) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(elapsed) => panic!("server kept a stalled connection open: {elapsed}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn stalled_clients_are_cut_off() {
+    let server = TestServer::start_with(Options {
+        tweak: |c| {
+            c.header_read_timeout = Duration::from_millis(500);
+            c.handshake_timeout = Duration::from_millis(500);
+        },
+        ..Options::default()
+    })
+    .await;
+    // No TLS handshake at all.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    assert!(time_until_closed(&mut tcp).await < Duration::from_secs(5));
+
+    // Half the request headers, then nothing.
+    let mut conn = raw_connect(
+        server.addr,
+        &server.certs.ca_cert_pem,
+        SERVICE_HOST,
+        rustls::ALL_VERSIONS,
+    )
+    .await
+    .unwrap();
+    conn.stream
+        .write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    conn.stream.flush().await.unwrap();
+    assert!(time_until_closed(&mut conn.stream).await < Duration::from_secs(5));
+
+    // The server still answers others.
+    let review = fixture("examples/reviews/tke-ingress-demo.json");
+    common::assert_allowed(&server.review("/validate", &review).await, &review);
+}
+
+/// A certificate directory laid out the way the kubelet mounts a Secret: `tls.crt` and
+/// `tls.key` are symlinks through `..data`, which points at a timestamped directory.
+struct KubeletDir {
+    root: PathBuf,
+    generation: usize,
+}
+
+impl KubeletDir {
+    fn new(root: &Path, certs: &DevCerts) -> Self {
+        let mut dir = Self {
+            root: root.to_owned(),
+            generation: 0,
+        };
+        dir.publish(certs.cert_pem.as_bytes(), certs.key_pem.as_bytes());
+        for file in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(format!("..data/{file}"), root.join(file)).unwrap();
+        }
+        dir
+    }
+
+    /// Writes a new timestamped directory and swaps `..data` to it atomically (rename).
+    fn publish(&mut self, cert: &[u8], key: &[u8]) {
+        self.generation += 1;
+        let name = format!(
+            "..2026_11_24_20_00_0{}.{}",
+            self.generation,
+            1000 + self.generation
+        );
+        let dir = self.root.join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("tls.crt"), cert).unwrap();
+        std::fs::write(dir.join("tls.key"), key).unwrap();
+        let tmp = self.root.join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.root.join("..data")).unwrap();
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.root.join("tls.crt")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.root.join("tls.key")
+    }
+}
+
+fn leaf_der(certs: &DevCerts) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(certs.cert_pem.as_bytes())
+        .unwrap()
+        .to_vec()
+}
+
+async fn wait_for_leaf(server: &TestServer, certs: &DevCerts) -> RawConn {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(conn) = raw_connect(
+            server.addr,
+            &certs.ca_cert_pem,
+            SERVICE_HOST,
+            rustls::ALL_VERSIONS,
+        )
+        .await
+            && conn.peer_leaf() == leaf_der(certs)
+        {
+            return conn;
+        }
+        assert!(Instant::now() < deadline, "new certificate never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn metric(server: &TestServer, line_start: &str) -> Option<String> {
+    let (_, text) = server.admin_get("/metrics").await;
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn certificate_reload_follows_the_kubelet_symlink_swap_and_refuses_broken_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = test_certs();
+    let mut dir = KubeletDir::new(tmp.path(), &first);
+    let server = TestServer::start_with(Options {
+        tls_files: Some((dir.cert(), dir.key(), first.clone())),
+        tweak: |c| c.tls_reload_interval = Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await;
+    let mut old_conn = wait_for_leaf(&server, &first).await;
+
+    // Rotation: a new CA and pair, published the kubelet's way.
+    let second = test_certs();
+    dir.publish(second.cert_pem.as_bytes(), second.key_pem.as_bytes());
+    let mut new_conn = wait_for_leaf(&server, &second).await;
+    assert_eq!(new_conn.peer_leaf(), leaf_der(&second));
+    // A client still trusting only the old CA can no longer connect...
+    assert!(
+        raw_connect(
+            server.addr,
+            &first.ca_cert_pem,
+            SERVICE_HOST,
+            rustls::ALL_VERSIONS
+        )
+        .await
+        .is_err()
+    );
+    // ...but the connection it made before the swap keeps working.
+    let (status, _) = old_conn.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = new_conn.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(
+        metric(&server, "qcloud_ingress_webhook_tls_reloads_total")
+            .await
+            .as_deref(),
+        Some("qcloud_ingress_webhook_tls_reloads_total 1")
+    );
+
+    // A broken pair (certificate of a third set, key of the second) is refused; the second
+    // pair stays in service and the refusal is counted.
+    let third = test_certs();
+    dir.publish(third.cert_pem.as_bytes(), second.key_pem.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&server, "qcloud_ingress_webhook_tls_reload_errors_total")
+        .await
+        .as_deref()
+        != Some("qcloud_ingress_webhook_tls_reload_errors_total 1")
+    {
+        assert!(Instant::now() < deadline, "broken pair was not refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let conn = raw_connect(
+        server.addr,
+        &second.ca_cert_pem,
+        SERVICE_HOST,
+        rustls::ALL_VERSIONS,
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.peer_leaf(), leaf_der(&second));
+
+    // Garbage is refused too, and a later good pair is picked up again.
+    dir.publish(b"not a certificate", b"not a key");
+    let fourth = test_certs();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dir.publish(fourth.cert_pem.as_bytes(), fourth.key_pem.as_bytes());
+    wait_for_leaf(&server, &fourth).await;
+}
+
+#[tokio::test]
+async fn start_up_fails_without_a_usable_certificate() {
+    common::install_provider();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = test_certs();
+    let b = test_certs();
+    let cert = tmp.path().join("tls.crt");
+    let key = tmp.path().join("tls.key");
+    std::fs::write(&cert, &a.cert_pem).unwrap();
+    std::fs::write(&key, &b.key_pem).unwrap();
+    let config = |cert: &Path, key: &Path| {
+        qcloud_ingress_webhook::http::ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            cert.to_owned(),
+            key.to_owned(),
+        )
+    };
+    let state = || {
+        qcloud_ingress_webhook::http::AppState::new(
+            std::sync::Arc::new(
+                qcloud_ingress_webhook::rules::Engine::new(
+                    qcloud_ingress_webhook::rules::Settings::default(),
+                )
+                .unwrap(),
+            ),
+            common::seed_cluster(),
+            qcloud_ingress_webhook::http::Limits::default(),
+        )
+    };
+    let mismatched = qcloud_ingress_webhook::http::Server::bind(config(&cert, &key), state()).await;
+    let err = mismatched
+        .err()
+        .expect("mismatched pair refused")
+        .to_string();
+    assert!(err.contains("do not form a usable pair"), "{err}");
+    let missing = qcloud_ingress_webhook::http::Server::bind(
+        config(&tmp.path().join("nope.crt"), &key),
+        state(),
+    )
+    .await;
+    let err = missing.err().expect("missing file refused").to_string();
+    assert!(err.contains("nope.crt"), "{err}");
+}
