@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Load benchmark: the webhook (offline mode, release build) against a static TLS baseline (nginx
+# answering a fixed AdmissionReview with the same certificate), both loaded by wrk over HTTP/1.1
+# keep-alive on loopback with the same connections and duration.
+#
+#   scripts/bench.sh                 # full run, ~3 minutes after the build
+#   BENCH_DURATION=5s scripts/bench.sh
+#
+# Installs wrk and nginx from Debian's packages when missing. Servers are pinned to CPU 0 and wrk
+# to CPU 1 (2-core machine), so each side gets one core. Prints req/s, p50 and p99 per scenario,
+# the ratios against the baseline, and the webhook's peak RSS with 10k+10k+2k objects cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=${BENCH_DURATION:-10s}
+connections=${BENCH_CONNECTIONS:-16}
+port_webhook=18443
+port_admin=18080
+port_nginx=19443
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "== cargo build --release" >&2
+cargo build --release --locked --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/qcloud-ingress-webhook
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
+"$bin" dev-certs --out "$work/certs" --service bench --namespace bench >/dev/null
+
+# --- static baseline ---------------------------------------------------------------------------
+mkdir -p "$work/nginx"
+response=$(cat "$work/static-response.json")
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+user root;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  client_max_body_size 8m;
+  client_body_buffer_size 1m;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$port_nginx ssl;
+    ssl_certificate $work/certs/tls.crt;
+    ssl_certificate_key $work/certs/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      default_type application/json;
+      return 200 '$response';
+    }
+  }
+}
+EOF
+taskset -c 0 "$nginx_bin" -c "$work/nginx/nginx.conf" &
+pids+=($!)
+
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+EOF
+
+wait_for() { # url
+  for _ in $(seq 1 200); do
+    if curl -sk -o /dev/null --max-time 1 "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "gave up waiting for $1" >&2
+  return 1
+}
+
+# run_wrk NAME URL BODY -> appends a result line to $work/results
+run_wrk() {
+  local name=$1 url=$2 body=$3 out="$work/wrk-$1.txt"
+  BODY_FILE=$body taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/post.lua" "$url" >"$out"
+  python3 scripts/bench/parse_wrk.py "$name" "$out" >>"$work/results"
+}
+
+start_webhook() { # state-dir
+  "$bin" serve --listen 127.0.0.1:$port_webhook --admin-listen 127.0.0.1:$port_admin \
+    --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+    --cluster-state "$1" --log-format json >"$work/webhook.log" 2>&1 &
+  webhook_pid=$!
+  taskset -cp 0 "$webhook_pid" >/dev/null
+  pids+=("$webhook_pid")
+  for _ in $(seq 1 300); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port_admin/readyz" 2>/dev/null)" = 200 ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "webhook never became ready; log:" >&2
+  tail -20 "$work/webhook.log" >&2
+  return 1
+}
+stop_webhook() {
+  kill "$webhook_pid" && wait "$webhook_pid" 2>/dev/null || true
+}
+
+: >"$work/results"
+wait_for "https://127.0.0.1:$port_nginx/"
+echo "== baseline: nginx static TLS" >&2
+run_wrk static-allowed "https://127.0.0.1:$port_nginx/validate" "$work/review-allowed.json"
+run_wrk static-denied "https://127.0.0.1:$port_nginx/validate" "$work/review-denied.json"
+
+echo "== webhook, small cluster state" >&2
+start_webhook "$work/state-small"
+run_wrk small-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json"
+run_wrk small-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json"
+stop_webhook
+
+echo "== webhook, 10k Services + 10k Ingresses + 2k Secrets" >&2
+start_webhook "$work/state-large"
+run_wrk large-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json"
+run_wrk large-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json"
+for n in 1 50 500; do
+  run_wrk "large-rules-$n" "https://127.0.0.1:$port_webhook/validate" "$work/review-rules-$n.json"
+done
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$webhook_pid/status")
+stop_webhook
+
+python3 scripts/bench/report.py "$work/results" "$rss_kib" "$connections" "$duration"

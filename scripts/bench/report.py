@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Prints the benchmark table and the ratios the performance targets are stated in.
+
+Targets (BENCHMARKS.md): throughput >= 0.6 x static baseline; p99 <= 2 x baseline p99;
+<= 1.2 x slowdown from the small state to 10k+10k+2k objects; peak RSS <= 64 MiB at 10k objects.
+Exits 1 when a request failed (non-2xx or socket error): figures from a failing run mean nothing.
+"""
+
+import json
+import sys
+
+
+def main(results_path, rss_kib, connections, duration):
+    rows = {}
+    for line in open(results_path, encoding="utf-8"):
+        row = json.loads(line)
+        rows[row["name"]] = row
+
+    print(f"\nwrk: 1 thread, {connections} connections, {duration} per scenario; servers on CPU 0, wrk on CPU 1\n")
+    print(f"{'scenario':<20} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}")
+    for name, r in rows.items():
+        print(f"{name:<20} {r['rps']:>10.0f} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f}")
+
+    def ratio(a, b, key):
+        return rows[a][key] / rows[b][key]
+
+    checks = []
+    for kind in ("allowed", "denied"):
+        tp = ratio(f"small-{kind}", f"static-{kind}", "rps")
+        p99 = ratio(f"small-{kind}", f"static-{kind}", "p99_ms")
+        slow = ratio(f"small-{kind}", f"large-{kind}", "rps")
+        checks += [
+            (f"throughput webhook/static ({kind})", tp, ">= 0.6", tp >= 0.6),
+            (f"p99 webhook/static ({kind})", p99, "<= 2.0", p99 <= 2.0),
+            (f"slowdown small -> 10k state ({kind})", slow, "<= 1.2", slow <= 1.2),
+        ]
+    rss_mib = int(rss_kib) / 1024
+    print()
+    print(f"{'target':<40} {'value':>8}  {'goal':<7} met")
+    for name, value, goal, ok in checks:
+        print(f"{name:<40} {value:>8.2f}  {goal:<7} {'yes' if ok else 'NO'}")
+    print(f"{'peak RSS at 10k+10k+2k objects (MiB)':<40} {rss_mib:>8.1f}  {'<= 64':<7} {'yes' if rss_mib <= 64 else 'NO'}")
+    r1, r50, r500 = (rows[f"large-rules-{n}"]["rps"] for n in (1, 50, 500))
+    print(f"\nper-request cost vs rules (1/50/500): {1e3 / r1:.3f} / {1e3 / r50:.3f} / {1e3 / r500:.3f} ms of server time per request")
+
+    failed = [n for n, r in rows.items() if r["non2xx"] or r["socket_errors"]]
+    if failed:
+        print(f"\nFAILED requests in: {', '.join(failed)}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
