@@ -53,43 +53,76 @@ pub fn dns_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
-/// A fresh CA, and a serving certificate it signed for `names` plus `127.0.0.1`.
-pub fn generate_for(names: &[String]) -> Result<DevCerts, CertsError> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "qcloud-ingress-webhook dev CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let issuer = Issuer::new(ca_params, ca_key);
+/// A development CA that can issue serving certificates (rotation keeps the CA, as
+/// cert-manager does, so clients trusting it keep working).
+pub struct DevCa {
+    params: CertificateParams,
+    key: KeyPair,
+    pub cert_pem: String,
+}
 
-    let key = KeyPair::generate()?;
-    let mut sans = names.to_vec();
-    sans.push("127.0.0.1".to_owned());
-    let mut params = CertificateParams::new(sans)?;
-    if let Some(first) = names.first() {
+impl std::fmt::Debug for DevCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCa").finish_non_exhaustive()
+    }
+}
+
+impl DevCa {
+    pub fn new() -> Result<Self, CertsError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
-            .push(DnType::CommonName, first.as_str());
+            .push(DnType::CommonName, "qcloud-ingress-webhook dev CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert_pem = params.self_signed(&key)?.pem();
+        Ok(Self {
+            params,
+            key,
+            cert_pem,
+        })
     }
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &issuer)?;
+
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    /// A new serving pair (certificate PEM, key PEM) for `names` plus `127.0.0.1`.
+    pub fn issue(&self, names: &[String]) -> Result<(String, String), CertsError> {
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let key = KeyPair::generate()?;
+        let mut sans = names.to_vec();
+        sans.push("127.0.0.1".to_owned());
+        let mut params = CertificateParams::new(sans)?;
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.as_str());
+        }
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// A fresh CA, and a serving certificate it signed for `names` plus `127.0.0.1`.
+pub fn generate_for(names: &[String]) -> Result<DevCerts, CertsError> {
+    let ca = DevCa::new()?;
+    let (cert_pem, key_pem) = ca.issue(names)?;
     Ok(DevCerts {
-        ca_cert_pem: ca_cert.pem(),
-        ca_key_pem,
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        ca_cert_pem: ca.cert_pem.clone(),
+        ca_key_pem: ca.key_pem(),
+        cert_pem,
+        key_pem,
     })
 }
 

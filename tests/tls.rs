@@ -10,10 +10,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Options, RawConn, SERVICE_HOST, TestServer, fixture, raw_connect, test_certs};
+use common::{
+    KubeletDir, Options, RawConn, SERVICE_HOST, TestServer, fixture, raw_connect, test_certs,
+};
 use qcloud_ingress_webhook::certs::DevCerts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -129,52 +131,6 @@ async fn stalled_clients_are_cut_off() {
     // The server still answers others.
     let review = fixture("examples/reviews/tke-ingress-demo.json");
     common::assert_allowed(&server.review("/validate", &review).await, &review);
-}
-
-/// A certificate directory laid out the way the kubelet mounts a Secret: `tls.crt` and
-/// `tls.key` are symlinks through `..data`, which points at a timestamped directory.
-struct KubeletDir {
-    root: PathBuf,
-    generation: usize,
-}
-
-impl KubeletDir {
-    fn new(root: &Path, certs: &DevCerts) -> Self {
-        let mut dir = Self {
-            root: root.to_owned(),
-            generation: 0,
-        };
-        dir.publish(certs.cert_pem.as_bytes(), certs.key_pem.as_bytes());
-        for file in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{file}"), root.join(file)).unwrap();
-        }
-        dir
-    }
-
-    /// Writes a new timestamped directory and swaps `..data` to it atomically (rename).
-    fn publish(&mut self, cert: &[u8], key: &[u8]) {
-        self.generation += 1;
-        let name = format!(
-            "..2026_11_24_20_00_0{}.{}",
-            self.generation,
-            1000 + self.generation
-        );
-        let dir = self.root.join(&name);
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("tls.crt"), cert).unwrap();
-        std::fs::write(dir.join("tls.key"), key).unwrap();
-        let tmp = self.root.join("..data_tmp");
-        std::os::unix::fs::symlink(&name, &tmp).unwrap();
-        std::fs::rename(&tmp, self.root.join("..data")).unwrap();
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.root.join("tls.crt")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.root.join("tls.key")
-    }
 }
 
 fn leaf_der(certs: &DevCerts) -> Vec<u8> {
@@ -325,4 +281,36 @@ async fn start_up_fails_without_a_usable_certificate() {
     .await;
     let err = missing.err().expect("missing file refused").to_string();
     assert!(err.contains("nope.crt"), "{err}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let server = TestServer::start_with(Options {
+        tweak: |c| c.max_connections = 1,
+        ..Options::default()
+    })
+    .await;
+    let ca = &server.certs.ca_cert_pem;
+    let mut first = raw_connect(server.addr, ca, SERVICE_HOST, rustls::ALL_VERSIONS)
+        .await
+        .unwrap();
+    let (status, _) = first.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    // The second handshake is not served while the first connection is open.
+    let second = tokio::time::timeout(
+        Duration::from_millis(500),
+        raw_connect(server.addr, ca, SERVICE_HOST, rustls::ALL_VERSIONS),
+    )
+    .await;
+    assert!(second.is_err(), "second connection served beyond the cap");
+    drop(first);
+    let mut second = tokio::time::timeout(
+        Duration::from_secs(5),
+        raw_connect(server.addr, ca, SERVICE_HOST, rustls::ALL_VERSIONS),
+    )
+    .await
+    .expect("served once the first connection closed")
+    .unwrap();
+    let (status, _) = second.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }

@@ -394,3 +394,49 @@ impl RawConn {
         Ok((status, buf[header_end..header_end + length].to_vec()))
     }
 }
+
+/// A certificate directory laid out the way the kubelet mounts a Secret: `tls.crt` and
+/// `tls.key` are symlinks through `..data`, which points at a timestamped directory.
+pub struct KubeletDir {
+    root: PathBuf,
+    generation: usize,
+}
+
+impl KubeletDir {
+    pub fn new(root: &Path, certs: &DevCerts) -> Self {
+        let mut dir = Self {
+            root: root.to_owned(),
+            generation: 0,
+        };
+        dir.publish(certs.cert_pem.as_bytes(), certs.key_pem.as_bytes());
+        for file in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(format!("..data/{file}"), root.join(file)).unwrap();
+        }
+        dir
+    }
+
+    /// Writes a new timestamped directory and swaps `..data` to it atomically (rename).
+    pub fn publish(&mut self, cert: &[u8], key: &[u8]) {
+        self.generation += 1;
+        let name = format!(
+            "..2026_11_24_20_00_0{}.{}",
+            self.generation,
+            1000 + self.generation
+        );
+        let dir = self.root.join(&name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("tls.crt"), cert).unwrap();
+        std::fs::write(dir.join("tls.key"), key).unwrap();
+        let tmp = self.root.join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.root.join("..data")).unwrap();
+    }
+
+    pub fn cert(&self) -> PathBuf {
+        self.root.join("tls.crt")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.root.join("tls.key")
+    }
+}
