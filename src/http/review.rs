@@ -278,14 +278,15 @@ fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedI
             rules.push(finding.rule.id);
         }
     }
+    let warnings = sanitize_warnings(verdict.warnings);
     let (answer, decision) = match verdict.deny_message {
         Some(message) => (
-            ValidatingResponse::deny(uid, message).with_warnings(verdict.warnings),
+            ValidatingResponse::deny(uid, message).with_warnings(warnings),
             "denied",
         ),
-        None if verdict.warnings.is_empty() => (ValidatingResponse::allow(uid), "allowed"),
+        None if warnings.is_empty() => (ValidatingResponse::allow(uid), "allowed"),
         None => (
-            ValidatingResponse::allow(uid).with_warnings(verdict.warnings),
+            ValidatingResponse::allow(uid).with_warnings(warnings),
             "warned",
         ),
     };
@@ -295,6 +296,41 @@ fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedI
         rules,
         ingress: Some(decoded),
     }
+}
+
+/// Longest warning we send; the API server's advice.
+pub const MAX_WARNING_CHARS: usize = 120;
+/// The API server starts truncating warnings past 4096 runes in total; stay below.
+const MAX_WARNINGS_TOTAL: usize = 3800;
+
+/// A safety net for what the rules produce: the API server silently drops a warning with a
+/// control character, so every warning is one line, at most 120 characters, deduplicated, and
+/// the total stays under the API server's budget.
+pub fn sanitize_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut total = 0;
+    for warning in warnings {
+        let line: String = one_line(&warning)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        let line = if line.chars().count() > MAX_WARNING_CHARS {
+            let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
+            cut.push('…');
+            cut
+        } else {
+            line
+        };
+        if line.is_empty() || out.contains(&line) {
+            continue;
+        }
+        total += line.chars().count();
+        if total > MAX_WARNINGS_TOTAL {
+            break;
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// Keeps a decode error readable in `kubectl` output.
@@ -322,6 +358,34 @@ mod tests {
         assert_eq!(
             deadline_margin(Duration::from_secs(1)),
             Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn warnings_are_single_short_unique_lines_within_budget() {
+        let long = "w".repeat(300);
+        let out = sanitize_warnings(vec![
+            "spec.rules[0]: two\nlines".to_owned(),
+            "bell\u{7} inside".to_owned(),
+            long.clone(),
+            "spec.rules[0]: two\nlines".to_owned(),
+            "   ".to_owned(),
+        ]);
+        assert_eq!(out[0], "spec.rules[0]: two lines");
+        assert_eq!(out[1], "bell inside");
+        assert_eq!(out[2].chars().count(), MAX_WARNING_CHARS);
+        assert!(out[2].ends_with('…'));
+        assert_eq!(out.len(), 3);
+
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("{i}: {}", "x".repeat(100)))
+            .collect();
+        let out = sanitize_warnings(many);
+        let total: usize = out.iter().map(|w| w.chars().count()).sum();
+        assert!(
+            total <= MAX_WARNINGS_TOTAL && out.len() > 30,
+            "{total} {}",
+            out.len()
         );
     }
 
