@@ -56,9 +56,12 @@ pub struct ServeArgs {
     /// server sends no `?timeout=`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// Time a client has to send request headers.
+    /// Time a client has to send request headers once it has started a request.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// How long an idle keep-alive connection is kept (longer than the API server's 90s).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// Connections served at once.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
@@ -161,6 +164,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_format,
         request_timeout,
         header_read_timeout,
+        idle_timeout,
         max_connections,
         tls_reload_interval,
         shutdown_delay,
@@ -188,6 +192,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
     server_config.header_read_timeout = header_read_timeout;
+    server_config.idle_timeout = idle_timeout;
     server_config.max_connections = max_connections;
     server_config.tls_reload_interval = tls_reload_interval;
     server_config.shutdown_delay = shutdown_delay;

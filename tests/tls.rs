@@ -314,3 +314,36 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     let (status, _) = second.post("/validate", &review_bytes()).await.unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
 }
+
+#[tokio::test]
+async fn idle_keep_alive_outlives_the_header_timeout_but_not_the_idle_timeout() {
+    let server = TestServer::start_with(Options {
+        tweak: |c| {
+            c.header_read_timeout = Duration::from_millis(300);
+            c.idle_timeout = Duration::from_millis(1500);
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut conn = raw_connect(
+        server.addr,
+        &server.certs.ca_cert_pem,
+        SERVICE_HOST,
+        rustls::ALL_VERSIONS,
+    )
+    .await
+    .unwrap();
+    let (status, _) = conn.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    // Idle for longer than the header timeout: the connection is still there for the next
+    // review, as the API server expects of a kept-alive connection.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (status, _) = conn.post("/validate", &review_bytes()).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    // Then idle past the idle timeout: closed by the server.
+    let closed_after = time_until_closed(&mut conn.stream).await;
+    assert!(
+        closed_after >= Duration::from_millis(1200) && closed_after < Duration::from_secs(5),
+        "{closed_after:?}"
+    );
+}

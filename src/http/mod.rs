@@ -5,9 +5,11 @@
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
 //! - [`tls`]: the hot-swappable serving certificate;
+//! - [`conn`]: per-connection read deadlines (slow headers vs idle keep-alive);
 //! - [`metrics`], [`logging`].
 
 pub mod admin;
+pub mod conn;
 pub mod envelope;
 pub mod logging;
 pub mod metrics;

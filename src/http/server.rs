@@ -14,14 +14,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower_http::timeout::TimeoutLayer;
 
+use super::conn::{Activity, TimedIo};
 use super::review::{self, Endpoint};
 use super::tls::{self, CertReloader};
 use super::{AppState, admin};
@@ -33,8 +34,11 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
-    /// Time allowed for a client to send the request headers.
+    /// Time allowed for a client to send the request headers, once it has started a request.
     pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept; above the API server's 90 s, so the client
+    /// closes first and never sends on a connection we are closing.
+    pub idle_timeout: Duration,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
     /// Connections served at once; further ones wait in the kernel's backlog.
@@ -61,6 +65,7 @@ impl ServerConfig {
             tls_cert,
             tls_key,
             header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
             tls_reload_interval: Duration::from_secs(30),
@@ -306,35 +311,15 @@ impl Server {
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let service = TowerToHyperService::new(app.clone());
-            let watcher = graceful.watcher();
-            let handshake_timeout = config.handshake_timeout;
-            let header_read_timeout = config.header_read_timeout;
-            connections.spawn(async move {
-                let _permit = permit;
-                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_read_timeout)
-                    .keep_alive(true);
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
+            connections.spawn(serve_connection(
+                tcp,
+                peer,
+                acceptor.clone(),
+                app.clone(),
+                graceful.watcher(),
+                ConnTimeouts::from(&config),
+                permit,
+            ));
         }
         drop(listener);
         tracing::info!("stopped accepting; draining in-flight requests");
@@ -349,6 +334,69 @@ impl Server {
         let _ = admin_stop.send(());
         let _ = admin.await;
         tracing::info!("stopped");
+    }
+}
+
+/// The per-connection timeouts of [`ServerConfig`].
+#[derive(Debug, Clone, Copy)]
+struct ConnTimeouts {
+    handshake: Duration,
+    header_read: Duration,
+    idle: Duration,
+}
+
+impl From<&ServerConfig> for ConnTimeouts {
+    fn from(config: &ServerConfig) -> Self {
+        Self {
+            handshake: config.handshake_timeout,
+            header_read: config.header_read_timeout,
+            idle: config.idle_timeout,
+        }
+    }
+}
+
+/// One connection: TLS handshake, then HTTP/1.1 with keep-alive until the client closes, a
+/// deadline passes, or shutdown asks it to finish its request and close.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    timeouts: ConnTimeouts,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let tls = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let activity = Arc::new(Activity::default());
+    let io = TimedIo::new(tls, activity.clone(), timeouts.header_read, timeouts.idle);
+    let service = hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+        let started = activity.start();
+        let app = app.clone();
+        async move {
+            let response = tower::ServiceExt::oneshot(app, request).await;
+            drop(started);
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // Our TimedIo tells slow headers from idle keep-alive; hyper's timer cannot.
+        .header_read_timeout(None)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
