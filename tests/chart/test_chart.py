@@ -1,0 +1,478 @@
+"""Assertions on the rendered Helm chart (run by scripts/chart-test.sh).
+
+Every value set in charts/qcloud-ingress-webhook/ci/ is rendered with `helm template` for
+Kubernetes 1.29 (no matchConditions), 1.30 and the newest version kubernetes-validate knows;
+every object is validated against the strict JSON schemas of 1.30 and the newest version, and the
+tests below check what an operator relies on. The "same certificate on a re-render" test runs
+`helm template --dry-run=server` against tests/chart/fake_apiserver.py, so the chart's real
+`lookup` branch is exercised, not a test-only value.
+"""
+
+import base64
+import functools
+import os
+import re
+import ssl
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_apiserver import FakeApiServer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "qcloud-ingress-webhook"
+CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
+HELM = os.environ.get("HELM", str(ROOT / ".tools" / "bin" / "helm"))
+RELEASE = "qiw"
+NAMESPACE = "qiw-system"
+FULLNAME = "qiw-qcloud-ingress-webhook"
+SERVICE_DNS = f"{FULLNAME}.{NAMESPACE}.svc"
+SCHEMA_VERSIONS = ["1.30.0", kubernetes_validate.utils.major_minor(kubernetes_validate.latest_version()) + ".0"]
+KUBE_VERSIONS = ["1.29.0"] + SCHEMA_VERSIONS
+CERT_MANAGER_KINDS = {"Issuer", "Certificate"}
+TKE_SAS = [
+    "system:serviceaccount:kube-system:l7-lb-controller",
+    "system:serviceaccount:kube-system:service-controller",
+]
+
+
+def helm_template(*extra, kube_version="1.30.0", check=True):
+    cmd = [HELM, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+           "--kube-version", kube_version, *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    return proc
+
+
+@functools.lru_cache(maxsize=None)
+def render(values=None, kube_version="1.30.0", sets=()):
+    extra = []
+    if values:
+        extra += ["-f", str(CHART / "ci" / values)]
+    for s in sets:
+        extra += ["--set", s]
+    out = helm_template(*extra, kube_version=kube_version).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    return found
+
+
+def one(docs, kind):
+    found = find(docs, kind)
+    if len(found) != 1:
+        raise AssertionError(f"expected one {kind}, found {len(found)}")
+    return found[0]
+
+
+def container(docs):
+    return one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def pem_file(directory, name, b64):
+    path = Path(directory) / name
+    path.write_bytes(base64.b64decode(b64))
+    return str(path)
+
+
+def tls_handshake(crt_b64, key_b64, ca_b64, hostname):
+    """A TLS handshake in memory: the server uses crt/key, the client trusts only ca and checks
+    hostname. Raises ssl.SSLError unless the pair is a valid serving cert for hostname."""
+    with tempfile.TemporaryDirectory() as d:
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(pem_file(d, "tls.crt", crt_b64), pem_file(d, "tls.key", key_b64))
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.load_verify_locations(pem_file(d, "ca.crt", ca_b64))
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    c = client.wrap_bio(c_in, c_out, server_hostname=hostname)
+    s = server.wrap_bio(s_in, s_out, server_side=True)
+    done = {"c": False, "s": False}
+    for _ in range(20):
+        for name, obj in (("c", c), ("s", s)):
+            if not done[name]:
+                try:
+                    obj.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return
+    raise AssertionError("TLS handshake did not finish")
+
+
+class SchemaValidation(unittest.TestCase):
+    def test_every_object_of_every_value_set_validates(self):
+        checked = 0
+        for values in CI_VALUES:
+            for version in SCHEMA_VERSIONS:
+                for doc in render(values.name, version):
+                    with self.subTest(values=values.name, version=version,
+                                      kind=doc["kind"], name=doc["metadata"]["name"]):
+                        if doc["kind"] in CERT_MANAGER_KINDS:
+                            # Not in the Kubernetes schemas: check the fields cert-manager needs.
+                            self.assertEqual(doc["apiVersion"], "cert-manager.io/v1")
+                            self.assertIsInstance(doc["spec"], dict)
+                            continue
+                        kubernetes_validate.validate(doc, version, strict=True)
+                        checked += 1
+        self.assertGreater(checked, 10 * len(CI_VALUES))
+
+    def test_validation_can_fail(self):
+        doc = one(render(), "Deployment")
+        broken = yaml.safe_load(yaml.safe_dump(doc))
+        broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnly"] = True
+        with self.assertRaises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, SCHEMA_VERSIONS[0], strict=True)
+
+    def test_all_ci_value_sets_exist(self):
+        names = {v.name for v in CI_VALUES}
+        for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
+                     "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml"]:
+            self.assertIn(want, names)
+
+
+class WebhookConfigurations(unittest.TestCase):
+    def test_clients_point_at_the_service_and_the_service_at_the_webhook_port(self):
+        docs = render()
+        svc = one(docs, "Service")
+        self.assertEqual(svc["metadata"]["name"], FULLNAME)
+        https = [p for p in svc["spec"]["ports"] if p["name"] == "https"][0]
+        self.assertEqual(https["port"], 443)
+        ports = {p["name"]: p["containerPort"] for p in container(docs)["ports"]}
+        self.assertEqual(https["targetPort"], "webhook")
+        self.assertEqual(ports["webhook"], 8443)
+        self.assertIn("--listen=0.0.0.0:8443", container(docs)["args"])
+        for kind, path in [("ValidatingWebhookConfiguration", "/validate"),
+                           ("MutatingWebhookConfiguration", "/mutate")]:
+            (hook,) = one(docs, kind)["webhooks"]
+            self.assertEqual(hook["clientConfig"]["service"],
+                             {"name": FULLNAME, "namespace": NAMESPACE, "path": path, "port": 443})
+
+    def test_validating_webhook_registration(self):
+        (hook,) = one(render(), "ValidatingWebhookConfiguration")["webhooks"]
+        self.assertEqual(hook["rules"], [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
+                                          "resources": ["ingresses"],
+                                          "operations": ["CREATE", "UPDATE"], "scope": "Namespaced"}])
+        self.assertEqual(hook["matchPolicy"], "Equivalent")
+        self.assertEqual(hook["sideEffects"], "None")
+        self.assertEqual(hook["admissionReviewVersions"], ["v1", "v1beta1"])
+        self.assertEqual(hook["failurePolicy"], "Ignore")
+        self.assertEqual(hook["timeoutSeconds"], 5)
+
+    def test_failure_policy_and_timeout_come_from_values(self):
+        (hook,) = one(render("mutating-off-values.yaml"), "ValidatingWebhookConfiguration")["webhooks"]
+        self.assertEqual(hook["failurePolicy"], "Fail")
+        self.assertEqual(hook["timeoutSeconds"], 8)
+
+    def test_namespace_selector_leaves_out_kube_system_and_own_namespace(self):
+        docs = render()
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+            (hook,) = one(docs, kind)["webhooks"]
+            exprs = hook["namespaceSelector"]["matchExpressions"]
+            notin = [e for e in exprs if e["key"] == "kubernetes.io/metadata.name"]
+            self.assertEqual(len(notin), 1)
+            self.assertEqual(notin[0]["operator"], "NotIn")
+            self.assertIn("kube-system", notin[0]["values"])
+            self.assertIn(NAMESPACE, notin[0]["values"])
+
+    def test_match_conditions_only_from_1_30(self):
+        for version in KUBE_VERSIONS:
+            docs = render(None, version)
+            for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+                (hook,) = one(docs, kind)["webhooks"]
+                with self.subTest(version=version, kind=kind):
+                    if version.startswith("1.29."):
+                        self.assertNotIn("matchConditions", hook)
+                        continue
+                    (cond,) = hook["matchConditions"]
+                    self.assertEqual(cond["name"], "not-tke-controller")
+                    expr = cond["expression"]
+                    self.assertTrue(expr.startswith("!(request.userInfo.username in ["), expr)
+                    for sa in TKE_SAS:
+                        self.assertIn(f"'{sa}'", expr)
+
+    def test_mutating_webhook_fails_open_and_is_switchable(self):
+        (hook,) = one(render(), "MutatingWebhookConfiguration")["webhooks"]
+        self.assertEqual(hook["failurePolicy"], "Ignore")
+        self.assertEqual(hook["reinvocationPolicy"], "Never")
+        self.assertEqual(hook["sideEffects"], "None")
+        self.assertEqual(find(render("mutating-off-values.yaml"), "MutatingWebhookConfiguration"), [])
+        self.assertEqual(len(find(render("mutating-off-values.yaml"), "ValidatingWebhookConfiguration")), 1)
+
+
+class Certificates(unittest.TestCase):
+    def test_helm_mode_ca_bundle_is_the_secret_ca_and_the_cert_serves_the_service_name(self):
+        docs = render()
+        secret = one(docs, "Secret")
+        self.assertEqual(secret["metadata"]["name"], f"{FULLNAME}-tls")
+        self.assertEqual(secret["type"], "kubernetes.io/tls")
+        data = secret["data"]
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+            (hook,) = one(docs, kind)["webhooks"]
+            self.assertTrue(hook["clientConfig"]["caBundle"])
+            self.assertEqual(hook["clientConfig"]["caBundle"], data["ca.crt"])
+        tls_handshake(data["tls.crt"], data["tls.key"], data["ca.crt"], SERVICE_DNS)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            tls_handshake(data["tls.crt"], data["tls.key"], data["ca.crt"], f"other.{NAMESPACE}.svc")
+        self.assertEqual(secret["metadata"]["annotations"]["qcloud-ingress-webhook/issued-for"],
+                         SERVICE_DNS)
+
+    def _render_against(self, secret):
+        with FakeApiServer() as api, tempfile.TemporaryDirectory() as d:
+            path = f"/api/v1/namespaces/{NAMESPACE}/secrets/{FULLNAME}-tls"
+            api.objects[path] = secret
+            kubeconfig = os.path.join(d, "kubeconfig")
+            api.kubeconfig(kubeconfig)
+            out = helm_template("--dry-run=server", "--disable-openapi-validation",
+                                "--kubeconfig", kubeconfig).stdout
+            self.assertIn(path, api.requests, "the chart did not look the Secret up")
+        return [d for d in yaml.safe_load_all(out) if d]
+
+    def _installed_secret(self):
+        """The Secret as `helm install` leaves it in the cluster (with Helm's ownership metadata)."""
+        secret = yaml.safe_load(yaml.safe_dump(one(render(), "Secret")))
+        secret["metadata"]["annotations"].update({"meta.helm.sh/release-name": RELEASE,
+                                                  "meta.helm.sh/release-namespace": NAMESPACE})
+        return secret
+
+    def test_re_render_against_an_existing_secret_keeps_the_certificate(self):
+        installed = self._installed_secret()
+        docs = self._render_against(installed)
+        self.assertEqual(one(docs, "Secret")["data"], installed["data"])
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+            (hook,) = one(docs, kind)["webhooks"]
+            self.assertEqual(hook["clientConfig"]["caBundle"], installed["data"]["ca.crt"])
+
+    def test_plain_template_renders_a_new_certificate_each_time(self):
+        # lookup finds nothing under plain `helm template`: the reason for the test above.
+        first = one(helm_template_docs(), "Secret")["data"]["tls.crt"]
+        second = one(helm_template_docs(), "Secret")["data"]["tls.crt"]
+        self.assertNotEqual(first, second)
+
+    def test_secret_for_another_service_name_is_not_reused(self):
+        installed = self._installed_secret()
+        installed["metadata"]["annotations"]["qcloud-ingress-webhook/issued-for"] = "old.qiw-system.svc"
+        docs = self._render_against(installed)
+        self.assertNotEqual(one(docs, "Secret")["data"]["tls.crt"], installed["data"]["tls.crt"])
+
+    def test_secret_close_to_expiry_is_renewed(self):
+        installed = self._installed_secret()
+        installed["metadata"]["annotations"]["qcloud-ingress-webhook/not-after"] = "2020-01-01T00:00:00Z"
+        docs = self._render_against(installed)
+        secret = one(docs, "Secret")
+        self.assertNotEqual(secret["data"]["tls.crt"], installed["data"]["tls.crt"])
+        (hook,) = one(docs, "ValidatingWebhookConfiguration")["webhooks"]
+        self.assertEqual(hook["clientConfig"]["caBundle"], secret["data"]["ca.crt"])
+
+    def test_cert_manager_mode_injects_the_ca_and_renders_no_ca_bundle(self):
+        docs = render("cert-manager-values.yaml")
+        self.assertEqual(find(docs, "Secret"), [])
+        cert = one(docs, "Certificate")
+        issuer = one(docs, "Issuer")
+        self.assertEqual(cert["spec"]["issuerRef"]["name"], issuer["metadata"]["name"])
+        self.assertIn(SERVICE_DNS, cert["spec"]["dnsNames"])
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+            cfg = one(docs, kind)
+            self.assertEqual(cfg["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                             f"{NAMESPACE}/{cert['metadata']['name']}")
+            (hook,) = cfg["webhooks"]
+            self.assertNotIn("caBundle", hook["clientConfig"])
+        volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        tls = [v for v in volumes if v["name"] == "tls"][0]
+        self.assertEqual(tls["secret"]["secretName"], cert["spec"]["secretName"])
+
+    def test_external_mode_uses_the_users_secret_and_ca(self):
+        docs = render("external-certs-values.yaml")
+        given = yaml.safe_load((CHART / "ci" / "external-certs-values.yaml").read_text())["certs"]["external"]
+        self.assertEqual(find(docs, "Secret"), [])
+        self.assertEqual(find(docs, "Certificate"), [])
+        (hook,) = one(docs, "ValidatingWebhookConfiguration")["webhooks"]
+        self.assertEqual(hook["clientConfig"]["caBundle"], given["caBundle"])
+        volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        self.assertEqual([v for v in volumes if v["name"] == "tls"][0]["secret"]["secretName"],
+                         given["secretName"])
+
+    def test_external_mode_without_secret_or_ca_fails_to_render(self):
+        proc = helm_template("--set", "certs.mode=external", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("certs.external.secretName is required", proc.stderr)
+        proc = helm_template("--set", "certs.mode=external", "--set", "certs.external.secretName=x",
+                             check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("certs.external.caBundle is required", proc.stderr)
+
+
+def helm_template_docs():
+    return [d for d in yaml.safe_load_all(helm_template().stdout) if d]
+
+
+class Workload(unittest.TestCase):
+    def test_args_match_the_binary_flags(self):
+        args = container(render())["args"]
+        self.assertEqual(args, [
+            "serve",
+            "--listen=0.0.0.0:8443",
+            "--admin-listen=0.0.0.0:8080",
+            "--tls-cert=/etc/qcloud-ingress-webhook/tls/tls.crt",
+            "--tls-key=/etc/qcloud-ingress-webhook/tls/tls.key",
+            "--config=/etc/qcloud-ingress-webhook/config/config.yaml",
+            "--log-format=json",
+        ])
+        cli = (ROOT / "src" / "cli.rs").read_text()
+        for arg in args[1:]:
+            field = arg.split("=")[0][2:].replace("-", "_")
+            self.assertRegex(cli, rf"pub {field}:", f"{arg} is not a flag of serve in src/cli.rs")
+
+    def test_cert_and_config_are_directory_mounts(self):
+        docs = render()
+        c = container(docs)
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        self.assertEqual(mounts["tls"]["mountPath"], "/etc/qcloud-ingress-webhook/tls")
+        self.assertEqual(mounts["config"]["mountPath"], "/etc/qcloud-ingress-webhook/config")
+        for m in c["volumeMounts"]:
+            self.assertNotIn("subPath", m)
+            self.assertTrue(m["readOnly"])
+
+    def test_probes_on_the_admin_port(self):
+        c = container(render())
+        self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "admin"})
+        self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "admin"})
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertEqual(ports["admin"], 8080)
+        self.assertIn("--admin-listen=0.0.0.0:8080", c["args"])
+
+    def test_restricted_security_context_and_dockerfile_user(self):
+        docs = render()
+        pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+        sc = container(docs)["securityContext"]
+        self.assertIs(sc["runAsNonRoot"], True)
+        self.assertIs(sc["readOnlyRootFilesystem"], True)
+        self.assertIs(sc["allowPrivilegeEscalation"], False)
+        self.assertEqual(sc["capabilities"], {"drop": ["ALL"]})
+        self.assertEqual(sc["seccompProfile"], {"type": "RuntimeDefault"})
+        self.assertEqual(pod["securityContext"]["seccompProfile"], {"type": "RuntimeDefault"})
+        self.assertIs(pod["securityContext"]["runAsNonRoot"], True)
+        user = re.findall(r"^USER\s+(\d+)(?::(\d+))?\s*$", (ROOT / "Dockerfile").read_text(), re.M)
+        self.assertEqual(len(user), 1, "the Dockerfile needs exactly one numeric USER uid:gid")
+        self.assertEqual(int(user[0][0]), sc["runAsUser"])
+        self.assertEqual(int(user[0][1]), sc["runAsGroup"])
+
+    def test_resources_grace_period_and_replicas(self):
+        docs = render()
+        dep = one(docs, "Deployment")
+        c = container(docs)
+        self.assertIn("requests", c["resources"])
+        self.assertIn("limits", c["resources"])
+        self.assertEqual(dep["spec"]["replicas"], 2)
+        # --shutdown-delay 5s + --shutdown-grace 20s must fit before the kubelet's SIGKILL.
+        self.assertGreater(dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 25)
+        anti = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+        self.assertEqual(term["labelSelector"]["matchLabels"], dep["spec"]["selector"]["matchLabels"])
+
+    def test_pdb_never_blocks_a_drain(self):
+        docs = render()
+        pdb = one(docs, "PodDisruptionBudget")
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        self.assertNotIn("minAvailable", pdb["spec"])
+        self.assertEqual(pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow")
+        self.assertEqual(pdb["spec"]["selector"]["matchLabels"],
+                         one(docs, "Deployment")["spec"]["selector"]["matchLabels"])
+        self.assertEqual(find(render(None, "1.30.0", ("replicaCount=1",)), "PodDisruptionBudget"), [])
+
+    def test_hpa_replaces_replicas(self):
+        docs = render("hpa-values.yaml")
+        dep = one(docs, "Deployment")
+        self.assertNotIn("replicas", dep["spec"])
+        hpa = one(docs, "HorizontalPodAutoscaler")
+        self.assertEqual((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]), (3, 6))
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], dep["metadata"]["name"])
+        anti = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        self.assertIn("requiredDuringSchedulingIgnoredDuringExecution", anti)
+        self.assertEqual(find(render(), "HorizontalPodAutoscaler"), [])
+
+    def test_rbac_is_least_privilege(self):
+        docs = render()
+        role = one(docs, "ClusterRole")
+        rules = sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(sorted(r["verbs"])))
+                       for r in role["rules"])
+        self.assertEqual(rules, sorted([
+            (("",), ("services",), ("get", "list", "watch")),
+            (("networking.k8s.io",), ("ingresses",), ("get", "list", "watch")),
+            (("",), ("secrets",), ("get",)),
+        ]))
+        self.assertEqual(find(docs, "Role"), [])
+        binding = one(docs, "ClusterRoleBinding")
+        self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
+        sa = one(docs, "ServiceAccount")
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": sa["metadata"]["name"],
+                                                "namespace": NAMESPACE}])
+        self.assertEqual(one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"],
+                         sa["metadata"]["name"])
+
+
+class Settings(unittest.TestCase):
+    def config(self, values=None):
+        docs = render(values)
+        cm = one(docs, "ConfigMap")
+        self.assertEqual(cm["metadata"]["name"], f"{FULLNAME}-config")
+        vols = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        self.assertEqual([v for v in vols if v["name"] == "config"][0]["configMap"]["name"],
+                         cm["metadata"]["name"])
+        return yaml.safe_load(cm["data"]["config.yaml"])
+
+    def test_default_enforces_and_exempts_tke_controllers(self):
+        cfg = self.config()
+        self.assertEqual(cfg["enforcement"], "enforce")
+        self.assertEqual(cfg["exempt"]["usernames"], TKE_SAS)
+        self.assertEqual(set(cfg), {"enforcement", "exempt"})
+
+    def test_warn_mode_reaches_the_config(self):
+        cfg = self.config("warn-values.yaml")
+        self.assertEqual(cfg["enforcement"], "warn")
+        self.assertEqual(cfg["rules"], {"host-grammar": "warn"})
+        self.assertEqual(cfg["exempt"]["namespaces"], ["legacy-apps"])
+
+    def test_config_change_rolls_the_pods(self):
+        a = one(render(), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        b = one(render("warn-values.yaml"), "Deployment")["spec"]["template"]["metadata"]["annotations"][
+            "checksum/config"]
+        self.assertNotEqual(a, b)
+
+
+class ValuesSchema(unittest.TestCase):
+    def test_bad_values_are_refused(self):
+        for bad in ["enforcement=audit", "unknownKey=1", "webhook.failurePolicy=Sometimes",
+                    "webhook.timeoutSeconds=31", "certs.mode=vault", "replicaCount=-1"]:
+            with self.subTest(bad=bad):
+                proc = helm_template("--set", bad, check=False)
+                self.assertNotEqual(proc.returncode, 0, f"--set {bad} rendered")
+
+    def test_every_value_is_in_the_schema(self):
+        import json
+        schema = json.loads((CHART / "values.schema.json").read_text())
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+        def walk(vals, sch, path):
+            self.assertIs(sch.get("additionalProperties"), False, f"{path or '.'} allows unknown keys")
+            for key, val in vals.items():
+                self.assertIn(key, sch["properties"], f"{path}.{key} is not in values.schema.json")
+                sub = sch["properties"][key]
+                if isinstance(val, dict) and sub.get("type") == "object" and "properties" in sub:
+                    walk(val, sub, f"{path}.{key}")
+        walk(values, schema, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
