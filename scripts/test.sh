@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== chart (helm lint, schema validation, assertions)"
+bash scripts/chart-test.sh
+
 # Other suites (chart, ...) go above this line: the test runner's summary must be the last
 # thing printed, because CI reads the closing line to count the tests that ran.
 echo "== tests"

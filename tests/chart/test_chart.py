@@ -473,6 +473,21 @@ class ValuesSchema(unittest.TestCase):
                     walk(val, sub, f"{path}.{key}")
         walk(values, schema, "")
 
+    def test_every_value_is_in_the_readme_table(self):
+        readme = (CHART / "README.md").read_text()
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        opaque = {"resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
+
+        def paths(vals, prefix=""):
+            for key, val in vals.items():
+                path = f"{prefix}.{key}" if prefix else key
+                if isinstance(val, dict) and val and path not in opaque:
+                    yield from paths(val, path)
+                else:
+                    yield path
+        for path in paths(values):
+            self.assertIn(f"| `{path}` |", readme, f"{path} is missing from the README values table")
+
 
 if __name__ == "__main__":
     unittest.main()
