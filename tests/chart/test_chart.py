@@ -402,6 +402,28 @@ class Workload(unittest.TestCase):
         self.assertIn("requiredDuringSchedulingIgnoredDuringExecution", anti)
         self.assertEqual(find(render(), "HorizontalPodAutoscaler"), [])
 
+    def test_service_selects_the_webhook_pods(self):
+        docs = render()
+        selector = one(docs, "Service")["spec"]["selector"]
+        pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        self.assertTrue(selector)
+        self.assertEqual({k: pod_labels.get(k) for k in selector}, selector)
+
+    def test_network_policy_is_optional_and_keeps_the_webhook_port_open(self):
+        self.assertEqual(find(render(), "NetworkPolicy"), [])
+        docs = render("hpa-values.yaml")
+        pol = one(docs, "NetworkPolicy")
+        pod_labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        sel = pol["spec"]["podSelector"]["matchLabels"]
+        self.assertEqual({k: pod_labels.get(k) for k in sel}, sel)
+        self.assertEqual(pol["spec"]["policyTypes"], ["Ingress"])
+        by_port = {r["ports"][0]["port"]: r for r in pol["spec"]["ingress"]}
+        self.assertNotIn("from", by_port["webhook"], "the API server must reach the webhook port")
+        self.assertEqual(by_port["admin"]["from"], [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}])
+        ports = {p["name"] for p in container(docs)["ports"]}
+        self.assertEqual(set(by_port), ports)
+
     def test_rbac_is_least_privilege(self):
         docs = render()
         role = one(docs, "ClusterRole")
