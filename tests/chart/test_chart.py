@@ -368,6 +368,18 @@ class Workload(unittest.TestCase):
         self.assertEqual(int(user[0][0]), sc["runAsUser"])
         self.assertEqual(int(user[0][1]), sc["runAsGroup"])
 
+    def test_dockerfile_matches_the_chart(self):
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        stages = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
+        self.assertGreaterEqual(len(stages), 2, "multi-stage build expected")
+        self.assertTrue(stages[-1].startswith("gcr.io/distroless/cc"), stages[-1])
+        (expose,) = re.findall(r"^EXPOSE\s+(.+)$", dockerfile, re.M)
+        ports = {p["name"]: p["containerPort"] for p in container(render())["ports"]}
+        self.assertEqual(sorted(int(p) for p in expose.split()), sorted(ports.values()))
+        ignored = (ROOT / ".dockerignore").read_text().split()
+        for private in ["certs", ".tools", "target", ".git"]:
+            self.assertIn(private, ignored)
+
     def test_resources_grace_period_and_replicas(self):
         docs = render()
         dep = one(docs, "Deployment")
