@@ -10,6 +10,7 @@ tests below check what an operator relies on. The "same certificate on a re-rend
 
 import base64
 import functools
+import json
 import os
 import re
 import ssl
@@ -485,6 +486,37 @@ class Settings(unittest.TestCase):
         self.assertNotEqual(a, b)
 
 
+def notes(*extra):
+    """NOTES.txt as `helm install --dry-run=client` prints it (no cluster needed)."""
+    cmd = [HELM, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
+           *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "KUBECONFIG": os.devnull})
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    return proc.stdout.split("\nNOTES:\n", 1)[1]
+
+
+class Notes(unittest.TestCase):
+    def test_notes_try_a_broken_ingress_with_a_server_side_dry_run(self):
+        text = notes()
+        match = re.search(r"^cat <<'YAML' \| kubectl apply --dry-run=server -n (\S+) -f -\n(.*?)^YAML$",
+                          text, re.M | re.S)
+        self.assertIsNotNone(match, "NOTES must show a copy-pasteable kubectl apply --dry-run=server")
+        self.assertNotIn(match.group(1), ["kube-system", NAMESPACE])
+        ingress = yaml.safe_load(match.group(2))
+        self.assertEqual((ingress["apiVersion"], ingress["kind"]), ("networking.k8s.io/v1", "Ingress"))
+        annotations = ingress["metadata"]["annotations"]
+        self.assertEqual(annotations["kubernetes.io/ingress.class"], "qcloud")
+        with self.assertRaises(ValueError):
+            json.loads(annotations["kubernetes.io/ingress.http-rules"])
+        self.assertIn("validate.qcloud-ingress-webhook.tke.cloud", text)
+        self.assertIn("enforcement:    enforce", text)
+
+    def test_notes_say_warn_mode_accepts(self):
+        self.assertIn("nothing is denied", notes("--set", "enforcement=warn"))
+        self.assertNotIn("nothing is denied", notes())
+
+
 class ValuesSchema(unittest.TestCase):
     def test_bad_values_are_refused(self):
         for bad in ["enforcement=audit", "unknownKey=1", "webhook.failurePolicy=Sometimes",
@@ -494,7 +526,6 @@ class ValuesSchema(unittest.TestCase):
                 self.assertNotEqual(proc.returncode, 0, f"--set {bad} rendered")
 
     def test_every_value_is_in_the_schema(self):
-        import json
         schema = json.loads((CHART / "values.schema.json").read_text())
         values = yaml.safe_load((CHART / "values.yaml").read_text())
 
