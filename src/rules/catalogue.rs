@@ -2,7 +2,7 @@
 //!
 //! Ids are part of the interface (settings, metrics labels, `docs/rules.md`): never rename one.
 
-use super::Severity;
+use super::Severity::{self, Deny, Warn};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
@@ -10,17 +10,167 @@ pub struct Rule {
     pub id: &'static str,
     /// Row of the checks table in the TKE behaviour spec, e.g. `C17`.
     pub check: &'static str,
-    /// TKE controller error code this rule predicts, e.g. `E4052`.
+    /// TKE controller error code(s) this rule predicts, e.g. `E4052`. A rule covering several
+    /// annotations lists each code (`E4037/E4044/E4050`); its findings carry the exact one.
     pub tke_code: Option<&'static str>,
     pub default_severity: Severity,
     /// One line: what the rule checks.
     pub summary: &'static str,
 }
 
-/// Every rule, in documentation order.
-pub static RULES: &[&Rule] = &[];
+macro_rules! rules {
+    ($($name:ident: $id:literal, $check:literal, $code:expr, $severity:expr, $summary:literal;)*) => {
+        $(pub static $name: Rule = Rule {
+            id: $id,
+            check: $check,
+            tke_code: $code,
+            default_severity: $severity,
+            summary: $summary,
+        };)*
+        /// Every rule, in documentation order.
+        pub static RULES: &[&Rule] = &[$(&$name),*];
+    };
+}
+
+rules! {
+    // Which controller and which class.
+    CLASS_AND_CLASS_NAME: "class-and-class-name", "C1", None, Deny,
+        "kubernetes.io/ingress.class and spec.ingressClassName are both set";
+    CLASS_TYPO: "class-typo", "C2", None, Warn,
+        "a class value that looks like a misspelt qcloud, or an empty class annotation";
+    CLASS_CHANGE: "class-change", "C24", None, Warn,
+        "an UPDATE moves the Ingress into or out of TKE's hands (the CLB is created or released)";
+
+    // Annotation values.
+    HTTP_RULES_JSON: "http-rules-json", "C7", Some("E4022"), Deny,
+        "kubernetes.io/ingress.http-rules is a JSON array (or null) of valid rule entries";
+    HTTPS_RULES_JSON: "https-rules-json", "C7", Some("E4023"), Deny,
+        "kubernetes.io/ingress.https-rules is a JSON array (or null) of valid rule entries";
+    RULES_ENTRY_KEYS: "rules-entry-keys", "C8", None, Warn,
+        "http/https-rules entries use only host, path, backend and rewrite";
+    REDIRECT_WITHOUT_REWRITE_SUPPORT: "redirect-without-rewrite-support", "C8", None, Deny,
+        "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"";
+    EXTENSIVE_PARAMETERS_JSON: "extensive-parameters-json", "C7", Some("E4026"), Deny,
+        "kubernetes.io/ingress.extensiveParameters is a JSON object";
+    ANNOTATION_JSON: "annotation-json", "C7", None, Deny,
+        "listen-ports, certificate, auto-rewrite-code and lb-rs-weight are JSON of the documented shape";
+    BOOLEAN_ANNOTATION: "boolean-annotation", "C6", Some("E4037/E4044/E4050"), Deny,
+        "boolean annotations are exactly \"true\" or \"false\"";
+    CHARGE_TYPE: "charge-type", "C23", Some("E4045"), Deny,
+        "internetChargeType is TRAFFIC_POSTPAID_BY_HOUR or BANDWIDTH_POSTPAID_BY_HOUR";
+    BANDWIDTH: "bandwidth", "C23", Some("E4046"), Deny,
+        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048";
+    CHARGE_PAIR: "charge-pair", "C23", None, Warn,
+        "internetChargeType and internetMaxBandwidthOut are set together";
+    SECURITY_GROUPS: "security-groups", "C28", None, Deny,
+        "security-groups lists at most 5 ids, each sg-...";
+    TKE_SERVICE_CONFIG: "tke-service-config", "C27", Some("E4051"), Deny,
+        "tke-service-config is not combined with tke-service-config-auto and avoids reserved suffixes";
+    ENABLE_GROUP_NEEDS_EXIST_LB: "enable-group-needs-exist-lb", "C25", None, Deny,
+        "enable-group is set together with existLbId, when the Ingress is created";
+    CROSS_REGION: "cross-region", "C29", None, Warn,
+        "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id";
+    READ_ONLY_ANNOTATION: "read-only-annotation", "C30", None, Warn,
+        "annotations TKE writes (qcloud-loadbalance-id, loadbalance-ipv6, ...) are not set by users";
+    UNKNOWN_ANNOTATION: "unknown-annotation", "C31", None, Warn,
+        "keys under ingress.cloud.tencent.com/ and kubernetes.io/ingress. are ones TKE knows";
+    NGINX_ANNOTATION: "nginx-annotation", "C34", None, Warn,
+        "nginx.ingress.kubernetes.io/* annotations have no effect on a qcloud Ingress";
+    DIRECT_ACCESS_NETWORK: "direct-access-network", "C5", None, Warn,
+        "direct-access needs VPC-CNI pods, which the webhook cannot see";
+
+    // HTTP / HTTPS placement.
+    RULE_MIX_MISSING: "rule-mix-missing", "C9", None, Warn,
+        "http-rules/https-rules are ignored unless rule-mix is \"true\"";
+    RULE_MIX_WITHOUT_TLS: "rule-mix-without-tls", "C10", None, Warn,
+        "rule-mix has no effect without spec.tls or a certificate annotation";
+    RULE_MIX_BOTH_CONFLICT: "rule-mix-both-conflict", "C11", None, Deny,
+        "rule-mix-both is not combined with rule-mix, rewrite-support or auto-rewrite";
+    HTTPS_ONLY: "https-only", "C12", None, Warn,
+        "with TLS and no rule-mix, rule-mix-both or auto-rewrite every rule is HTTPS only";
+
+    // TLS.
+    TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,
+        "spec.tls is not combined with ingress.cloud.tencent.com/certificate";
+    TLS_SECRET_NAME: "tls-secret-name", "C13", Some("E4009"), Deny,
+        "every spec.tls entry names a Secret";
+    TLS_SECRET_MISSING: "tls-secret-missing", "C13", Some("E4010"), Deny,
+        "the TLS Secret exists in the Ingress's namespace";
+    TLS_CERT_ID_MISSING: "tls-cert-id-missing", "C13", Some("E4011"), Deny,
+        "the TLS Secret has a qcloud_cert_id key";
+    TLS_CERT_ID_FORMAT: "tls-cert-id-format", "C13", Some("E4035"), Deny,
+        "qcloud_cert_id (and qcloud_ca_cert_id) is 8 letters or digits, without a trailing newline";
+    TLS_DEFAULT_CONFLICT: "tls-default-conflict", "C14", Some("E4048"), Deny,
+        "at most one spec.tls entry without hosts";
+    TLS_SNI_CONFLICT: "tls-sni-conflict", "C14", Some("E4049"), Deny,
+        "a host appears in at most one spec.tls entry";
+    TLS_HOST_UNCOVERED: "tls-host-uncovered", "C15", Some("E4040"), Deny,
+        "every HTTPS host is covered by a certificate";
+    LEGACY_CERT_ID_ANNOTATION: "legacy-cert-id-annotation", "C30", None, Warn,
+        "the read-only qcloud_cert_id annotation matches the certificate in the TLS Secret";
+
+    // Backends.
+    BACKEND_SERVICE_MISSING: "backend-service-missing", "C3", Some("E4041"), Deny,
+        "every backend Service exists in the Ingress's namespace";
+    BACKEND_PORT_MISSING: "backend-port-missing", "C3", Some("E4042"), Deny,
+        "every backend port exists on its Service";
+    BACKEND_SERVICE_TYPE: "backend-service-type", "C4", Some("E4047"), Deny,
+        "backend Services are NodePort or LoadBalancer unless direct-access is \"true\"";
+    RESOURCE_BACKEND: "resource-backend", "C4", None, Deny,
+        "backends are Services; backend.resource cannot be bound to a CLB";
+
+    // Hosts, paths, quotas.
+    HOST_GRAMMAR: "host-grammar", "C17", Some("E4052"), Deny,
+        "hosts have at least one dot and at most 80 characters of the CLB domain grammar";
+    PATH_GRAMMAR: "path-grammar", "C18", Some("E4031"), Deny,
+        "paths start with /, use only the CLB URL characters and fit its length";
+    RULE_WITHOUT_HTTP: "rule-without-http", "C19", Some("E4013"), Deny,
+        "every spec.rules entry has http paths; a default backend alone is not supported";
+    DUPLICATE_ROUTE: "duplicate-route", "C20", None, Deny,
+        "the same host and path do not lead to two different backends in one Ingress";
+    LISTENER_RULE_QUOTA: "listener-rule-quota", "C21", Some("E4005"), Warn,
+        "at most 50 host+path rules per listener";
+    IPV6_HOST_REQUIRED: "ipv6-host-required", "C22", Some("E4034"), Deny,
+        "on an IPv6FullChain CLB every rule has a host";
+
+    // Shared CLBs.
+    EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4020"), Deny,
+        "an existLbId is not used by another Ingress unless both are in an enable-group";
+    GROUP_ROUTE_CONFLICT: "group-route-conflict", "C20", None, Deny,
+        "host+path pairs are unique across the Ingresses sharing a CLB with enable-group";
+
+    // UPDATE only.
+    CREATE_ONLY_CHANGE: "create-only-change", "C24", None, Warn,
+        "an UPDATE changes an annotation TKE reads only when it creates the CLB";
+    REDIRECT_DELETED: "redirect-deleted", "C33", None, Warn,
+        "redirects are turned off by setting \"false\", not by deleting the annotation";
+}
 
 /// The rule with this id.
 pub fn by_id(id: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_kebab_case() {
+        let mut seen = HashSet::new();
+        for rule in RULES {
+            assert!(seen.insert(rule.id), "duplicate id {}", rule.id);
+            assert!(
+                rule.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                rule.id
+            );
+            assert!(rule.check.starts_with('C'), "{}", rule.id);
+        }
+        assert_eq!(by_id("host-grammar"), Some(&HOST_GRAMMAR));
+        assert_eq!(by_id("no-such-rule"), None);
+    }
 }

@@ -49,6 +49,9 @@ pub struct Finding {
     pub rule: &'static Rule,
     /// Effective severity: the rule's default unless settings or ratcheting changed it.
     pub severity: Severity,
+    /// The TKE error code this finding predicts: the rule's, or the exact one of a rule that
+    /// covers several annotations.
+    pub tke_code: Option<&'static str>,
     /// Kubernetes-style field path in v1 spelling, e.g. `spec.rules[0].http.paths[1].path` or
     /// `metadata.annotations[kubernetes.io/ingress.http-rules][0].backend.servicePort`.
     pub field: String,
@@ -68,10 +71,25 @@ impl Finding {
         Self {
             rule,
             severity: rule.default_severity,
+            tke_code: rule.tke_code,
             field: field.into(),
             problem: problem.into(),
             fix: fix.into(),
         }
+    }
+
+    /// The exact TKE code, for rules that cover several.
+    #[must_use]
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.tke_code = Some(code);
+        self
+    }
+
+    /// A severity other than the rule's default (e.g. a path over 120 but within 200 characters).
+    #[must_use]
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 }
 
