@@ -4,6 +4,7 @@
 //! No async, no I/O, no HTTP here. Every rule has a stable id in [`catalogue`], a default severity
 //! and, where TKE has one, the controller's error code.
 
+pub mod annotations;
 pub mod catalogue;
 pub mod settings;
 

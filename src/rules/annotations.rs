@@ -1,0 +1,166 @@
+//! The annotation keys TKE reads on a qcloud Ingress (behaviour spec §2), and what kind of value
+//! each takes. Rules and patches both work from this table.
+
+/// What an annotation's value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Exactly `"true"` or `"false"`.
+    Bool,
+    /// JSON checked against a schema (see `rules::schemas`).
+    Json,
+    /// Free text, or a format checked by its own rule.
+    Text,
+}
+
+/// One annotation key TKE knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Annotation {
+    pub key: &'static str,
+    pub kind: ValueKind,
+    /// Written by TKE; a user setting it on CREATE has no effect.
+    pub read_only: bool,
+    /// Read only when TKE creates the CLB; later edits are ignored.
+    pub create_only: bool,
+}
+
+const fn ann(key: &'static str, kind: ValueKind) -> Annotation {
+    Annotation {
+        key,
+        kind,
+        read_only: false,
+        create_only: false,
+    }
+}
+
+const fn read_only(key: &'static str) -> Annotation {
+    Annotation {
+        key,
+        kind: ValueKind::Text,
+        read_only: true,
+        create_only: false,
+    }
+}
+
+const fn create_only(key: &'static str, kind: ValueKind) -> Annotation {
+    Annotation {
+        key,
+        kind,
+        read_only: false,
+        create_only: true,
+    }
+}
+
+pub const CLASS: &str = crate::ingress::keys::CLASS;
+pub const LOADBALANCE_ID: &str = crate::ingress::keys::LOADBALANCE_ID;
+pub const EXIST_LB_ID: &str = crate::ingress::keys::EXIST_LB_ID;
+pub const SUBNET_ID: &str = "kubernetes.io/ingress.subnetId";
+pub const CHARGE_TYPE: &str = "kubernetes.io/ingress.internetChargeType";
+pub const BANDWIDTH: &str = "kubernetes.io/ingress.internetMaxBandwidthOut";
+pub const EXTENSIVE_PARAMETERS: &str = "kubernetes.io/ingress.extensiveParameters";
+pub const RULE_MIX: &str = "kubernetes.io/ingress.rule-mix";
+pub const HTTP_RULES: &str = "kubernetes.io/ingress.http-rules";
+pub const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";
+pub const RULE_MIX_BOTH: &str = "kubernetes.io/ingress.rule-mix-both";
+pub const DIRECT_ACCESS: &str = "ingress.cloud.tencent.com/direct-access";
+pub const TKE_SERVICE_CONFIG: &str = "ingress.cloud.tencent.com/tke-service-config";
+pub const TKE_SERVICE_CONFIG_AUTO: &str = "ingress.cloud.tencent.com/tke-service-config-auto";
+pub const REWRITE_SUPPORT: &str = "ingress.cloud.tencent.com/rewrite-support";
+pub const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
+pub const AUTO_REWRITE_CODE: &str = "ingress.cloud.tencent.com/auto-rewrite-code";
+pub const LISTEN_PORTS: &str = "ingress.cloud.tencent.com/listen-ports";
+pub const CERTIFICATE: &str = "ingress.cloud.tencent.com/certificate";
+pub const CROSS_REGION_ID: &str = "ingress.cloud.tencent.com/cross-region-id";
+pub const CROSS_VPC_ID: &str = "ingress.cloud.tencent.com/cross-vpc-id";
+pub const SECURITY_GROUPS: &str = "ingress.cloud.tencent.com/security-groups";
+pub const LB_RS_WEIGHT: &str = "ingress.cloud.tencent.com/lb-rs-weight";
+pub const ENABLE_GROUP: &str = crate::ingress::keys::ENABLE_GROUP;
+pub const MIX_TARGET_PREFER: &str = "ingress.cloud.tencent.com/mix-target-prefer";
+pub const MODE: &str = "ingress.cloud.tencent.com/mode";
+/// The legacy, read-only certificate id annotation (no prefix).
+pub const QCLOUD_CERT_ID: &str = "qcloud_cert_id";
+
+/// Prefixes under which every key should be one of [`KNOWN`].
+pub const TKE_PREFIXES: [&str; 2] = ["ingress.cloud.tencent.com/", "kubernetes.io/ingress."];
+/// Annotations of the nginx controller, ignored by TKE.
+pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Every annotation TKE reads or writes on an Ingress.
+pub static KNOWN: &[Annotation] = &[
+    ann(CLASS, ValueKind::Text),
+    read_only(LOADBALANCE_ID),
+    create_only(EXIST_LB_ID, ValueKind::Text),
+    create_only(SUBNET_ID, ValueKind::Text),
+    create_only(CHARGE_TYPE, ValueKind::Text),
+    create_only(BANDWIDTH, ValueKind::Text),
+    create_only(EXTENSIVE_PARAMETERS, ValueKind::Json),
+    ann(RULE_MIX, ValueKind::Bool),
+    ann(HTTP_RULES, ValueKind::Json),
+    ann(HTTPS_RULES, ValueKind::Json),
+    ann(RULE_MIX_BOTH, ValueKind::Bool),
+    ann(DIRECT_ACCESS, ValueKind::Bool),
+    ann(TKE_SERVICE_CONFIG, ValueKind::Text),
+    ann(TKE_SERVICE_CONFIG_AUTO, ValueKind::Bool),
+    ann(REWRITE_SUPPORT, ValueKind::Bool),
+    ann(AUTO_REWRITE, ValueKind::Bool),
+    ann(AUTO_REWRITE_CODE, ValueKind::Json),
+    create_only(LISTEN_PORTS, ValueKind::Json),
+    ann(CERTIFICATE, ValueKind::Json),
+    ann(CROSS_REGION_ID, ValueKind::Text),
+    ann(CROSS_VPC_ID, ValueKind::Text),
+    ann(SECURITY_GROUPS, ValueKind::Text),
+    ann("ingress.cloud.tencent.com/pass-to-target", ValueKind::Bool),
+    ann("ingress.cloud.tencent.com/enable-grace-shutdown", ValueKind::Bool),
+    ann("ingress.cloud.tencent.com/enable-grace-shutdown-tkex", ValueKind::Bool),
+    ann("ingress.cloud.tencent.com/enable-grace-deletion", ValueKind::Bool),
+    ann(LB_RS_WEIGHT, ValueKind::Json),
+    ann(MIX_TARGET_PREFER, ValueKind::Text),
+    ann("ingress.cloud.tencent.com/modification-protection", ValueKind::Bool),
+    ann("ingress.cloud.tencent.com/deletion-protection", ValueKind::Bool),
+    ann("ingress.cloud.tencent.com/loadbalance-retain", ValueKind::Bool),
+    create_only(ENABLE_GROUP, ValueKind::Bool),
+    ann(MODE, ValueKind::Text),
+    read_only("ingress.cloud.tencent.com/loadbalance-nat-ipv6"),
+    read_only("ingress.cloud.tencent.com/loadbalance-ipv6"),
+    read_only("ingress.cloud.tencent.com/status.conditions"),
+    read_only(QCLOUD_CERT_ID),
+];
+
+/// The catalogue entry for a key.
+pub fn known(key: &str) -> Option<&'static Annotation> {
+    KNOWN.iter().find(|a| a.key == key)
+}
+
+/// True for the keys whose value must be exactly `"true"` or `"false"`.
+pub fn is_bool(key: &str) -> bool {
+    known(key).is_some_and(|a| a.kind == ValueKind::Bool)
+}
+
+/// True when the annotation's value is `"true"`: how TKE reads every boolean.
+pub fn is_true(annotations: Option<&std::collections::BTreeMap<String, String>>, key: &str) -> bool {
+    annotations
+        .and_then(|a| a.get(key))
+        .is_some_and(|v| v == "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_under_known_prefixes() {
+        for (i, a) in KNOWN.iter().enumerate() {
+            assert!(
+                !KNOWN[..i].iter().any(|b| b.key == a.key),
+                "duplicate {}",
+                a.key
+            );
+            assert!(
+                a.key == QCLOUD_CERT_ID || TKE_PREFIXES.iter().any(|p| a.key.starts_with(p)),
+                "{}",
+                a.key
+            );
+        }
+        assert!(is_bool(DIRECT_ACCESS));
+        assert!(!is_bool(HTTP_RULES));
+    }
+}
