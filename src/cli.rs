@@ -171,12 +171,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace,
     } = args;
     crate::http::logging::init(log_format);
-    if config.is_some() {
-        anyhow::bail!(
-            "--config is not supported yet; the rule settings file comes with the rule catalogue"
-        );
-    }
-    let engine = Arc::new(crate::rules::Engine::new(crate::rules::Settings::default())?);
+    let engine = Arc::new(crate::rules::Engine::new(load_settings(
+        config.as_deref(),
+    )?)?);
     if cluster_state.is_empty() {
         anyhow::bail!(
             "live mode (no --cluster-state) needs the live cluster support, which is not built yet; \
@@ -205,6 +202,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::server::shutdown_signal()).await;
         Ok(())
+    })
+}
+
+/// The rule settings from `--config`, or the defaults. A bad file stops start-up with one line
+/// naming the file and the bad key.
+fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<crate::rules::Settings> {
+    Ok(match config {
+        Some(path) => crate::rules::Settings::load(path)?,
+        None => crate::rules::Settings::default(),
     })
 }
 
