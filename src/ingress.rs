@@ -37,10 +37,15 @@ pub struct DecodedIngress {
 impl DecodedIngress {
     /// A v1 field path (as the rules write it) in the spelling of the version the user wrote.
     pub fn field_path(&self, v1_path: &str) -> String {
-        match self.version {
-            IngressVersion::NetworkingV1 => v1_path.to_owned(),
-            IngressVersion::Beta1 => beta1_field_path(v1_path),
-        }
+        field_path(self.version, v1_path)
+    }
+}
+
+/// A v1 field path in the spelling of `version`.
+pub fn field_path(version: IngressVersion, v1_path: &str) -> String {
+    match version {
+        IngressVersion::NetworkingV1 => v1_path.to_owned(),
+        IngressVersion::Beta1 => beta1_field_path(v1_path),
     }
 }
 

@@ -1,9 +1,7 @@
 //! Each core mistake, sent through the real server over TLS, is denied with its E-code and the
 //! field path in the version the user wrote.
 //!
-//! These are the acceptance tests for issue 2's core checks. They are ignored until the rules
-//! land on main (the engine allows everything until then); whoever lands the rules removes the
-//! `#[ignore]`s and runs `cargo test --test denials`.
+//! These are the acceptance tests for issue 2's core checks.
 
 #![allow(
     clippy::unwrap_used,
@@ -82,7 +80,6 @@ fn object(review: &mut Value) -> &mut Value {
 #[case::rule_without_http(SSL, |r: &mut Value| { object(r)["spec"]["rules"][0].as_object_mut().unwrap().remove("http"); },
     "E4013", "spec.rules[0]")]
 #[tokio::test]
-#[ignore = "needs the core rules of issue 2 (src/rules), not on main yet"]
 async fn each_core_mistake_is_denied_with_its_code_and_field(
     #[case] base: &str,
     #[case] edit: fn(&mut Value),
@@ -110,7 +107,6 @@ async fn each_core_mistake_is_denied_with_its_code_and_field(
 }
 
 #[tokio::test]
-#[ignore = "needs the core rules of issue 2 (src/rules), not on main yet"]
 async fn a_legacy_cert_id_annotation_that_differs_from_the_secret_is_a_warning() {
     let server = TestServer::start().await;
     let review = edited(&fixture(SSL), |r| annotate(r, "qcloud_cert_id", "Zzz99999"));
@@ -130,7 +126,6 @@ async fn a_legacy_cert_id_annotation_that_differs_from_the_secret_is_a_warning()
 }
 
 #[tokio::test]
-#[ignore = "needs the core rules of issue 2 (src/rules), not on main yet"]
 async fn a_deny_lists_every_finding_in_one_message() {
     let server = TestServer::start().await;
     let review = edited(&fixture(SSL), |r| {

@@ -218,8 +218,25 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
             };
         }
     };
+    let old = request
+        .old_object
+        .as_ref()
+        .filter(|o| !o.is_null())
+        .and_then(|o| decode_object(request, o).ok());
     if !ingress::is_qcloud(&decoded.ingress) {
-        return skipped(uid);
+        // Not TKE's, but a misspelt class or a move away from TKE is worth a word.
+        let warnings = state
+            .engine
+            .out_of_scope_warnings(&decoded.ingress, old.as_ref().map(|o| &o.ingress));
+        if warnings.is_empty() {
+            return skipped(uid);
+        }
+        return Decided {
+            answer: ValidatingResponse::allow(uid).with_warnings(sanitize_warnings(warnings)),
+            decision: "warned",
+            rules: Vec::new(),
+            ingress: None,
+        };
     }
     let namespace = namespace_of(request);
     let requester = Requester {
@@ -229,11 +246,6 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
     if state.engine.is_exempt(&requester, &namespace) {
         return skipped(uid);
     }
-    let old = request
-        .old_object
-        .as_ref()
-        .filter(|o| !o.is_null())
-        .and_then(|o| decode_object(request, o).ok());
     let lookup = state.cluster.lookup(LookupRequest {
         namespace: namespace.clone(),
         secret_names: state.engine.secret_names(&decoded.ingress),

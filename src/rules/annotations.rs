@@ -109,14 +109,32 @@ pub static KNOWN: &[Annotation] = &[
     ann(CROSS_VPC_ID, ValueKind::Text),
     ann(SECURITY_GROUPS, ValueKind::Text),
     ann("ingress.cloud.tencent.com/pass-to-target", ValueKind::Bool),
-    ann("ingress.cloud.tencent.com/enable-grace-shutdown", ValueKind::Bool),
-    ann("ingress.cloud.tencent.com/enable-grace-shutdown-tkex", ValueKind::Bool),
-    ann("ingress.cloud.tencent.com/enable-grace-deletion", ValueKind::Bool),
+    ann(
+        "ingress.cloud.tencent.com/enable-grace-shutdown",
+        ValueKind::Bool,
+    ),
+    ann(
+        "ingress.cloud.tencent.com/enable-grace-shutdown-tkex",
+        ValueKind::Bool,
+    ),
+    ann(
+        "ingress.cloud.tencent.com/enable-grace-deletion",
+        ValueKind::Bool,
+    ),
     ann(LB_RS_WEIGHT, ValueKind::Json),
     ann(MIX_TARGET_PREFER, ValueKind::Text),
-    ann("ingress.cloud.tencent.com/modification-protection", ValueKind::Bool),
-    ann("ingress.cloud.tencent.com/deletion-protection", ValueKind::Bool),
-    ann("ingress.cloud.tencent.com/loadbalance-retain", ValueKind::Bool),
+    ann(
+        "ingress.cloud.tencent.com/modification-protection",
+        ValueKind::Bool,
+    ),
+    ann(
+        "ingress.cloud.tencent.com/deletion-protection",
+        ValueKind::Bool,
+    ),
+    ann(
+        "ingress.cloud.tencent.com/loadbalance-retain",
+        ValueKind::Bool,
+    ),
     create_only(ENABLE_GROUP, ValueKind::Bool),
     ann(MODE, ValueKind::Text),
     read_only("ingress.cloud.tencent.com/loadbalance-nat-ipv6"),
@@ -136,7 +154,10 @@ pub fn is_bool(key: &str) -> bool {
 }
 
 /// True when the annotation's value is `"true"`: how TKE reads every boolean.
-pub fn is_true(annotations: Option<&std::collections::BTreeMap<String, String>>, key: &str) -> bool {
+pub fn is_true(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    key: &str,
+) -> bool {
     annotations
         .and_then(|a| a.get(key))
         .is_some_and(|v| v == "true")

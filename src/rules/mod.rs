@@ -6,7 +6,13 @@
 
 pub mod annotations;
 pub mod catalogue;
+mod checks;
+mod context;
+mod json;
+mod report;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
@@ -60,6 +66,10 @@ pub struct Finding {
     pub problem: String,
     /// How to fix it, e.g. `use only A-Z a-z 0-9 . - _ / = ? :`. May be empty.
     pub fix: String,
+    /// Set when a deny was turned into a warning by `enforcement: warn`.
+    pub enforcement_warn: bool,
+    /// Set when UPDATE ratcheting turned a deny into a warning: the old object had it too.
+    pub ratcheted: bool,
 }
 
 impl Finding {
@@ -76,6 +86,8 @@ impl Finding {
             field: field.into(),
             problem: problem.into(),
             fix: fix.into(),
+            enforcement_warn: false,
+            ratcheted: false,
         }
     }
 
@@ -142,11 +154,15 @@ pub struct EngineError(pub String);
 #[derive(Debug)]
 pub struct Engine {
     settings: Settings,
+    schemas: json::Schemas,
 }
 
 impl Engine {
     pub fn new(settings: Settings) -> Result<Self, EngineError> {
-        Ok(Self { settings })
+        Ok(Self {
+            settings,
+            schemas: json::Schemas::compile()?,
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -154,18 +170,146 @@ impl Engine {
     }
 
     /// True when the request is not reviewed at all (exempt user, group or namespace).
-    pub fn is_exempt(&self, _requester: &Requester<'_>, _namespace: &str) -> bool {
-        false
+    pub fn is_exempt(&self, requester: &Requester<'_>, namespace: &str) -> bool {
+        let exempt = &self.settings.exempt;
+        exempt.usernames.iter().any(|u| u == requester.username)
+            || requester.groups.iter().any(|g| exempt.groups.contains(g))
+            || exempt.namespaces.iter().any(|n| n == namespace)
     }
 
     /// The Secrets (in the Ingress's namespace) the rules will read, so a live view can fetch them
     /// before [`Engine::validate`] runs.
-    pub fn secret_names(&self, _ingress: &Ingress) -> Vec<String> {
-        Vec::new()
+    pub fn secret_names(&self, ingress: &Ingress) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_deref());
+        for name in tls
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.secret_name.as_deref())
+        {
+            if !name.is_empty() && !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names
     }
 
     /// Runs every rule on a qcloud Ingress and applies settings, ratcheting and enforcement.
-    pub fn validate(&self, _review: &Review<'_>) -> Verdict {
-        Verdict::default()
+    pub fn validate(&self, review: &Review<'_>) -> Verdict {
+        let mut findings = self.findings(
+            review.namespace,
+            review.ingress,
+            review.operation,
+            review.old,
+            review.cluster,
+        );
+        findings.retain_mut(|f| self.apply_setting(f));
+        if let (Operation::Update, Some(old)) = (review.operation, review.old) {
+            let before = self.findings(
+                review.namespace,
+                old,
+                Operation::Update,
+                None,
+                review.cluster,
+            );
+            report::ratchet(&mut findings, &before);
+        }
+        if self.settings.enforcement == settings::Enforcement::Warn {
+            for finding in &mut findings {
+                if finding.severity == Severity::Deny {
+                    finding.severity = Severity::Warn;
+                    finding.enforcement_warn = true;
+                }
+            }
+        }
+        report::verdict(findings, review.version)
     }
+
+    /// Warnings for an Ingress that is not TKE's: a class that looks like a misspelt `qcloud`, or an
+    /// UPDATE that takes the Ingress away from TKE. Never denies.
+    pub fn out_of_scope_warnings(&self, ingress: &Ingress, old: Option<&Ingress>) -> Vec<String> {
+        let mut findings = Vec::new();
+        if let Some(typo) = class_typo(ingress) {
+            findings.push(typo);
+        }
+        if old.is_some_and(crate::ingress::is_qcloud) {
+            findings.push(Finding::new(
+                &catalogue::CLASS_CHANGE,
+                "spec.ingressClassName",
+                "moves this Ingress away from TKE: its CLB will be released",
+                "keep class qcloud unless the CLB should go",
+            ));
+        }
+        findings.retain_mut(|f| self.apply_setting(f));
+        findings
+            .iter()
+            .map(|f| report::warning(f, IngressVersion::NetworkingV1))
+            .collect()
+    }
+
+    /// Every rule's raw findings, before settings.
+    fn findings(
+        &self,
+        namespace: &str,
+        ingress: &Ingress,
+        operation: Operation,
+        old: Option<&Ingress>,
+        cluster: &dyn ClusterLookup,
+    ) -> Vec<Finding> {
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
+        let (mut findings, parsed) = self.schemas.check(annotations);
+        let ctx = context::Ctx::new(namespace, ingress, parsed, cluster);
+        checks::run(&ctx, operation, old, &mut findings);
+        findings
+    }
+
+    /// Applies a per-rule override; false when the rule is off.
+    fn apply_setting(&self, finding: &mut Finding) -> bool {
+        match self.settings.rules.get(finding.rule.id) {
+            Some(settings::RuleSetting::Off) => false,
+            Some(settings::RuleSetting::Warn) => {
+                finding.severity = Severity::Warn;
+                true
+            }
+            Some(settings::RuleSetting::Deny) => {
+                finding.severity = Severity::Deny;
+                true
+            }
+            None => true,
+        }
+    }
+}
+
+/// A class value that looks like a misspelt `qcloud` (the Ingress is then not TKE's at all).
+fn class_typo(ingress: &Ingress) -> Option<Finding> {
+    const LOOKALIKES: [&str; 5] = ["clb", "tke", "tencent", "qcloud-clb", "tencent-clb"];
+    let annotation = ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotations::CLASS));
+    let class_name = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_ref());
+    let (field, value) = match (annotation, class_name) {
+        (Some(a), _) if !a.is_empty() => (json::annotation_field(annotations::CLASS), a),
+        (_, Some(c)) => ("spec.ingressClassName".to_owned(), c),
+        _ => return None,
+    };
+    let lower = value.trim().to_ascii_lowercase();
+    let typo = (lower == crate::ingress::QCLOUD_CLASS && value != crate::ingress::QCLOUD_CLASS)
+        || LOOKALIKES.contains(&lower.as_str())
+        || (lower != crate::ingress::QCLOUD_CLASS
+            && lower.len() >= 4
+            && checks::edit_distance(&lower, crate::ingress::QCLOUD_CLASS) <= 2);
+    typo.then(|| {
+        Finding::new(
+            &catalogue::CLASS_TYPO,
+            field,
+            format!("{value:?} is not qcloud, so TKE ignores this Ingress"),
+            "write qcloud exactly, if TKE should make a CLB",
+        )
+    })
 }

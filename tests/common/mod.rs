@@ -21,7 +21,7 @@ use std::time::Duration;
 use qcloud_ingress_webhook::certs::{self, DevCerts};
 use qcloud_ingress_webhook::cluster::ClusterView;
 use qcloud_ingress_webhook::cluster::offline::OfflineCluster;
-use qcloud_ingress_webhook::cluster::{ClusterLookup, ClusterState, LookupFuture, LookupRequest};
+use qcloud_ingress_webhook::cluster::{LookupFuture, LookupRequest};
 use qcloud_ingress_webhook::http::{AppState, Limits, Server, ServerConfig};
 use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::Value;
@@ -38,12 +38,12 @@ impl ClusterView for SlowCluster {
         self.ready
     }
 
-    fn lookup(&self, _request: LookupRequest) -> LookupFuture {
+    /// Answers from the seed cluster state, after the delay.
+    fn lookup(&self, request: LookupRequest) -> LookupFuture {
         let delay = self.delay;
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            let state: Arc<dyn ClusterLookup> = Arc::new(ClusterState::default());
-            state
+            seed_cluster().lookup(request).await
         })
     }
 }

@@ -1,0 +1,293 @@
+//! JSON-valued annotations: parsed with serde_json, then checked against JSON Schemas compiled
+//! once when the [`Engine`](super::Engine) is built.
+
+use std::fmt;
+
+use jsonschema::Validator;
+use serde_json::Value;
+
+use super::annotations as keys;
+use super::catalogue::{self, Rule};
+use super::{EngineError, Finding};
+
+/// At most this many schema errors are reported per annotation, so a long broken list does not
+/// flood the message.
+const MAX_SCHEMA_ERRORS: usize = 5;
+
+/// One JSON annotation: its key, the rule that reports it, and its compiled schema.
+struct JsonAnnotation {
+    key: &'static str,
+    rule: &'static Rule,
+    /// TKE's code for this annotation when the rule covers several.
+    code: Option<&'static str>,
+    validator: Validator,
+}
+
+/// The compiled schemas of every JSON annotation.
+pub struct Schemas {
+    annotations: Vec<JsonAnnotation>,
+}
+
+impl fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<_> = self.annotations.iter().map(|a| a.key).collect();
+        f.debug_struct("Schemas")
+            .field("annotations", &keys)
+            .finish()
+    }
+}
+
+impl Schemas {
+    pub fn compile() -> Result<Self, EngineError> {
+        let rules_schema = include_str!("schemas/rules-annotation.json");
+        let table: [(&str, &Rule, Option<&str>, &str); 7] = [
+            (
+                keys::HTTP_RULES,
+                &catalogue::HTTP_RULES_JSON,
+                None,
+                rules_schema,
+            ),
+            (
+                keys::HTTPS_RULES,
+                &catalogue::HTTPS_RULES_JSON,
+                None,
+                rules_schema,
+            ),
+            (
+                keys::EXTENSIVE_PARAMETERS,
+                &catalogue::EXTENSIVE_PARAMETERS_JSON,
+                None,
+                include_str!("schemas/extensive-parameters.json"),
+            ),
+            (
+                keys::LISTEN_PORTS,
+                &catalogue::ANNOTATION_JSON,
+                None,
+                include_str!("schemas/listen-ports.json"),
+            ),
+            (
+                keys::CERTIFICATE,
+                &catalogue::ANNOTATION_JSON,
+                None,
+                include_str!("schemas/certificate.json"),
+            ),
+            (
+                keys::AUTO_REWRITE_CODE,
+                &catalogue::ANNOTATION_JSON,
+                None,
+                include_str!("schemas/auto-rewrite-code.json"),
+            ),
+            (
+                keys::LB_RS_WEIGHT,
+                &catalogue::ANNOTATION_JSON,
+                None,
+                include_str!("schemas/lb-rs-weight.json"),
+            ),
+        ];
+        let annotations = table
+            .into_iter()
+            .map(|(key, rule, code, text)| {
+                let schema: Value = serde_json::from_str(text)
+                    .map_err(|e| EngineError(format!("schema for {key} is not JSON: {e}")))?;
+                let validator = jsonschema::validator_for(&schema)
+                    .map_err(|e| EngineError(format!("schema for {key} does not compile: {e}")))?;
+                Ok(JsonAnnotation {
+                    key,
+                    rule,
+                    code,
+                    validator,
+                })
+            })
+            .collect::<Result<_, EngineError>>()?;
+        Ok(Self { annotations })
+    }
+
+    /// Parses and validates every JSON annotation present. Returns the findings and the parsed
+    /// values that passed (by key), so later rules can read them.
+    pub fn check(
+        &self,
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> (Vec<Finding>, Vec<(&'static str, Value)>) {
+        let mut findings = Vec::new();
+        let mut parsed = Vec::new();
+        for spec in &self.annotations {
+            let Some(text) = annotations.get(spec.key) else {
+                continue;
+            };
+            let field = annotation_field(spec.key);
+            let finding = |field: String, problem: String, fix: &str| {
+                let f = Finding::new(spec.rule, field, problem, fix);
+                match spec.code {
+                    Some(code) => f.with_code(code),
+                    None => f,
+                }
+            };
+            let value: Value = match serde_json::from_str(text.trim()) {
+                Ok(value) => value,
+                Err(e) => {
+                    findings.push(finding(
+                        field,
+                        format!("is not valid JSON ({e})"),
+                        "write valid JSON (check quotes and brackets), e.g. with `jq .` first",
+                    ));
+                    continue;
+                }
+            };
+            let errors: Vec<_> = spec.validator.iter_errors(&value).collect();
+            if errors.is_empty() {
+                parsed.push((spec.key, value));
+                continue;
+            }
+            for error in errors.iter().take(MAX_SCHEMA_ERRORS) {
+                let mut path = field.clone();
+                for segment in error.instance_path().iter() {
+                    push_segment(&mut path, &segment.to_string());
+                }
+                if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                {
+                    if let Some(name) = property.as_str() {
+                        push_segment(&mut path, name);
+                    }
+                }
+                findings.push(finding(
+                    path,
+                    crate::ingress::one_line(&short(&error.to_string())),
+                    "see the documented format in docs/rules.md",
+                ));
+            }
+        }
+        (findings, parsed)
+    }
+}
+
+/// `metadata.annotations[key]`: the Kubernetes spelling of an annotation's field path.
+pub fn annotation_field(key: &str) -> String {
+    format!("metadata.annotations[{key}]")
+}
+
+/// Appends `[3]` for an array index, `.name` for a property.
+fn push_segment(path: &mut String, segment: &str) {
+    if segment.parse::<usize>().is_ok() {
+        path.push('[');
+        path.push_str(segment);
+        path.push(']');
+    } else {
+        path.push('.');
+        path.push_str(segment);
+    }
+}
+
+/// Schema errors quote the offending value, which can be long.
+fn short(text: &str) -> String {
+    const MAX: usize = 160;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn check(key: &str, value: &str) -> (Vec<Finding>, Vec<(&'static str, Value)>) {
+        let schemas = Schemas::compile().unwrap();
+        let mut annotations = BTreeMap::new();
+        annotations.insert(key.to_owned(), value.to_owned());
+        schemas.check(&annotations)
+    }
+
+    #[test]
+    fn valid_rules_and_null_pass() {
+        for value in [
+            "null",
+            "[]",
+            r#"[{"host":"a.example.com","path":"/","backend":{"serviceName":"s","servicePort":"80"}}]"#,
+            r#"[{"backend":{"serviceName":"s","servicePort":80}}]"#,
+            r#"[{"path":"/old","rewrite":{"port":443,"path":"/new"}}]"#,
+        ] {
+            let (findings, parsed) = check(keys::HTTP_RULES, value);
+            assert!(findings.is_empty(), "{value}: {findings:?}");
+            assert_eq!(parsed.len(), 1);
+        }
+    }
+
+    #[test]
+    fn broken_json_names_the_annotation_and_code() {
+        let (findings, parsed) = check(keys::HTTPS_RULES, r#"[{"host":"#);
+        assert!(parsed.is_empty());
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].rule.id, "https-rules-json");
+        assert_eq!(findings[0].tke_code, Some("E4023"));
+        assert_eq!(
+            findings[0].field,
+            "metadata.annotations[kubernetes.io/ingress.https-rules]"
+        );
+        assert!(findings[0].problem.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn schema_errors_point_at_the_bad_element() {
+        let (findings, _) = check(
+            keys::HTTP_RULES,
+            r#"[{"backend":{"serviceName":"s","servicePort":"80"}},{"backend":{"serviceName":"s","servicePort":{"port":80}}}]"#,
+        );
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(
+            findings[0].field,
+            "metadata.annotations[kubernetes.io/ingress.http-rules][1].backend.servicePort"
+        );
+        assert_eq!(findings[0].tke_code, Some("E4022"));
+
+        let (missing, _) = check(keys::HTTP_RULES, r#"[{"backend":{"serviceName":"s"}}]"#);
+        assert_eq!(
+            missing[0].field,
+            "metadata.annotations[kubernetes.io/ingress.http-rules][0].backend.servicePort"
+        );
+
+        let (neither, _) = check(keys::HTTP_RULES, r#"[{"host":"a.example.com"}]"#);
+        assert_eq!(neither.len(), 1, "{neither:?}");
+        assert_eq!(
+            neither[0].field,
+            "metadata.annotations[kubernetes.io/ingress.http-rules][0]"
+        );
+    }
+
+    #[test]
+    fn other_json_annotations() {
+        let (f, _) = check(keys::EXTENSIVE_PARAMETERS, "[1]");
+        assert_eq!(f[0].tke_code, Some("E4026"));
+        assert!(
+            check(keys::EXTENSIVE_PARAMETERS, r#"{"AddressIPVersion":"IPV4"}"#)
+                .0
+                .is_empty()
+        );
+        assert!(
+            check(keys::LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#)
+                .0
+                .is_empty()
+        );
+        let (f, _) = check(keys::LISTEN_PORTS, r#"[{"HTTP":80,"HTTPS":443}]"#);
+        assert_eq!(f[0].rule.id, "annotation-json");
+        assert_eq!(
+            f[0].field,
+            "metadata.annotations[ingress.cloud.tencent.com/listen-ports][0]"
+        );
+        let (f, _) = check(keys::AUTO_REWRITE_CODE, r#"{"defaultRewriteCode":308}"#);
+        assert_eq!(
+            f[0].field,
+            "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite-code].defaultRewriteCode"
+        );
+        assert!(
+            check(
+                keys::CERTIFICATE,
+                r#"[{"hosts":["a.example.com"],"qcloud_cert_id":["CERTID01"]}]"#
+            )
+            .0
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Turning findings into what the person running `kubectl apply` reads: one deny message that
+//! lists every deny finding, and short warnings.
+
+use super::{Finding, Severity, Verdict};
+use crate::ingress::{IngressVersion, field_path};
+
+/// Longest warning line; the API server's advice.
+const MAX_WARNING_CHARS: usize = 120;
+
+/// On UPDATE, a deny the old object already had (same rule, same field) becomes a warning, so an
+/// old mistake does not block unrelated edits.
+pub fn ratchet(findings: &mut [Finding], before: &[Finding]) {
+    for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
+        if before
+            .iter()
+            .any(|b| b.rule.id == finding.rule.id && b.field == finding.field)
+        {
+            finding.severity = Severity::Warn;
+            finding.ratcheted = true;
+        }
+    }
+}
+
+pub fn verdict(findings: Vec<Finding>, version: IngressVersion) -> Verdict {
+    let denies: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Deny)
+        .collect();
+    let deny_message = (!denies.is_empty()).then(|| deny_message(&denies, version));
+    let mut warnings: Vec<String> = Vec::new();
+    for finding in findings.iter().filter(|f| f.severity == Severity::Warn) {
+        let line = warning(finding, version);
+        if !warnings.contains(&line) {
+            warnings.push(line);
+        }
+    }
+    Verdict {
+        findings,
+        deny_message,
+        warnings,
+    }
+}
+
+/// `qcloud-ingress-webhook: 2 problems: (1) field: problem; TKE would fail with E4052; fix: ... [rule]`
+fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
+    let count = denies.len();
+    let mut message = if count == 1 {
+        "qcloud-ingress-webhook: 1 problem:".to_owned()
+    } else {
+        format!("qcloud-ingress-webhook: {count} problems:")
+    };
+    for (i, finding) in denies.iter().enumerate() {
+        let field = field_path(version, &finding.field);
+        message.push_str(&format!(" ({}) {field}: {}", i + 1, finding.problem));
+        if let Some(code) = finding.tke_code {
+            message.push_str(&format!("; TKE would fail with {code}"));
+        }
+        if !finding.fix.is_empty() {
+            message.push_str(&format!("; fix: {}", finding.fix));
+        }
+        message.push_str(&format!(" [{}]", finding.rule.id));
+    }
+    crate::ingress::one_line(&message)
+}
+
+/// One warning line of at most 120 characters: `field: problem (E-code)`, shortened from the
+/// middle of the field path if it must be.
+pub fn warning(finding: &Finding, version: IngressVersion) -> String {
+    let prefix = if finding.enforcement_warn {
+        "would deny: "
+    } else if finding.ratcheted {
+        "already present, not denied: "
+    } else {
+        ""
+    };
+    let code = finding
+        .tke_code
+        .map_or_else(String::new, |c| format!(" ({c})"));
+    let field = field_path(version, &finding.field);
+    let line = crate::ingress::one_line(&format!("{prefix}{field}: {}{code}", finding.problem));
+    if line.chars().count() <= MAX_WARNING_CHARS {
+        return line;
+    }
+    let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
