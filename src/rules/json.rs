@@ -140,14 +140,13 @@ impl Schemas {
             }
             for error in errors.iter().take(MAX_SCHEMA_ERRORS) {
                 let mut path = field.clone();
-                for segment in error.instance_path().iter() {
+                for segment in error.instance_path() {
                     push_segment(&mut path, &segment.to_string());
                 }
                 if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                    && let Some(name) = property.as_str()
                 {
-                    if let Some(name) = property.as_str() {
-                        push_segment(&mut path, name);
-                    }
+                    push_segment(&mut path, name);
                 }
                 findings.push(finding(
                     path,

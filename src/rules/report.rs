@@ -1,6 +1,8 @@
 //! Turning findings into what the person running `kubectl apply` reads: one deny message that
 //! lists every deny finding, and short warnings.
 
+use std::fmt::Write as _;
+
 use super::{Finding, Severity, Verdict};
 use crate::ingress::{IngressVersion, field_path};
 
@@ -51,14 +53,14 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
     };
     for (i, finding) in denies.iter().enumerate() {
         let field = field_path(version, &finding.field);
-        message.push_str(&format!(" ({}) {field}: {}", i + 1, finding.problem));
+        let _ = write!(message, " ({}) {field}: {}", i + 1, finding.problem);
         if let Some(code) = finding.tke_code {
-            message.push_str(&format!("; TKE would fail with {code}"));
+            let _ = write!(message, "; TKE would fail with {code}");
         }
         if !finding.fix.is_empty() {
-            message.push_str(&format!("; fix: {}", finding.fix));
+            let _ = write!(message, "; fix: {}", finding.fix);
         }
-        message.push_str(&format!(" [{}]", finding.rule.id));
+        let _ = write!(message, " [{}]", finding.rule.id);
     }
     crate::ingress::one_line(&message)
 }

@@ -145,9 +145,12 @@ fn rules_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// `(service, port)` of a spec path.
+type BackendKey<'a> = Option<(&'a str, String)>;
+
 /// The same host and path sent to two different backends in one Ingress.
 fn duplicates(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let mut first: HashMap<(&str, &str), (String, Option<(&str, String)>)> = HashMap::new();
+    let mut first: HashMap<(&str, &str), (String, BackendKey<'_>)> = HashMap::new();
     for path in ctx.spec_paths() {
         let backend = path.backend_key();
         match first.get(&(path.host, path.url)) {
