@@ -5,6 +5,7 @@
 //! per review; it may first fetch what is read on demand (Secrets, in live mode) within the
 //! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files.
 
+pub mod live;
 pub mod offline;
 
 use std::collections::HashMap;
@@ -103,6 +104,23 @@ pub trait ClusterView: Send + Sync + 'static {
     fn is_ready(&self) -> bool;
     /// A lookup for one review.
     fn lookup(&self, request: LookupRequest) -> LookupFuture;
+    /// Health of the caches behind the view, for metrics; empty when nothing is cached (offline).
+    fn cache_status(&self) -> Vec<CacheStatus> {
+        Vec::new()
+    }
+}
+
+/// Health of one watched resource's cache, read at each metrics scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheStatus {
+    /// A fixed resource name (`services`, `ingresses`); a bounded metrics label.
+    pub resource: &'static str,
+    /// The initial list is done and the watch has not failed since.
+    pub synced: bool,
+    /// Watch failures and re-lists since start; each restarts the watch.
+    pub watch_restarts: u64,
+    /// Seconds since the last event or (re-)list; grows while the API server is unreachable.
+    pub age_seconds: f64,
 }
 
 /// A plain in-memory cluster state; the offline view and tests use it directly.

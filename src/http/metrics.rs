@@ -2,13 +2,22 @@
 //! set: endpoint, operation, decision, rule id from the catalogue. Never a namespace, name, host
 //! or error text.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::cluster::ClusterView;
 
 /// Near the API server's `apiserver_admission_webhook_admission_duration_seconds` buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [
@@ -147,12 +156,79 @@ impl Metrics {
         self.cert_reload_errors.inc();
     }
 
+    /// Reports the cluster view's cache health at each scrape (see [`ClusterCacheCollector`]).
+    pub fn watch_cluster(&mut self, cluster: Arc<dyn ClusterView>) {
+        self.registry
+            .register_collector(Box::new(ClusterCacheCollector { cluster }));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+// Cluster cache health (live mode). Read from the view at scrape time rather than pushed, so the
+// watch tasks know nothing of Prometheus. The only label is the fixed resource name.
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: &'static str,
+}
+
+struct ClusterCacheCollector {
+    cluster: Arc<dyn ClusterView>,
+}
+
+impl std::fmt::Debug for ClusterCacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterCacheCollector")
+    }
+}
+
+impl Collector for ClusterCacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let statuses = self.cluster.cache_status();
+        if statuses.is_empty() {
+            return Ok(());
+        }
+        let labels: Vec<_> = statuses
+            .iter()
+            .map(|s| ResourceLabels {
+                resource: s.resource,
+            })
+            .collect();
+        let mut family = encoder.encode_descriptor(
+            "cluster_cache_synced",
+            "1 once the watch of this resource has listed it, else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (status, labels) in statuses.iter().zip(&labels) {
+            ConstGauge::new(i64::from(status.synced)).encode(family.encode_family(labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "cluster_watch_restarts",
+            "Watch failures of this resource since start; each is retried with backoff",
+            None,
+            MetricType::Counter,
+        )?;
+        for (status, labels) in statuses.iter().zip(&labels) {
+            ConstCounter::new(status.watch_restarts).encode(family.encode_family(labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "cluster_cache_age_seconds",
+            "Seconds since the last watch event or list of this resource",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (status, labels) in statuses.iter().zip(&labels) {
+            ConstGauge::new(status.age_seconds).encode(family.encode_family(labels)?)?;
+        }
+        Ok(())
     }
 }
 
@@ -195,5 +271,47 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    struct CachedView;
+
+    impl ClusterView for CachedView {
+        fn is_ready(&self) -> bool {
+            true
+        }
+
+        fn lookup(&self, _request: crate::cluster::LookupRequest) -> crate::cluster::LookupFuture {
+            unimplemented!("not used by metrics")
+        }
+
+        fn cache_status(&self) -> Vec<crate::cluster::CacheStatus> {
+            vec![crate::cluster::CacheStatus {
+                resource: "services",
+                synced: true,
+                watch_restarts: 3,
+                age_seconds: 1.5,
+            }]
+        }
+    }
+
+    #[test]
+    fn cluster_cache_health_is_read_at_scrape_time() {
+        let mut m = Metrics::new();
+        m.watch_cluster(Arc::new(CachedView));
+        let text = m.encode();
+        for line in [
+            r#"qcloud_ingress_webhook_cluster_cache_synced{resource="services"} 1"#,
+            r#"qcloud_ingress_webhook_cluster_watch_restarts_total{resource="services"} 3"#,
+            r#"qcloud_ingress_webhook_cluster_cache_age_seconds{resource="services"} 1.5"#,
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn offline_views_add_no_cluster_metrics() {
+        let mut m = Metrics::new();
+        m.watch_cluster(Arc::new(crate::cluster::offline::OfflineCluster::default()));
+        assert!(!m.encode().contains("cluster_"), "{}", m.encode());
     }
 }

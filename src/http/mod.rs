@@ -90,10 +90,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, cluster: Arc<dyn ClusterView>, limits: Limits) -> Self {
+        let mut metrics = metrics::Metrics::new();
+        metrics.watch_cluster(cluster.clone());
         Self {
             engine,
             cluster,
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics: Arc::new(metrics),
             readiness: Arc::new(Readiness::default()),
             limits,
         }

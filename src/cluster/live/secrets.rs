@@ -1,0 +1,97 @@
+//! Secrets read by name when a review needs them: `GET` only (no list or watch, so the webhook
+//! never holds every Secret of the cluster), a short positive cache and no negative cache.
+//!
+//! Only the two certificate ids are kept ([`SecretCertIds`]); the rest of the Secret is dropped
+//! as soon as it is read and is never logged.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+
+use super::LiveConfig;
+use crate::cluster::offline::cert_ids;
+use crate::cluster::{SecretCertIds, SecretLookup};
+
+/// Above this many cached Secrets, expired entries are dropped on the next insert.
+const CACHE_SWEEP_AT: usize = 4096;
+
+/// Time kept back from the review's deadline for the rules and the answer.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
+pub(super) struct SecretReader {
+    client: kube::Client,
+    config: LiveConfig,
+    found: Mutex<HashMap<(String, String), (Instant, SecretCertIds)>>,
+}
+
+impl SecretReader {
+    pub(super) fn new(client: kube::Client, config: LiveConfig) -> Self {
+        Self {
+            client,
+            config,
+            found: Mutex::default(),
+        }
+    }
+
+    /// Reads `names` in `namespace` in parallel; what is not read by the deadline is
+    /// [`SecretLookup::Unavailable`].
+    pub(super) async fn read_all(
+        &self,
+        namespace: &str,
+        names: &[String],
+        review_deadline: Instant,
+    ) -> HashMap<String, SecretLookup> {
+        let deadline = (Instant::now() + self.config.secret_timeout).min(
+            review_deadline
+                .checked_sub(DEADLINE_MARGIN)
+                .unwrap_or(review_deadline),
+        );
+        let mut unique: Vec<&String> = names.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let reads = unique
+            .into_iter()
+            .map(|name| async move { (name.clone(), self.read(namespace, name, deadline).await) });
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+
+    async fn read(&self, namespace: &str, name: &str, deadline: Instant) -> SecretLookup {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(ids) = self.cached(&key) {
+            return SecretLookup::Found(ids);
+        }
+        let api = kube::Api::<Secret>::namespaced(self.client.clone(), namespace);
+        match tokio::time::timeout_at(deadline.into(), api.get_opt(name)).await {
+            Ok(Ok(Some(secret))) => {
+                let ids = cert_ids(&secret);
+                self.remember(key, ids.clone());
+                SecretLookup::Found(ids)
+            }
+            Ok(Ok(None)) => SecretLookup::NotFound,
+            Ok(Err(error)) => SecretLookup::Unavailable(format!(
+                "reading the Secret failed: {}",
+                crate::ingress::one_line(&error.to_string())
+            )),
+            Err(_) => SecretLookup::Unavailable("the API server did not answer in time".to_owned()),
+        }
+    }
+
+    fn cached(&self, key: &(String, String)) -> Option<SecretCertIds> {
+        let found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        found
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.config.secret_ttl)
+            .map(|(_, ids)| ids.clone())
+    }
+
+    fn remember(&self, key: (String, String), ids: SecretCertIds) {
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        if found.len() >= CACHE_SWEEP_AT {
+            let ttl = self.config.secret_ttl;
+            found.retain(|_, (at, _)| at.elapsed() < ttl);
+        }
+        found.insert(key, (Instant::now(), ids));
+    }
+}

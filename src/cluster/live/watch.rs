@@ -1,0 +1,138 @@
+//! One kube-rs watcher per kind, folded into the shared state.
+//!
+//! Only summaries are stored; an Ingress that is not of class qcloud is removed, since conflict
+//! rules only ask about qcloud ones. A (re-)list is buffered between `Init` and `InitDone` and
+//! swapped in at once, so objects deleted while the watch was down disappear and a look-up never
+//! sees half a list.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::{Shared, WatchHealth};
+use crate::cluster::ClusterState;
+use crate::cluster::offline::{summarise_ingress, summarise_service};
+
+/// A kind the live view caches.
+pub(super) trait Cached:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    /// Bounded name for logs and metrics.
+    const RESOURCE: &'static str;
+    fn health(shared: &Shared) -> &WatchHealth;
+    fn apply(state: &mut ClusterState, object: &Self);
+    fn delete(state: &mut ClusterState, object: &Self);
+    /// Swaps this kind's maps between the shared state and a freshly listed one.
+    fn swap(state: &mut ClusterState, listed: &mut ClusterState);
+}
+
+fn key<K: ResourceExt>(object: &K) -> (String, String) {
+    (object.namespace().unwrap_or_default(), object.name_any())
+}
+
+impl Cached for Service {
+    const RESOURCE: &'static str = "services";
+
+    fn health(shared: &Shared) -> &WatchHealth {
+        &shared.services
+    }
+
+    fn apply(state: &mut ClusterState, object: &Self) {
+        let (namespace, name) = key(object);
+        state.insert_service(&namespace, &name, summarise_service(object));
+    }
+
+    fn delete(state: &mut ClusterState, object: &Self) {
+        state.services.remove(&key(object));
+    }
+
+    fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
+        std::mem::swap(&mut state.services, &mut listed.services);
+    }
+}
+
+impl Cached for Ingress {
+    const RESOURCE: &'static str = "ingresses";
+
+    fn health(shared: &Shared) -> &WatchHealth {
+        &shared.ingresses
+    }
+
+    fn apply(state: &mut ClusterState, object: &Self) {
+        let (namespace, name) = key(object);
+        if crate::ingress::is_qcloud(object) {
+            state.insert_ingress(summarise_ingress(object, &namespace));
+        } else {
+            // Its class may have changed away from qcloud.
+            state.remove_ingress(&namespace, &name);
+        }
+    }
+
+    fn delete(state: &mut ClusterState, object: &Self) {
+        let (namespace, name) = key(object);
+        state.remove_ingress(&namespace, &name);
+    }
+
+    fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
+        std::mem::swap(&mut state.ingresses, &mut listed.ingresses);
+        std::mem::swap(&mut state.lb_index, &mut listed.lb_index);
+    }
+}
+
+/// Watches `K` until aborted. Errors are retried with kube's default backoff while the last good
+/// state keeps answering.
+pub(super) async fn run<K: Cached>(api: Api<K>, shared: Arc<Shared>) {
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut listing: Option<ClusterState> = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(event) => fold::<K>(&shared, &mut listing, event),
+            Err(error) => {
+                K::health(&shared).restarted();
+                tracing::warn!(
+                    resource = K::RESOURCE,
+                    error = %crate::ingress::one_line(&error.to_string()),
+                    "watch failed; retrying with backoff and answering from the last good state"
+                );
+            }
+        }
+    }
+}
+
+/// Applies one watch event to the shared state (or to the list being buffered).
+fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: Event<K>) {
+    let health = K::health(shared);
+    match event {
+        Event::Init => *listing = Some(ClusterState::default()),
+        Event::InitApply(object) => {
+            if let Some(listed) = listing.as_mut() {
+                K::apply(listed, &object);
+            }
+        }
+        Event::InitDone => {
+            if let Some(mut listed) = listing.take() {
+                K::swap(&mut shared.write(), &mut listed);
+                // `listed` now holds the old maps; they are dropped here, outside the lock.
+                drop(listed);
+                health.mark_listed(shared.started);
+                tracing::info!(resource = K::RESOURCE, "cache (re-)listed");
+            }
+        }
+        Event::Apply(object) => {
+            K::apply(&mut shared.write(), &object);
+            health.touch(shared.started);
+        }
+        Event::Delete(object) => {
+            K::delete(&mut shared.write(), &object);
+            health.touch(shared.started);
+        }
+    }
+}

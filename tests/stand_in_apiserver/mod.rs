@@ -1,0 +1,603 @@
+//! A STAND-IN Kubernetes API server for tests: a test double, not a Kubernetes implementation.
+//!
+//! No kube-apiserver can run on the build machines, so live-mode tests point the real kube-rs
+//! client at this loopback HTTP server through a generated kubeconfig. It serves just what the
+//! webhook uses, in the API server's wire format:
+//!
+//! - cluster-wide list of Services and Ingresses, with the list's `resourceVersion`;
+//! - watch streams from a `resourceVersion`: `ADDED`/`MODIFIED`/`DELETED` events, `BOOKMARK`s
+//!   when `allowWatchBookmarks=true`, and an `ERROR` event with code 410 (Gone) when the version
+//!   is older than the last [`StandIn::expire`] — which forces the client to re-list, as after
+//!   etcd compaction;
+//! - `GET` of one Secret by name (404 Status when missing), optionally slowed down.
+//!
+//! Tests change objects while it runs ([`StandIn::apply`], [`StandIn::delete`]), stop it to play
+//! an unreachable API server ([`StandIn::stop`]) and start it again on the same port.
+
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed set-up is a failed test"
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// The resources the stand-in serves, by URL collection name.
+pub const SERVICES: &str = "services";
+pub const INGRESSES: &str = "ingresses";
+pub const SECRETS: &str = "secrets";
+
+fn resource_of(kind: &str) -> &'static str {
+    match kind {
+        "Service" => SERVICES,
+        "Ingress" => INGRESSES,
+        "Secret" => SECRETS,
+        other => panic!("the stand-in does not serve kind {other}"),
+    }
+}
+
+fn list_kind(resource: &str) -> (&'static str, &'static str) {
+    match resource {
+        SERVICES => ("v1", "ServiceList"),
+        INGRESSES => ("networking.k8s.io/v1", "IngressList"),
+        _ => ("v1", "SecretList"),
+    }
+}
+
+/// What open watch streams are told.
+#[derive(Debug, Clone)]
+enum Signal {
+    /// One watch event line for `resource`, at `version`.
+    Event {
+        resource: &'static str,
+        version: u64,
+        line: String,
+    },
+    /// Send a 410 ERROR event and close (the watched version was compacted away).
+    Expire { resource: &'static str },
+    /// Send a BOOKMARK at the current version.
+    Bookmark,
+    /// Close every stream (the server is stopping).
+    Stop,
+}
+
+#[derive(Default)]
+struct Collection {
+    objects: BTreeMap<(String, String), Value>,
+    /// Every announced event, for watches that resume from an older version.
+    log: Vec<(u64, String)>,
+    /// Watches from a version older than this get 410 Gone.
+    compacted_at: u64,
+}
+
+#[derive(Default)]
+struct Store {
+    version: u64,
+    collections: HashMap<&'static str, Collection>,
+    secret_delay: Duration,
+    lists: HashMap<String, u64>,
+    watches: HashMap<String, u64>,
+    secret_gets: u64,
+}
+
+impl Store {
+    fn collection(&mut self, resource: &'static str) -> &mut Collection {
+        self.collections.entry(resource).or_default()
+    }
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    signals: broadcast::Sender<Signal>,
+}
+
+/// A running stand-in API server. Dropping it stops it.
+pub struct StandIn {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StandIn {
+    pub async fn start() -> Self {
+        let (signals, _) = broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            store: Mutex::default(),
+            signals,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut stand_in = Self {
+            addr: listener.local_addr().unwrap(),
+            inner,
+            stop: None,
+            task: None,
+        };
+        stand_in.serve(listener);
+        stand_in
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/api/v1/services", get(list_or_watch_services))
+            .route(
+                "/apis/networking.k8s.io/v1/ingresses",
+                get(list_or_watch_ingresses),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/secrets/{name}",
+                get(get_secret),
+            )
+            .fallback(|| async {
+                status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "not served by the stand-in",
+                )
+            })
+            .with_state(self.inner.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        }));
+    }
+
+    /// Stops serving: open watches end and new connections are refused, like an API server
+    /// that went away.
+    pub async fn stop(&mut self) {
+        let _ = self.inner.signals.send(Signal::Stop);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Serves again on the same port, with the same objects.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+
+    /// A kubeconfig file for the stand-in, written into `dir`.
+    pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("stand-in.kubeconfig");
+        let text = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: stand-in
+  cluster:
+    server: http://{addr}
+users:
+- name: tester
+  user: {{}}
+contexts:
+- name: stand-in
+  context:
+    cluster: stand-in
+    user: tester
+- name: elsewhere
+  context:
+    cluster: nowhere
+    user: tester
+current-context: stand-in
+",
+            addr = self.addr
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Creates or replaces an object (Service, Ingress or Secret); watchers get ADDED or MODIFIED.
+    pub fn apply(&self, mut object: Value) {
+        let resource = resource_of(object["kind"].as_str().unwrap());
+        let key = key_of(&object);
+        let mut store = self.inner.store.lock().unwrap();
+        store.version += 1;
+        let version = store.version;
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let collection = store.collection(resource);
+        let kind = if collection.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        collection.objects.insert(key, object.clone());
+        self.announce(&mut store, resource, version, kind, &object);
+    }
+
+    /// Deletes an object; watchers get DELETED. Panics if it does not exist.
+    pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
+        let resource = resource_of(kind);
+        let mut store = self.inner.store.lock().unwrap();
+        store.version += 1;
+        let version = store.version;
+        let mut object = store
+            .collection(resource)
+            .objects
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .expect("deleting an object that exists");
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        self.announce(&mut store, resource, version, "DELETED", &object);
+    }
+
+    /// Deletes an object without telling any watcher, as when events are lost to compaction.
+    /// Only a re-list shows it (see [`Self::expire`]).
+    pub fn delete_unannounced(&self, kind: &str, namespace: &str, name: &str) {
+        let resource = resource_of(kind);
+        let mut store = self.inner.store.lock().unwrap();
+        store.version += 1;
+        store
+            .collection(resource)
+            .objects
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .expect("deleting an object that exists");
+    }
+
+    /// Compacts `kind`'s history: open watches get an ERROR event with code 410 and close, and
+    /// resuming from any earlier version gets 410 too, so clients must re-list.
+    pub fn expire(&self, kind: &str) {
+        let resource = resource_of(kind);
+        let mut store = self.inner.store.lock().unwrap();
+        let version = store.version;
+        let collection = store.collection(resource);
+        collection.compacted_at = version;
+        collection.log.clear();
+        let _ = self.inner.signals.send(Signal::Expire { resource });
+    }
+
+    /// Sends a BOOKMARK to every open watch that asked for bookmarks.
+    pub fn bookmark(&self) {
+        let _ = self.inner.signals.send(Signal::Bookmark);
+    }
+
+    /// Every Secret GET waits this long first (to play a slow API server).
+    pub fn set_secret_delay(&self, delay: Duration) {
+        self.inner.store.lock().unwrap().secret_delay = delay;
+    }
+
+    pub fn secret_gets(&self) -> u64 {
+        self.inner.store.lock().unwrap().secret_gets
+    }
+
+    /// Lists served for `resource` (`services`, `ingresses`).
+    pub fn lists(&self, resource: &str) -> u64 {
+        let store = self.inner.store.lock().unwrap();
+        store.lists.get(resource).copied().unwrap_or_default()
+    }
+
+    /// Watches opened for `resource`.
+    pub fn watches(&self, resource: &str) -> u64 {
+        let store = self.inner.store.lock().unwrap();
+        store.watches.get(resource).copied().unwrap_or_default()
+    }
+
+    fn announce(
+        &self,
+        store: &mut Store,
+        resource: &'static str,
+        version: u64,
+        kind: &str,
+        object: &Value,
+    ) {
+        let line = event_line(kind, object);
+        store.collection(resource).log.push((version, line.clone()));
+        let _ = self.inner.signals.send(Signal::Event {
+            resource,
+            version,
+            line,
+        });
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.inner.signals.send(Signal::Stop);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn key_of(object: &Value) -> (String, String) {
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_owned();
+    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+    (namespace, name)
+}
+
+fn event_line(kind: &str, object: &Value) -> String {
+    let mut line = json!({"type": kind, "object": object}).to_string();
+    line.push('\n');
+    line
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+type Params = Query<HashMap<String, String>>;
+
+async fn list_or_watch_services(
+    State(inner): State<Arc<Inner>>,
+    Query(params): Params,
+) -> Response {
+    list_or_watch(&inner, SERVICES, &params)
+}
+
+async fn list_or_watch_ingresses(
+    State(inner): State<Arc<Inner>>,
+    Query(params): Params,
+) -> Response {
+    list_or_watch(&inner, INGRESSES, &params)
+}
+
+fn list_or_watch(
+    inner: &Arc<Inner>,
+    resource: &'static str,
+    params: &HashMap<String, String>,
+) -> Response {
+    let watching = matches!(params.get("watch").map(String::as_str), Some("true" | "1"));
+    if watching {
+        watch(inner, resource, params)
+    } else {
+        list(inner, resource)
+    }
+}
+
+fn list(inner: &Inner, resource: &'static str) -> Response {
+    let mut store = inner.store.lock().unwrap();
+    *store.lists.entry(resource.to_owned()).or_default() += 1;
+    let version = store.version;
+    let items: Vec<Value> = store
+        .collection(resource)
+        .objects
+        .values()
+        .cloned()
+        .collect();
+    let (api_version, kind) = list_kind(resource);
+    let body = json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"resourceVersion": version.to_string()},
+        "items": items,
+    });
+    ([("content-type", "application/json")], body.to_string()).into_response()
+}
+
+fn gone_line() -> String {
+    let status = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "too old resource version",
+        "reason": "Expired",
+        "code": 410,
+    });
+    event_line("ERROR", &status)
+}
+
+fn bookmark_line(resource: &str, version: u64) -> String {
+    let (api_version, list) = list_kind(resource);
+    let kind = list.trim_end_matches("List");
+    event_line(
+        "BOOKMARK",
+        &json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {"resourceVersion": version.to_string()},
+        }),
+    )
+}
+
+/// A watch stream: the logged events after `resourceVersion`, then live ones, until expired,
+/// stopped or the client goes away.
+fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, String>) -> Response {
+    let from: u64 = params
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    let bookmarks = params.get("allowWatchBookmarks").map(String::as_str) == Some("true");
+    let (sender, receiver) = mpsc::channel::<String>(256);
+    let mut signals = inner.signals.subscribe();
+    let backlog: Vec<String>;
+    let mut version;
+    {
+        let mut store = inner.store.lock().unwrap();
+        *store.watches.entry(resource.to_owned()).or_default() += 1;
+        version = store.version;
+        let collection = store.collection(resource);
+        if from < collection.compacted_at {
+            // As the API server does: 200, then one ERROR event with code 410.
+            sender.try_send(gone_line()).unwrap();
+            return stream_response(receiver);
+        }
+        backlog = collection
+            .log
+            .iter()
+            .filter(|(v, _)| *v > from)
+            .map(|(_, line)| line.clone())
+            .collect();
+    }
+    tokio::spawn(async move {
+        for line in backlog {
+            if sender.send(line).await.is_err() {
+                return;
+            }
+        }
+        if bookmarks && sender.send(bookmark_line(resource, version)).await.is_err() {
+            return;
+        }
+        loop {
+            let line = match signals.recv().await {
+                Ok(Signal::Event {
+                    resource: r,
+                    version: v,
+                    line,
+                }) if r == resource => {
+                    version = v;
+                    line
+                }
+                Ok(Signal::Expire { resource: r }) if r == resource => {
+                    let _ = sender.send(gone_line()).await;
+                    return;
+                }
+                Ok(Signal::Bookmark) if bookmarks => bookmark_line(resource, version),
+                Ok(Signal::Stop) | Err(broadcast::error::RecvError::Closed) => return,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => panic!("stand-in watch lagged"),
+            };
+            if sender.send(line).await.is_err() {
+                return;
+            }
+        }
+    });
+    stream_response(receiver)
+}
+
+fn stream_response(receiver: mpsc::Receiver<String>) -> Response {
+    let lines = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|line| (Ok::<_, Infallible>(Bytes::from(line)), receiver))
+    });
+    (
+        [("content-type", "application/json")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+async fn get_secret(
+    State(inner): State<Arc<Inner>>,
+    UrlPath((namespace, name)): UrlPath<(String, String)>,
+) -> Response {
+    let delay = {
+        let mut store = inner.store.lock().unwrap();
+        store.secret_gets += 1;
+        store.secret_delay
+    };
+    tokio::time::sleep(delay).await;
+    let found = inner
+        .store
+        .lock()
+        .unwrap()
+        .collection(SECRETS)
+        .objects
+        .get(&(namespace, name.clone()))
+        .cloned();
+    match found {
+        Some(secret) => {
+            ([("content-type", "application/json")], secret.to_string()).into_response()
+        }
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("secrets \"{name}\" not found"),
+        ),
+    }
+}
+
+// Object builders for tests.
+
+pub fn service(namespace: &str, name: &str, port: i32) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "NodePort", "ports": [{"name": "http", "port": port}]},
+    })
+}
+
+/// A qcloud Ingress routing `host` `/` to `backend`:80, on CLB `exist_lb_id` when given.
+pub fn ingress(
+    namespace: &str,
+    name: &str,
+    host: &str,
+    backend: &str,
+    exist_lb_id: Option<&str>,
+) -> Value {
+    let mut annotations = json!({"kubernetes.io/ingress.class": "qcloud"});
+    if let Some(lb) = exist_lb_id {
+        annotations["kubernetes.io/ingress.existLbId"] = json!(lb);
+    }
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+        "spec": {"rules": [{"host": host, "http": {"paths": [{
+            "path": "/",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": backend, "port": {"number": 80}}},
+        }]}}]},
+    })
+}
+
+/// A TLS Secret with a `qcloud_cert_id` (base64 in `data`, as the API server returns it).
+pub fn cert_secret(namespace: &str, name: &str, cert_id: &str) -> Value {
+    use base64::Engine as _;
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {
+            "qcloud_cert_id": base64::engine::general_purpose::STANDARD.encode(cert_id),
+            "tls.key": base64::engine::general_purpose::STANDARD.encode("private key, never read"),
+        },
+    })
+}
