@@ -103,7 +103,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
     /// Files, directories or `-` for standard input.
-    #[arg(value_name = "FILE|DIR|-")]
+    #[arg(value_name = "FILE|DIR|-", required = true)]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -139,7 +139,7 @@ pub fn run(args: Args) -> ExitCode {
     let result = match args.command {
         Command::Serve(serve_args) => serve(serve_args),
         Command::DevCerts(dev_args) => dev_certs(dev_args),
-        Command::Check(_) => Err(anyhow::anyhow!("this command is not built yet")),
+        Command::Check(check_args) => return check(check_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -203,6 +203,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.run(crate::http::server::shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// `check`: exit 0 when nothing would be denied, 1 when something would, 2 when an input cannot be
+/// read (one line naming the file and document).
+fn check(args: CheckArgs) -> ExitCode {
+    let CheckArgs {
+        cluster_state,
+        config,
+        output,
+        namespace,
+        inputs,
+    } = args;
+    let options = crate::check::Options {
+        inputs,
+        cluster_state,
+        config,
+        namespace,
+    };
+    let format = match output {
+        OutputFormat::Text => crate::check::Format::Text,
+        OutputFormat::Json => crate::check::Format::Json,
+        OutputFormat::Github => crate::check::Format::Github,
+    };
+    match crate::check::run(&options, &mut std::io::stdin().lock()) {
+        Ok(outcome) => {
+            let text = crate::check::output::render(format, &outcome.findings, &outcome.summary);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            if outcome.any_denied() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("qcloud-ingress-webhook: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// The rule settings from `--config`, or the defaults. A bad file stops start-up with one line

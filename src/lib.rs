@@ -7,6 +7,7 @@
 //! - [`cluster`]: that read-only cluster view (offline from YAML, or live from kube-rs caches).
 
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod http;

@@ -1,0 +1,349 @@
+//! Printing `check` results: compiler-style text, JSON for machines, GitHub workflow commands.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::rules::{Finding, Severity};
+
+/// Output format of `check --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+/// A finding with where it is.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The input as the user named it (`-` reads as `<stdin>`).
+    pub file: String,
+    /// 1-based line in that file.
+    pub line: usize,
+    /// 1-based document number in that file.
+    pub document: usize,
+    pub namespace: String,
+    pub name: String,
+    pub finding: Finding,
+    /// The field path in the spelling of the apiVersion the manifest uses.
+    pub field: String,
+}
+
+/// Counts for the closing line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    /// qcloud Ingresses checked.
+    pub ingresses: usize,
+    /// Of those, the ones the webhook would deny.
+    pub denied: usize,
+    /// qcloud Ingresses not checked because their namespace is exempt in the settings.
+    pub exempt: usize,
+}
+
+/// What an Ingress author reads: `<problem>; <fix> (TKE E4052)`.
+pub fn message(finding: &Finding) -> String {
+    let mut text = finding.problem.clone();
+    if !finding.fix.is_empty() {
+        let _ = write!(text, "; {}", finding.fix);
+    }
+    if let Some(code) = finding.tke_code {
+        let _ = write!(text, " (TKE {code})");
+    }
+    text
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Deny => "deny",
+        Severity::Warn => "warn",
+    }
+}
+
+/// Renders everything `check` prints on stdout.
+pub fn render(format: Format, findings: &[Located], summary: &Summary) -> String {
+    match format {
+        Format::Text => text(findings, summary),
+        Format::Json => json(findings, summary),
+        Format::Github => github(findings, summary),
+    }
+}
+
+fn text(findings: &[Located], summary: &Summary) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "{}:{}: {} {} {}: {}",
+            f.file,
+            f.line,
+            severity_word(f.finding.severity),
+            f.finding.rule.id,
+            f.field,
+            message(&f.finding)
+        );
+    }
+    out.push_str(&summary_line(findings, summary));
+    out.push('\n');
+    out
+}
+
+/// `checked 3 Ingresses in 2 files: 1 would be denied (1 deny, 2 warn findings)`.
+pub fn summary_line(findings: &[Located], summary: &Summary) -> String {
+    let denies = count(findings, Severity::Deny);
+    let warns = count(findings, Severity::Warn);
+    let mut line = format!(
+        "checked {} in {}",
+        plural(summary.ingresses, "qcloud Ingress", "qcloud Ingresses"),
+        plural(summary.files, "file", "files")
+    );
+    if summary.exempt > 0 {
+        let _ = write!(line, " ({} in exempt namespaces skipped)", summary.exempt);
+    }
+    if findings.is_empty() {
+        line.push_str(": no problems found");
+    } else {
+        let _ = write!(
+            line,
+            ": {} would be denied ({denies} deny, {warns} warn {})",
+            summary.denied,
+            if denies + warns == 1 {
+                "finding"
+            } else {
+                "findings"
+            }
+        );
+    }
+    line
+}
+
+fn count(findings: &[Located], severity: Severity) -> usize {
+    findings
+        .iter()
+        .filter(|f| f.finding.severity == severity)
+        .count()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn json(findings: &[Located], summary: &Summary) -> String {
+    let items: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            json!({
+                "file": f.file,
+                "line": f.line,
+                "document": f.document,
+                "namespace": f.namespace,
+                "name": f.name,
+                "rule": f.finding.rule.id,
+                "check": f.finding.rule.check,
+                "severity": severity_word(f.finding.severity),
+                "tkeCode": f.finding.tke_code,
+                "field": f.field,
+                "problem": f.finding.problem,
+                "fix": f.finding.fix,
+                "message": message(&f.finding),
+            })
+        })
+        .collect();
+    let value = json!({
+        "findings": items,
+        "summary": {
+            "files": summary.files,
+            "ingresses": summary.ingresses,
+            "denied": summary.denied,
+            "exempt": summary.exempt,
+            "deny": count(findings, Severity::Deny),
+            "warn": count(findings, Severity::Warn),
+        },
+    });
+    // A `Value` always serialises.
+    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// `::error file=F,line=L,title=rule-id::field: message` per finding (GitHub workflow commands
+/// become annotations on the pull request), then the summary as a plain line.
+fn github(findings: &[Located], summary: &Summary) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let command = match f.finding.severity {
+            Severity::Deny => "error",
+            Severity::Warn => "warning",
+        };
+        let mut properties = Vec::new();
+        // Standard input has no file to annotate.
+        if f.file != STDIN_NAME {
+            properties.push(format!("file={}", escape_property(&f.file)));
+            properties.push(format!("line={}", f.line));
+        }
+        properties.push(format!("title={}", escape_property(f.finding.rule.id)));
+        let _ = writeln!(
+            out,
+            "::{command} {}::{}",
+            properties.join(","),
+            escape_data(&format!("{}: {}", f.field, message(&f.finding)))
+        );
+    }
+    out.push_str(&summary_line(findings, summary));
+    out.push('\n');
+    out
+}
+
+/// How standard input is named in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Workflow command data: `%`, CR and LF are escaped.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Workflow command properties: also `:` and `,`.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::catalogue::{HOST_GRAMMAR, LISTENER_RULE_QUOTA, PATH_GRAMMAR};
+
+    fn located(file: &str, line: usize, finding: Finding) -> Located {
+        Located {
+            file: file.into(),
+            line,
+            document: 2,
+            namespace: "default".into(),
+            name: "web".into(),
+            field: finding.field.clone(),
+            finding,
+        }
+    }
+
+    fn sample() -> (Vec<Located>, Summary) {
+        let findings = vec![
+            located(
+                "deploy/web.yaml",
+                14,
+                Finding::new(
+                    &HOST_GRAMMAR,
+                    "spec.rules[0].host",
+                    "\"localhost\" has no dot",
+                    "use a domain name such as www.example.com",
+                ),
+            ),
+            located(
+                "deploy/web.yaml",
+                20,
+                Finding::new(
+                    &LISTENER_RULE_QUOTA,
+                    "spec.rules",
+                    "51 rules on the HTTP listener, 100% of 50",
+                    "",
+                ),
+            ),
+        ];
+        let summary = Summary {
+            files: 2,
+            ingresses: 3,
+            denied: 1,
+            exempt: 0,
+        };
+        (findings, summary)
+    }
+
+    #[test]
+    fn text_is_compiler_style_with_a_summary() {
+        let (findings, summary) = sample();
+        assert_eq!(
+            render(Format::Text, &findings, &summary),
+            "deploy/web.yaml:14: deny host-grammar spec.rules[0].host: \"localhost\" has no dot; \
+             use a domain name such as www.example.com (TKE E4052)\n\
+             deploy/web.yaml:20: warn listener-rule-quota spec.rules: 51 rules on the HTTP \
+             listener, 100% of 50 (TKE E4005)\n\
+             checked 3 qcloud Ingresses in 2 files: 1 would be denied (1 deny, 1 warn findings)\n"
+        );
+    }
+
+    #[test]
+    fn a_clean_run_says_so() {
+        let summary = Summary {
+            files: 1,
+            ingresses: 1,
+            denied: 0,
+            exempt: 2,
+        };
+        assert_eq!(
+            render(Format::Text, &[], &summary),
+            "checked 1 qcloud Ingress in 1 file (2 in exempt namespaces skipped): no problems found\n"
+        );
+    }
+
+    #[test]
+    fn json_has_every_field_and_the_summary() {
+        let (findings, summary) = sample();
+        let value: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &findings, &summary)).unwrap();
+        let first = &value["findings"][0];
+        assert_eq!(first["file"], "deploy/web.yaml");
+        assert_eq!(first["line"], 14);
+        assert_eq!(first["document"], 2);
+        assert_eq!(first["rule"], "host-grammar");
+        assert_eq!(first["check"], "C17");
+        assert_eq!(first["severity"], "deny");
+        assert_eq!(first["tkeCode"], "E4052");
+        assert_eq!(first["field"], "spec.rules[0].host");
+        assert_eq!(first["problem"], "\"localhost\" has no dot");
+        assert_eq!(first["fix"], "use a domain name such as www.example.com");
+        assert_eq!(first["namespace"], "default");
+        assert_eq!(first["name"], "web");
+        assert_eq!(value["findings"][1]["severity"], "warn");
+        assert_eq!(value["findings"][1]["fix"], "");
+        assert_eq!(
+            value["summary"],
+            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "deny": 1, "warn": 1})
+        );
+    }
+
+    #[test]
+    fn github_annotations_escape_their_text() {
+        let (mut findings, summary) = sample();
+        findings[0].file = "deploy/a,b:c.yaml".into();
+        let out = render(Format::Github, &findings, &summary);
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "::error file=deploy/a%2Cb%3Ac.yaml,line=14,title=host-grammar::spec.rules[0].host: \
+             \"localhost\" has no dot; use a domain name such as www.example.com (TKE E4052)"
+        );
+        assert_eq!(
+            lines[1],
+            "::warning file=deploy/web.yaml,line=20,title=listener-rule-quota::spec.rules: 51 \
+             rules on the HTTP listener, 100%25 of 50 (TKE E4005)"
+        );
+        assert!(lines[2].starts_with("checked 3 qcloud Ingresses"), "{out}");
+    }
+
+    #[test]
+    fn github_leaves_out_the_file_for_stdin() {
+        let finding = Finding::new(&PATH_GRAMMAR, "spec.rules[0].http.paths[0].path", "bad", "");
+        let out = render(
+            Format::Github,
+            &[located(STDIN_NAME, 3, finding)],
+            &Summary::default(),
+        );
+        assert!(
+            out.starts_with(
+                "::error title=path-grammar::spec.rules[0].http.paths[0].path: bad (TKE E4031)\n"
+            ),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! `check` through the real binary: every input form (file, directory, stdin, `kind: List`), every
+//! output form with its line numbers, the exit codes, and helm-rendered charts piped through stdin.
+//! Fixtures: tests/fixtures/check/ (the binary runs there, so file names in output are relative).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod helm;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `check ARGS` in the fixtures directory, with `stdin` on standard input.
+fn check(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(BIN)
+        .arg("check")
+        .args(args)
+        .current_dir(fixtures())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(pipe);
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().expect("exited"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The 1-based line of the first line of `text` that contains `needle`.
+fn line_in(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not found"))
+        + 1
+}
+
+/// The 1-based line of `needle` in a fixture file.
+fn line_of(fixture: &str, needle: &str) -> usize {
+    line_in(
+        &std::fs::read_to_string(fixtures().join(fixture)).unwrap(),
+        needle,
+    )
+}
+
+fn read_fixture(fixture: &str) -> String {
+    std::fs::read_to_string(fixtures().join(fixture)).unwrap()
+}
+
+/// Asserts that some output line starts with `prefix`, and returns it.
+fn line_starting<'a>(output: &'a str, prefix: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{output}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing: input forms, counts, exit 0 and 2. These need no rule to fire.
+
+#[test]
+fn a_clean_file_exits_0_and_other_controllers_ingresses_are_not_checked() {
+    let run = check(&["clean/app.yaml"], None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout, "checked 1 qcloud Ingress in 1 file: no problems found\n",
+        "the nginx Ingress with a bad host is not ours"
+    );
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn every_input_form_is_read_and_counted() {
+    let json = |args: &[&str], stdin: Option<&str>| {
+        let run = check(args, stdin);
+        assert_ne!(run.code, 2, "{}", run.stderr);
+        let value: Value = serde_json::from_str(&run.stdout).unwrap();
+        (
+            value["summary"]["files"].clone(),
+            value["summary"]["ingresses"].clone(),
+        )
+    };
+    // A directory: *.yml and *.json (a kind: List) in subdirectories; notes.txt is skipped.
+    assert_eq!(
+        json(&["--output", "json", "tree"], None),
+        (2.into(), 2.into())
+    );
+    // A kind: List in YAML holding Services, Secrets and two Ingresses.
+    assert_eq!(
+        json(&["--output", "json", "tls.yaml"], None),
+        (1.into(), 2.into())
+    );
+    // Standard input, beside a file.
+    let text = read_fixture("broken.yaml");
+    assert_eq!(
+        json(&["--output", "json", "-", "clean"], Some(&text)),
+        (2.into(), 2.into())
+    );
+}
+
+#[test]
+fn unreadable_input_exits_2_naming_the_file_and_document() {
+    let run = check(&["clean", "unreadable/bad.yaml"], None);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stdout, "");
+    let line = line_of("unreadable/bad.yaml", "[unclosed");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "qcloud-ingress-webhook: unreadable/bad.yaml: document 2 (line {line}): unclosed bracket"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    let stdin = check(&["-"], Some("kind: Service\n---\nmetadata: {name: [\n"));
+    assert_eq!(stdin.code, 2);
+    assert!(
+        stdin
+            .stderr
+            .starts_with("qcloud-ingress-webhook: <stdin>: document 2 (line 3): "),
+        "{}",
+        stdin.stderr
+    );
+
+    // Valid YAML that is not a valid object.
+    let invalid = check(
+        &["-"],
+        Some("apiVersion: networking.k8s.io/v1\nkind: Ingress\nspec: {rules: nope}\n"),
+    );
+    assert_eq!(invalid.code, 2);
+    assert!(
+        invalid
+            .stderr
+            .starts_with("qcloud-ingress-webhook: <stdin>: document 1 (line 1): "),
+        "{}",
+        invalid.stderr
+    );
+
+    let missing = check(&["no-such-file.yaml"], None);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .starts_with("qcloud-ingress-webhook: no-such-file.yaml: "),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let none = check(&[], None);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("FILE|DIR|-"), "{}", none.stderr);
+    let format = check(&["--output", "xml", "clean"], None);
+    assert_eq!(format.code, 2);
+    assert!(format.stderr.contains("xml"), "{}", format.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "rules:\n  host-gramar: off\n").unwrap();
+    let bad_config = check(&["--config", config.to_str().unwrap(), "clean"], None);
+    assert_eq!(bad_config.code, 2);
+    assert_eq!(
+        bad_config.stderr,
+        format!(
+            "qcloud-ingress-webhook: {}: rules.host-gramar: no such rule (did you mean host-grammar?)\n",
+            config.display()
+        )
+    );
+}
+
+#[test]
+fn a_rendered_chart_without_ingresses_piped_through_stdin_exits_0() {
+    let Some(helm) = helm::helm() else { return };
+    let rendered = helm::template(&helm, &[]);
+    assert!(
+        rendered.matches("\n---").count() > 5,
+        "a multi-document stream"
+    );
+    let run = check(&["-"], Some(&rendered));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stdout,
+        "checked 0 qcloud Ingresses in 1 file: no problems found\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings: these need the rules (host-grammar, path-grammar, backend-service-missing,
+// tls-cert-id-missing) of the rule catalogue.
+
+#[test]
+#[ignore = "needs rules"]
+fn text_output_is_compiler_style_with_the_line_of_each_field() {
+    let run = check(&["broken.yaml"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let host = line_of("broken.yaml", "host: localhost");
+    let host_line = line_starting(
+        &run.stdout,
+        &format!("broken.yaml:{host}: deny host-grammar spec.rules[0].host: "),
+    );
+    assert!(host_line.ends_with("(TKE E4052)"), "{host_line}");
+    let path = line_of("broken.yaml", "path: /api/*");
+    line_starting(
+        &run.stdout,
+        &format!("broken.yaml:{path}: deny path-grammar spec.rules[0].http.paths[1].path: "),
+    );
+    let backend = line_of("broken.yaml", "name: does-not-exist");
+    line_starting(
+        &run.stdout,
+        &format!(
+            "broken.yaml:{backend}: deny backend-service-missing spec.rules[0].http.paths[2].backend.service"
+        ),
+    );
+    let last = run.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("checked 1 qcloud Ingress in 1 file: 1 would be denied ("),
+        "{last}"
+    );
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn stdin_findings_are_reported_against_stdin() {
+    let run = check(&["-"], Some(&read_fixture("broken.yaml")));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let host = line_of("broken.yaml", "host: localhost");
+    line_starting(
+        &run.stdout,
+        &format!("<stdin>:{host}: deny host-grammar spec.rules[0].host: "),
+    );
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn directories_lists_and_json_files_point_at_their_lines() {
+    let run = check(&["tree"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let json_host = line_of("tree/nested/list.json", "\"host\": \"localhost\"");
+    line_starting(
+        &run.stdout,
+        &format!("tree/nested/list.json:{json_host}: deny host-grammar spec.rules[0].host: "),
+    );
+    // The v1beta1 Ingress is reported in its own field names.
+    let gone = line_of("tree/ingress.yml", "serviceName: gone");
+    line_starting(
+        &run.stdout,
+        &format!(
+            "tree/ingress.yml:{gone}: deny backend-service-missing spec.rules[0].http.paths[0].backend.serviceName"
+        ),
+    );
+    assert!(!run.stdout.contains("notes.txt"), "{}", run.stdout);
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn secrets_written_with_string_data_count() {
+    let run = check(&["--output", "json", "tls.yaml"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    let cert_findings: Vec<&Value> = value["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "tls-cert-id-missing")
+        .collect();
+    assert_eq!(cert_findings.len(), 1, "{}", run.stdout);
+    let finding = cert_findings[0];
+    assert_eq!(finding["name"], "shop-bad");
+    assert_eq!(finding["namespace"], "shop");
+    assert_eq!(finding["tkeCode"], "E4011");
+    assert_eq!(
+        finding["line"],
+        line_of("tls.yaml", "secretName: no-cert-id"),
+        "{finding}"
+    );
+    assert_eq!(value["summary"]["denied"], 1);
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn json_output_has_every_finding_with_its_line_and_a_summary() {
+    let run = check(&["--output", "json", "broken.yaml", "clean"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    let findings = value["findings"].as_array().unwrap();
+    let host = findings
+        .iter()
+        .find(|f| f["rule"] == "host-grammar")
+        .expect("a host-grammar finding");
+    assert_eq!(host["file"], "broken.yaml");
+    assert_eq!(host["line"], line_of("broken.yaml", "host: localhost"));
+    assert_eq!(host["document"], 2);
+    assert_eq!(host["severity"], "deny");
+    assert_eq!(host["tkeCode"], "E4052");
+    assert_eq!(host["field"], "spec.rules[0].host");
+    assert_eq!(host["name"], "broken");
+    assert!(
+        host["problem"].as_str().unwrap().contains("localhost"),
+        "{host}"
+    );
+    assert!(
+        findings.iter().all(|f| f["file"] == "broken.yaml"),
+        "{findings:?}"
+    );
+    assert_eq!(value["summary"]["files"], 2);
+    assert_eq!(value["summary"]["ingresses"], 2);
+    assert_eq!(value["summary"]["denied"], 1);
+    assert_eq!(
+        value["summary"]["deny"],
+        findings.iter().filter(|f| f["severity"] == "deny").count()
+    );
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn github_output_annotates_file_and_line() {
+    let run = check(&["--output", "github", "broken.yaml"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let host = line_of("broken.yaml", "host: localhost");
+    let line = line_starting(
+        &run.stdout,
+        &format!("::error file=broken.yaml,line={host},title=host-grammar::spec.rules[0].host: "),
+    );
+    assert!(line.ends_with("(TKE E4052)"), "{line}");
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn namespace_and_cluster_state_decide_what_exists() {
+    // The missing Service exists in the cluster state (namespace default)...
+    let run = check(&["--cluster-state", "state", "broken.yaml"], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.stdout.contains("backend-service-missing"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("host-grammar"), "{}", run.stdout);
+    // ...but not in the namespace the manifests are checked for.
+    let elsewhere = check(
+        &[
+            "--cluster-state",
+            "state",
+            "--namespace",
+            "shop",
+            "broken.yaml",
+        ],
+        None,
+    );
+    assert!(
+        elsewhere.stdout.contains("backend-service-missing"),
+        "{}",
+        elsewhere.stdout
+    );
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn config_overrides_and_warn_enforcement_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "rules:\n  host-grammar: off\n  path-grammar: warn\n  backend-service-missing: warn\n",
+    )
+    .unwrap();
+    let run = check(&["--config", config.to_str().unwrap(), "broken.yaml"], None);
+    assert_eq!(
+        run.code, 0,
+        "only warnings left: {}{}",
+        run.stdout, run.stderr
+    );
+    assert!(!run.stdout.contains("host-grammar"), "{}", run.stdout);
+    let path = line_of("broken.yaml", "path: /api/*");
+    line_starting(
+        &run.stdout,
+        &format!("broken.yaml:{path}: warn path-grammar "),
+    );
+
+    std::fs::write(&config, "enforcement: warn\n").unwrap();
+    let warn = check(&["--config", config.to_str().unwrap(), "broken.yaml"], None);
+    assert_eq!(warn.code, 0, "warn mode denies nothing: {}", warn.stdout);
+    assert!(warn.stdout.contains("host-grammar"), "{}", warn.stdout);
+}
+
+#[test]
+#[ignore = "needs rules"]
+fn a_rendered_chart_with_a_broken_ingress_piped_through_stdin_exits_1() {
+    let Some(helm) = helm::helm() else { return };
+    let chart = fixtures().join("chart");
+    let render = |host: &str| {
+        let output = Command::new(&helm)
+            .args(["template", "shop"])
+            .arg(&chart)
+            .args(["--set", &format!("host={host}")])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let good = check(&["-"], Some(&render("shop.example.com")));
+    assert_eq!(good.code, 0, "{}{}", good.stdout, good.stderr);
+    assert_eq!(
+        good.stdout,
+        "checked 1 qcloud Ingress in 1 file: no problems found\n"
+    );
+
+    let rendered = render("localhost");
+    let run = check(&["-"], Some(&rendered));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let host = line_in(&rendered, "host: localhost");
+    line_starting(
+        &run.stdout,
+        &format!("<stdin>:{host}: deny host-grammar spec.rules[0].host: "),
+    );
+}
