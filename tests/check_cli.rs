@@ -216,7 +216,6 @@ fn a_rendered_chart_without_ingresses_piped_through_stdin_exits_0() {
 // tls-cert-id-missing) of the rule catalogue.
 
 #[test]
-#[ignore = "needs rules"]
 fn text_output_is_compiler_style_with_the_line_of_each_field() {
     let run = check(&["broken.yaml"], None);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -238,6 +237,13 @@ fn text_output_is_compiler_style_with_the_line_of_each_field() {
             "broken.yaml:{backend}: deny backend-service-missing spec.rules[0].http.paths[2].backend.service"
         ),
     );
+    let lines: Vec<usize> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("broken.yaml:"))
+        .map(|l| l.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(lines.is_sorted(), "top to bottom: {lines:?}");
     let last = run.stdout.lines().last().unwrap();
     assert!(
         last.starts_with("checked 1 qcloud Ingress in 1 file: 1 would be denied ("),
@@ -246,7 +252,6 @@ fn text_output_is_compiler_style_with_the_line_of_each_field() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn stdin_findings_are_reported_against_stdin() {
     let run = check(&["-"], Some(&read_fixture("broken.yaml")));
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -258,7 +263,6 @@ fn stdin_findings_are_reported_against_stdin() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn directories_lists_and_json_files_point_at_their_lines() {
     let run = check(&["tree"], None);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -279,7 +283,6 @@ fn directories_lists_and_json_files_point_at_their_lines() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn secrets_written_with_string_data_count() {
     let run = check(&["--output", "json", "tls.yaml"], None);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -304,7 +307,6 @@ fn secrets_written_with_string_data_count() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn json_output_has_every_finding_with_its_line_and_a_summary() {
     let run = check(&["--output", "json", "broken.yaml", "clean"], None);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -339,7 +341,6 @@ fn json_output_has_every_finding_with_its_line_and_a_summary() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn github_output_annotates_file_and_line() {
     let run = check(&["--output", "github", "broken.yaml"], None);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
@@ -352,7 +353,6 @@ fn github_output_annotates_file_and_line() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn namespace_and_cluster_state_decide_what_exists() {
     // The missing Service exists in the cluster state (namespace default)...
     let run = check(&["--cluster-state", "state", "broken.yaml"], None);
@@ -382,7 +382,6 @@ fn namespace_and_cluster_state_decide_what_exists() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn config_overrides_and_warn_enforcement_apply() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
@@ -411,7 +410,6 @@ fn config_overrides_and_warn_enforcement_apply() {
 }
 
 #[test]
-#[ignore = "needs rules"]
 fn a_rendered_chart_with_a_broken_ingress_piped_through_stdin_exits_1() {
     let Some(helm) = helm::helm() else { return };
     let chart = fixtures().join("chart");

@@ -255,6 +255,7 @@ fn check_one(
     if !verdict.allowed() {
         outcome.summary.denied += 1;
     }
+    let first_new = outcome.findings.len();
     for finding in verdict.findings {
         let field = decoded.field_path(&finding.field);
         let line = candidate
@@ -271,6 +272,8 @@ fn check_one(
             field,
         });
     }
+    // Top to bottom, as a compiler reports.
+    outcome.findings[first_new..].sort_by_key(|f| f.line);
     Ok(())
 }
 
