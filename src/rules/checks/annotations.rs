@@ -217,7 +217,8 @@ fn class(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 fn unknown_and_foreign_keys(ctx: &Ctx<'_>, operation: Operation, out: &mut Vec<Finding>) {
     for key in ctx.annotations.keys() {
         if let Some(known) = keys::known(key) {
-            if known.read_only && operation == Operation::Create {
+            // The legacy qcloud_cert_id annotation is compared with the Secret by its own rule.
+            if known.read_only && operation == Operation::Create && key != keys::QCLOUD_CERT_ID {
                 out.push(read_only_finding(key));
             }
             continue;
@@ -243,15 +244,10 @@ fn unknown_and_foreign_keys(ctx: &Ctx<'_>, operation: Operation, out: &mut Vec<F
 }
 
 fn read_only_finding(key: &str) -> Finding {
-    let problem = if key == keys::QCLOUD_CERT_ID {
-        "is informational; TKE takes the certificate from the TLS Secret".to_owned()
-    } else {
-        "is written by TKE; a value set on create has no effect".to_owned()
-    };
     Finding::new(
         &c::READ_ONLY_ANNOTATION,
         annotation_field(key),
-        problem,
+        "is written by TKE; a value set on create has no effect",
         "remove it from the manifest",
     )
 }
