@@ -205,13 +205,14 @@ impl Engine {
         );
         findings.retain_mut(|f| self.apply_setting(f));
         if let (Operation::Update, Some(old)) = (review.operation, review.old) {
-            let before = self.findings(
+            let mut before = self.findings(
                 review.namespace,
                 old,
                 Operation::Update,
                 None,
                 review.cluster,
             );
+            before.retain_mut(|f| self.apply_setting(f));
             report::ratchet(&mut findings, &before);
         }
         if self.settings.enforcement == settings::Enforcement::Warn {

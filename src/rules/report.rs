@@ -10,13 +10,13 @@ use crate::ingress::{IngressVersion, field_path};
 const MAX_WARNING_CHARS: usize = 120;
 
 /// On UPDATE, a deny the old object already had (same rule, same field) becomes a warning, so an
-/// old mistake does not block unrelated edits.
+/// old mistake does not block unrelated edits. Only the old object's denies count: a warning such
+/// as "Secret could not be read" must not excuse a real deny at the same field.
 pub fn ratchet(findings: &mut [Finding], before: &[Finding]) {
     for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
-        if before
-            .iter()
-            .any(|b| b.rule.id == finding.rule.id && b.field == finding.field)
-        {
+        if before.iter().any(|b| {
+            b.severity == Severity::Deny && b.rule.id == finding.rule.id && b.field == finding.field
+        }) {
             finding.severity = Severity::Warn;
             finding.ratcheted = true;
         }
@@ -86,4 +86,22 @@ pub fn warning(finding: &Finding, version: IngressVersion) -> String {
     let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::catalogue::TLS_SECRET_MISSING;
+
+    #[test]
+    fn only_old_denies_ratchet() {
+        let deny = Finding::new(&TLS_SECRET_MISSING, "spec.tls[0].secretName", "missing", "");
+        let unreadable = deny.clone().with_severity(Severity::Warn);
+        let mut findings = vec![deny.clone()];
+        ratchet(&mut findings, &[unreadable]);
+        assert_eq!(findings[0].severity, Severity::Deny);
+        ratchet(&mut findings, &[deny]);
+        assert_eq!(findings[0].severity, Severity::Warn);
+        assert!(findings[0].ratcheted);
+    }
 }
