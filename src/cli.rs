@@ -16,6 +16,10 @@ pub struct Args {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once at start-up; boxing buys nothing"
+)]
 pub enum Command {
     /// Run the admission webhook server.
     Serve(ServeArgs),
@@ -43,6 +47,15 @@ pub struct ServeArgs {
     /// Repeatable. Without it the webhook reads the live cluster.
     #[arg(long = "cluster-state", value_name = "PATH")]
     pub cluster_state: Vec<PathBuf>,
+    /// Live mode: kubeconfig file to use instead of `KUBECONFIG` or the in-cluster account.
+    #[arg(long, value_name = "PATH", conflicts_with = "cluster_state")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Live mode: kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME", conflicts_with = "cluster_state")]
+    pub context: Option<String>,
+    /// Live mode: how long a Secret's certificate ids are reused (missing Secrets never are).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub secret_cache_ttl: Duration,
     /// Rule settings (YAML).
     #[arg(long, env = "QIW_CONFIG")]
     pub config: Option<PathBuf>,
@@ -159,6 +172,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls_key,
         admin_listen,
         cluster_state,
+        kubeconfig,
+        context,
+        secret_cache_ttl,
         config,
         max_body_bytes,
         log_format,
@@ -174,15 +190,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
     )?)?);
-    if cluster_state.is_empty() {
-        anyhow::bail!(
-            "live mode (no --cluster-state) needs the live cluster support, which is not built yet; \
-             pass --cluster-state PATH to serve on an offline cluster state"
-        );
-    }
-    let cluster: Arc<dyn crate::cluster::ClusterView> = Arc::new(
-        crate::cluster::offline::OfflineCluster::from_paths(&cluster_state)?,
-    );
+    let offline = if cluster_state.is_empty() {
+        None
+    } else {
+        Some(crate::cluster::offline::OfflineCluster::from_paths(
+            &cluster_state,
+        )?)
+    };
     let limits = Limits {
         max_body_bytes,
         request_timeout,
@@ -198,6 +212,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let cluster: Arc<dyn crate::cluster::ClusterView> = match offline {
+            Some(view) => Arc::new(view),
+            None => Arc::new(live_cluster(kubeconfig, context, secret_cache_ttl).await?),
+        };
         let state = AppState::new(engine, cluster, limits);
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::server::shutdown_signal()).await;
@@ -251,6 +269,25 @@ fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<crate::rule
         Some(path) => crate::rules::Settings::load(path)?,
         None => crate::rules::Settings::default(),
     })
+}
+
+/// Live mode: the kube client and the watches (readiness waits for their first lists).
+async fn live_cluster(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    secret_ttl: Duration,
+) -> anyhow::Result<crate::cluster::live::LiveCluster> {
+    use crate::cluster::live::{LiveCluster, LiveConfig, client};
+    use anyhow::Context as _;
+    let client = client(kubeconfig.as_deref(), context).await.context(
+        "live mode needs a kubeconfig or an in-cluster service account \
+         (or pass --cluster-state PATH to serve on an offline cluster state)",
+    )?;
+    let config = LiveConfig {
+        secret_ttl,
+        ..LiveConfig::default()
+    };
+    Ok(LiveCluster::start(client, config))
 }
 
 /// `dev-certs`: write a development CA and serving certificate.

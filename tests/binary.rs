@@ -110,17 +110,20 @@ async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
 }
 
 #[test]
-fn serve_without_cluster_state_explains_live_mode_is_missing() {
+fn serve_in_live_mode_without_a_usable_kubeconfig_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let output = Command::new(BIN)
         .args(["serve", "--tls-cert"])
         .arg(tmp.path().join("tls.crt"))
         .arg("--tls-key")
         .arg(tmp.path().join("tls.key"))
+        .arg("--kubeconfig")
+        .arg(tmp.path().join("missing.kubeconfig"))
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("live mode"), "{stderr}");
+    assert!(stderr.contains("live mode needs a kubeconfig"), "{stderr}");
+    assert!(stderr.contains("missing.kubeconfig"), "{stderr}");
     assert!(stderr.contains("--cluster-state"), "{stderr}");
 }
