@@ -443,3 +443,48 @@ fn a_rendered_chart_with_a_broken_ingress_piped_through_stdin_exits_1() {
         &format!("<stdin>:{host}: deny host-grammar spec.rules[0].host: "),
     );
 }
+
+#[test]
+fn the_broken_ingress_of_the_charts_notes_is_denied_at_its_lines() {
+    let Some(helm) = helm::helm() else { return };
+    let output = Command::new(&helm)
+        .args([
+            "install",
+            "qiw",
+            helm::CHART,
+            "--namespace",
+            "webhook",
+            "--dry-run=client",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    // The heredoc body of NOTES' "try it" step, as a user would paste it.
+    let manifest: String = printed
+        .lines()
+        .skip_while(|l| !l.starts_with("cat <<'YAML'"))
+        .skip(1)
+        .take_while(|l| *l != "YAML")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(manifest.contains("kind: Ingress"), "{printed}");
+    let run = check(&["-"], Some(&manifest));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let rules = line_in(&manifest, "kubernetes.io/ingress.http-rules:");
+    line_starting(
+        &run.stdout,
+        &format!(
+            "<stdin>:{rules}: deny http-rules-json metadata.annotations[kubernetes.io/ingress.http-rules]"
+        ),
+    );
+    let service = line_in(&manifest, "name: does-not-exist");
+    line_starting(
+        &run.stdout,
+        &format!("<stdin>:{service}: deny backend-service-missing "),
+    );
+}
