@@ -465,13 +465,16 @@ fn the_broken_ingress_of_the_charts_notes_is_denied_at_its_lines() {
     );
     let printed = String::from_utf8(output.stdout).unwrap();
     // The heredoc body of NOTES' "try it" step, as a user would paste it.
-    let manifest: String = printed
+    let mut manifest = String::new();
+    for line in printed
         .lines()
         .skip_while(|l| !l.starts_with("cat <<'YAML'"))
         .skip(1)
         .take_while(|l| *l != "YAML")
-        .map(|l| format!("{l}\n"))
-        .collect();
+    {
+        manifest.push_str(line);
+        manifest.push('\n');
+    }
     assert!(manifest.contains("kind: Ingress"), "{printed}");
     let run = check(&["-"], Some(&manifest));
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
