@@ -43,26 +43,37 @@ pub fn verdict(findings: Vec<Finding>, version: IngressVersion) -> Verdict {
     }
 }
 
-/// `qcloud-ingress-webhook: 2 problems: (1) field: problem; TKE would fail with E4052; fix: ... [rule]`
+/// At most this many findings are spelled out in a deny message; the rest are counted.
+const MAX_DENY_FINDINGS: usize = 10;
+
+/// Every deny finding, `; `-separated, each led by its field path (the API server already prefixes
+/// `admission webhook "…" denied the request: `):
+/// `spec.rules[0].host: "localhost" has no dot (TKE would fail with E4052; fix: …) [host-grammar]`.
 fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
-    let count = denies.len();
-    let mut message = if count == 1 {
-        "qcloud-ingress-webhook: 1 problem:".to_owned()
-    } else {
-        format!("qcloud-ingress-webhook: {count} problems:")
-    };
-    for (i, finding) in denies.iter().enumerate() {
-        let field = field_path(version, &finding.field);
-        let _ = write!(message, " ({}) {field}: {}", i + 1, finding.problem);
-        if let Some(code) = finding.tke_code {
-            let _ = write!(message, "; TKE would fail with {code}");
-        }
-        if !finding.fix.is_empty() {
-            let _ = write!(message, "; fix: {}", finding.fix);
-        }
-        let _ = write!(message, " [{}]", finding.rule.id);
+    let mut parts: Vec<String> = denies
+        .iter()
+        .take(MAX_DENY_FINDINGS)
+        .map(|finding| {
+            let field = field_path(version, &finding.field);
+            let mut part = format!("{field}: {}", finding.problem);
+            let mut notes = Vec::new();
+            if let Some(code) = finding.tke_code {
+                notes.push(format!("TKE would fail with {code}"));
+            }
+            if !finding.fix.is_empty() {
+                notes.push(format!("fix: {}", finding.fix));
+            }
+            if !notes.is_empty() {
+                let _ = write!(part, " ({})", notes.join("; "));
+            }
+            let _ = write!(part, " [{}]", finding.rule.id);
+            part
+        })
+        .collect();
+    if denies.len() > MAX_DENY_FINDINGS {
+        parts.push(format!("…and {} more", denies.len() - MAX_DENY_FINDINGS));
     }
-    crate::ingress::one_line(&message)
+    crate::ingress::one_line(&parts.join("; "))
 }
 
 /// One warning line of at most 120 characters: `field: problem (E-code)`, shortened from the

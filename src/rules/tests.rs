@@ -542,9 +542,9 @@ fn per_annotation_codes_and_deny_message_shape() {
     ));
     assert_eq!(verdict.findings[0].tke_code, Some("E4037"));
     let message = verdict.deny_message.unwrap();
-    assert!(message.starts_with("qcloud-ingress-webhook: 1 problem: (1) metadata.annotations[ingress.cloud.tencent.com/direct-access]: \"yes\" is not a boolean"), "{message}");
+    assert!(message.starts_with("metadata.annotations[ingress.cloud.tencent.com/direct-access]: \"yes\" is not a boolean"), "{message}");
     assert!(
-        message.contains("TKE would fail with E4037; fix: set it to"),
+        message.contains("(TKE would fail with E4037; fix: set it to"),
         "{message}"
     );
     assert!(message.ends_with("[boolean-annotation]"), "{message}");
@@ -947,4 +947,22 @@ fn more_than_fifty_rules_on_a_listener_warn() {
         "{:?}",
         verdict.warnings
     );
+}
+
+#[test]
+fn a_long_deny_message_is_capped() {
+    let mut v = http_ingress();
+    v["spec"]["rules"][0]["http"]["paths"] = (0..14)
+        .map(|i| {
+            json!({"path": format!("/p{i}*"), "pathType": "ImplementationSpecific",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}})
+        })
+        .collect();
+    let message = validate(&v).deny_message.unwrap();
+    assert!(
+        message.starts_with("spec.rules[0].http.paths[0].path: "),
+        "{message}"
+    );
+    assert_eq!(message.matches("[path-grammar]").count(), 10, "{message}");
+    assert!(message.ends_with("; …and 4 more"), "{message}");
 }
