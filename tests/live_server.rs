@@ -239,3 +239,25 @@ async fn the_binary_serves_in_live_mode_with_kubeconfig_and_context_flags() {
     let message = assert_denied(&reply, &request);
     assert!(message.contains("E4041"), "{message}");
 }
+
+#[test]
+fn the_context_flag_picks_the_kubeconfig_context() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the file's text is needed; nothing listens.
+    let kubeconfig = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { StandIn::start().await.kubeconfig(dir.path()) });
+    let output = Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
+        .args(["serve", "--tls-cert", "tls.crt", "--tls-key", "tls.key"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--context", "elsewhere"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nowhere"),
+        "the context's cluster is named: {stderr}"
+    );
+}

@@ -70,10 +70,7 @@ impl SecretReader {
                 SecretLookup::Found(ids)
             }
             Ok(Ok(None)) => SecretLookup::NotFound,
-            Ok(Err(error)) => SecretLookup::Unavailable(format!(
-                "reading the Secret failed: {}",
-                crate::ingress::one_line(&error.to_string())
-            )),
+            Ok(Err(error)) => SecretLookup::Unavailable(describe(&error)),
             Err(_) => SecretLookup::Unavailable("the API server did not answer in time".to_owned()),
         }
     }
@@ -93,5 +90,43 @@ impl SecretReader {
             found.retain(|_, (at, _)| at.elapsed() < ttl);
         }
         found.insert(key, (Instant::now(), ids));
+    }
+}
+
+/// Why a read failed, without the error's text: a decoding error can quote the Secret's data.
+fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!(
+            "the API server answered {} {}",
+            status.code,
+            crate::ingress::one_line(&status.reason)
+        ),
+        kube::Error::SerdeError(_) => "the API server's answer could not be decoded".to_owned(),
+        kube::Error::BuildRequest(_) => "the Secret name is not valid".to_owned(),
+        _ => "the API server could not be reached".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_described_without_quoting_the_answer() {
+        let forbidden = kube::Error::Api(Box::new(
+            kube::core::Status::failure("secrets \"ssl\" is forbidden", "Forbidden").with_code(403),
+        ));
+        assert_eq!(
+            describe(&forbidden),
+            "the API server answered 403 Forbidden"
+        );
+        let undecodable =
+            serde_json::from_str::<Secret>(r#"{"data": {"qcloud_cert_id": 7}, "x": "TKPmsWb3"}"#)
+                .unwrap_err();
+        let shown = describe(&kube::Error::SerdeError(undecodable));
+        assert!(
+            !shown.contains("TKPmsWb3") && !shown.contains('7'),
+            "{shown}"
+        );
     }
 }
