@@ -403,6 +403,14 @@ fn config_overrides_and_warn_enforcement_apply() {
         &format!("broken.yaml:{path}: warn path-grammar "),
     );
 
+    std::fs::write(&config, "exempt:\n  namespaces: [shop]\n").unwrap();
+    let exempt = check(&["--config", config.to_str().unwrap(), "tls.yaml"], None);
+    assert_eq!(exempt.code, 0, "{}", exempt.stdout);
+    assert_eq!(
+        exempt.stdout,
+        "checked 0 qcloud Ingresses in 1 file (2 in exempt namespaces skipped): no problems found\n"
+    );
+
     std::fs::write(&config, "enforcement: warn\n").unwrap();
     let warn = check(&["--config", config.to_str().unwrap(), "broken.yaml"], None);
     assert_eq!(warn.code, 0, "warn mode denies nothing: {}", warn.stdout);
