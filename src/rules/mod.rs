@@ -10,6 +10,7 @@ mod checks;
 mod context;
 mod json;
 mod report;
+pub mod mutate;
 pub mod settings;
 #[cfg(test)]
 mod tests;
