@@ -42,7 +42,7 @@ fn object(review: &mut Value) -> &mut Value {
     "E4026", "metadata.annotations[kubernetes.io/ingress.extensiveParameters]")]
 #[case::direct_access_not_boolean(SSL, |r: &mut Value| annotate(r, "ingress.cloud.tencent.com/direct-access", "yes"),
     "E4037", "metadata.annotations[ingress.cloud.tencent.com/direct-access]")]
-#[case::rule_mix_not_boolean(SSL, |r: &mut Value| annotate(r, "kubernetes.io/ingress.rule-mix", "True"),
+#[case::rule_mix_not_boolean(SSL, |r: &mut Value| annotate(r, "kubernetes.io/ingress.rule-mix", "yes"),
     "E4044", "metadata.annotations[kubernetes.io/ingress.rule-mix]")]
 #[case::charge_type(SSL, |r: &mut Value| {
         annotate(r, "kubernetes.io/ingress.internetChargeType", "BY_MONTH");

@@ -12,7 +12,8 @@ use super::envelope::{
 };
 use super::metrics::ReviewLabels;
 use crate::cluster::LookupRequest;
-use crate::ingress::{self, DecodedIngress, one_line};
+use crate::ingress::{self, DecodedIngress, IngressVersion, one_line};
+use crate::rules::mutate::{self, Mutation};
 use crate::rules::{Operation, Requester, Review, Severity, Verdict};
 
 /// Which webhook path was called.
@@ -43,9 +44,8 @@ struct Decided {
     /// `allowed`, `warned`, `denied` or `skipped`.
     decision: &'static str,
     rules: Vec<&'static str>,
-    /// Where the Ingress was decoded (mutation will need it).
-    #[allow(dead_code, reason = "read by the mutating path once patches land")]
-    ingress: Option<DecodedIngress>,
+    /// The canonicalising patch (`/mutate` only), sent with allowed answers.
+    patch: Option<json_patch::Patch>,
 }
 
 /// Answers one request body. `budget` is what is left of the API server's timeout when the body
@@ -74,7 +74,7 @@ pub async fn answer(
     let deadline = started + budget.saturating_sub(deadline_margin(budget));
     let (decided, operation, namespace, name) = match &parsed.request {
         Ok(request) => {
-            let decided = decide(state, request, deadline).await;
+            let decided = decide(state, endpoint, request, deadline).await;
             (
                 decided,
                 Operation::from(request.operation).as_str(),
@@ -87,7 +87,7 @@ pub async fn answer(
                 answer: ValidatingResponse::deny(&malformed.uid, malformed.reason.clone()),
                 decision: "denied",
                 rules: Vec::new(),
-                ingress: None,
+                patch: None,
             },
             "unknown",
             String::new(),
@@ -100,9 +100,12 @@ pub async fn answer(
             serde_json::to_vec(&ReviewResponse::new(parsed.version, &decided.answer))
         }
         Endpoint::Mutate => {
-            // Patches from `Engine::mutate` (rule catalogue) are attached here, to allowed
-            // CREATE/UPDATE reviews of our Ingresses only (never on DELETE).
-            let response = MutatingResponse::without_patch(decided.answer);
+            // `decide` computes a patch only for CREATE/UPDATE of our Ingresses and keeps it only
+            // when the answer allows (the API server never applies the patch of a deny).
+            let response = match &decided.patch {
+                Some(patch) => MutatingResponse::with_patch(decided.answer, patch),
+                None => MutatingResponse::without_patch(decided.answer),
+            };
             serde_json::to_vec(&ReviewResponse::new(parsed.version, &response))
         }
     }
@@ -124,6 +127,7 @@ pub async fn answer(
         name = %name,
         verdict = decided.decision,
         rules = %decided.rules.join(","),
+        patch_ops = decided.patch.as_ref().map_or(0, |p| p.0.len()),
         latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "review"
     );
@@ -170,14 +174,45 @@ fn is_ingress_kind(request: &AdmissionRequest) -> bool {
         )
 }
 
-/// Decodes an object as an Ingress: its own apiVersion when it has one, else the request's kind.
-fn decode_object(request: &AdmissionRequest, object: &Value) -> Result<DecodedIngress, String> {
-    let api_version = object
+/// An object's apiVersion: its own when it has one, else the request's kind.
+fn api_version_of(request: &AdmissionRequest, object: &Value) -> String {
+    object
         .get("apiVersion")
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
-        .map_or_else(|| request.kind.api_version(), str::to_owned);
-    ingress::decode(&api_version, object.clone()).map_err(|e| one_line(&e.to_string()))
+        .map_or_else(|| request.kind.api_version(), str::to_owned)
+}
+
+/// Decodes an object as an Ingress in its [`api_version_of`].
+fn decode_object(request: &AdmissionRequest, object: &Value) -> Result<DecodedIngress, String> {
+    ingress::decode(&api_version_of(request, object), object.clone())
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+/// The object after the canonicalising patch, with that patch and its warnings.
+struct Patched {
+    object: Value,
+    mutation: Mutation,
+}
+
+/// Canonicalises the raw object as sent (the API server applies the patch to exactly that).
+/// `None` when nothing needs a change, or the patch does not apply (then no patch is better than
+/// a broken one).
+fn canonicalised(request: &AdmissionRequest, object: &Value) -> Option<Patched> {
+    let version = IngressVersion::from_api_version(&api_version_of(request, object))?;
+    let mutation = mutate::canonicalise(request.operation.into(), version, object);
+    if mutation.is_empty() {
+        return None;
+    }
+    let mut patched = object.clone();
+    if let Err(e) = json_patch::patch(&mut patched, &mutation.patch.0) {
+        tracing::warn!(uid = %request.uid, error = %e, "canonicalising patch does not apply");
+        return None;
+    }
+    Some(Patched {
+        object: patched,
+        mutation,
+    })
 }
 
 fn skipped(uid: &str) -> Decided {
@@ -185,11 +220,16 @@ fn skipped(uid: &str) -> Decided {
         answer: ValidatingResponse::allow(uid),
         decision: "skipped",
         rules: Vec::new(),
-        ingress: None,
+        patch: None,
     }
 }
 
-async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant) -> Decided {
+async fn decide(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: &AdmissionRequest,
+    deadline: Instant,
+) -> Decided {
     let uid = request.uid.as_str();
     if !is_ingress_kind(request)
         || matches!(
@@ -204,9 +244,16 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
             answer: ValidatingResponse::deny(uid, "request.object is missing".to_owned()),
             decision: "denied",
             rules: Vec::new(),
-            ingress: None,
+            patch: None,
         };
     };
+    // The validating webhooks (ours included) see the patched object, so /mutate judges that
+    // too: a value the patch fixes is not also a deny.
+    let patched = match endpoint {
+        Endpoint::Mutate => canonicalised(request, object),
+        Endpoint::Validate => None,
+    };
+    let object = patched.as_ref().map_or(object, |p| &p.object);
     let decoded = match decode_object(request, object) {
         Ok(decoded) => decoded,
         Err(reason) => {
@@ -214,7 +261,7 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
                 answer: ValidatingResponse::deny(uid, truncate_message(&reason)),
                 decision: "denied",
                 rules: Vec::new(),
-                ingress: None,
+                patch: None,
             };
         }
     };
@@ -253,15 +300,14 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
     });
     let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await else {
         tracing::warn!(uid, "cluster view did not answer before the deadline");
-        return Decided {
-            answer: ValidatingResponse::allow(uid).with_warnings(vec![
+        let timed_out = Verdict {
+            warnings: vec![
                 "qcloud-ingress-webhook: cluster look-ups timed out; this Ingress was not checked"
                     .to_owned(),
-            ]),
-            decision: "warned",
-            rules: Vec::new(),
-            ingress: Some(decoded),
+            ],
+            ..Verdict::default()
         };
+        return from_verdict(state, uid, timed_out, patched);
     };
     let verdict = state.engine.validate(&Review {
         operation: request.operation.into(),
@@ -272,11 +318,17 @@ async fn decide(state: &AppState, request: &AdmissionRequest, deadline: Instant)
         cluster: lookup.as_ref(),
     });
     drop(lookup);
-    from_verdict(state, uid, verdict, decoded)
+    from_verdict(state, uid, verdict, patched)
 }
 
-/// Turns the engine's verdict into the answer, counting findings by rule.
-fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedIngress) -> Decided {
+/// Turns the engine's verdict into the answer, counting findings by rule. An allowed answer
+/// carries the patch, its change warnings first; a deny carries neither, since nothing is changed.
+fn from_verdict(
+    state: &AppState,
+    uid: &str,
+    verdict: Verdict,
+    patched: Option<Patched>,
+) -> Decided {
     let mut rules: Vec<&'static str> = Vec::new();
     for finding in &verdict.findings {
         state.metrics.observe_finding(
@@ -290,7 +342,18 @@ fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedI
             rules.push(finding.rule.id);
         }
     }
-    let warnings = sanitize_warnings(verdict.warnings);
+    let (patch, warnings) = match patched {
+        Some(p) if verdict.allowed() => (
+            Some(p.mutation.patch),
+            p.mutation
+                .warnings
+                .into_iter()
+                .chain(verdict.warnings)
+                .collect(),
+        ),
+        _ => (None, verdict.warnings),
+    };
+    let warnings = sanitize_warnings(warnings);
     let (answer, decision) = match verdict.deny_message {
         Some(message) => (
             ValidatingResponse::deny(uid, message).with_warnings(warnings),
@@ -306,7 +369,7 @@ fn from_verdict(state: &AppState, uid: &str, verdict: Verdict, decoded: DecodedI
         answer,
         decision,
         rules,
-        ingress: Some(decoded),
+        patch,
     }
 }
 
