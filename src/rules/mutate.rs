@@ -18,6 +18,10 @@
 //!   TKE example uses. v1beta1 objects are left alone: the API server defaults their `pathType` to
 //!   `ImplementationSpecific` itself, so a patch there would be redundant.
 //!
+//! On UPDATE the create-only annotations (`existLbId`, `subnetId`, charge type, ...) are left as
+//! they are: TKE reads them only when it creates the CLB, so a trimmed value would change nothing
+//! but would look like an edit TKE ignores.
+//!
 //! Every change is idempotent (a patched object needs no further patch), only `replace`s an
 //! existing annotation value or `add`s a missing `pathType`, and is never made on DELETE or CONNECT.
 
@@ -57,19 +61,21 @@ pub fn canonicalise(operation: Operation, version: IngressVersion, object: &Valu
     if !matches!(operation, Operation::Create | Operation::Update) {
         return mutation;
     }
-    canonicalise_annotations(object, &mut mutation);
+    canonicalise_annotations(operation, object, &mut mutation);
     if version == IngressVersion::NetworkingV1 {
         add_missing_path_types(object, &mut mutation);
     }
     mutation
 }
 
-/// True for the annotations whose surrounding whitespace is trimmed.
-fn is_trimmed(key: &str) -> bool {
-    key != CLASS && (key == QCLOUD_CERT_ID || TKE_PREFIXES.iter().any(|p| key.starts_with(p)))
+/// True for the annotations whose values this operation may change.
+fn is_patched(operation: Operation, key: &str) -> bool {
+    let ours = key == QCLOUD_CERT_ID || TKE_PREFIXES.iter().any(|p| key.starts_with(p));
+    let create_only = annotations::known(key).is_some_and(|a| a.create_only);
+    ours && key != CLASS && !(operation == Operation::Update && create_only)
 }
 
-fn canonicalise_annotations(object: &Value, mutation: &mut Mutation) {
+fn canonicalise_annotations(operation: Operation, object: &Value, mutation: &mut Mutation) {
     let Some(annotations) = object
         .pointer("/metadata/annotations")
         .and_then(Value::as_object)
@@ -80,7 +86,7 @@ fn canonicalise_annotations(object: &Value, mutation: &mut Mutation) {
         let Some(value) = value.as_str() else {
             continue;
         };
-        if !is_trimmed(key) {
+        if !is_patched(operation, key) {
             continue;
         }
         let field = format!("metadata.annotations[{key}]");
@@ -274,8 +280,10 @@ mod tests {
         let mutation = canonicalise(Operation::Create, version, object);
         let mut out = object.clone();
         json_patch::patch(&mut out, &mutation.patch.0).unwrap();
-        let again = canonicalise(Operation::Update, version, &out);
-        assert!(again.is_empty(), "not idempotent: {:?}", again.patch);
+        for operation in [Operation::Create, Operation::Update] {
+            let again = canonicalise(operation, version, &out);
+            assert!(again.is_empty(), "not idempotent: {:?}", again.patch);
+        }
         assert_eq!(mutation.warnings.is_empty(), mutation.is_empty());
         for warning in &mutation.warnings {
             assert!(warning.chars().count() <= 120, "{warning}");
@@ -351,6 +359,26 @@ mod tests {
             [
                 "patched metadata.annotations[ingress.cloud.tencent.com/security-groups]: trimmed surrounding whitespace"
             ]
+        );
+    }
+
+    #[test]
+    fn create_only_annotations_are_patched_on_create_only() {
+        let object = ingress(&json!({
+            "kubernetes.io/ingress.existLbId": "lb-123 ",
+            "ingress.cloud.tencent.com/enable-group": "True",
+            "kubernetes.io/ingress.rule-mix": "True",
+        }));
+        assert_eq!(
+            canonicalise(Operation::Create, V1, &object).patch.0.len(),
+            3
+        );
+        let update = canonicalise(Operation::Update, V1, &object);
+        let wire = serde_json::to_value(&update.patch).unwrap();
+        assert_eq!(
+            wire,
+            json!([{"op": "replace", "value": "true",
+                    "path": "/metadata/annotations/kubernetes.io~1ingress.rule-mix"}])
         );
     }
 
