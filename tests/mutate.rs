@@ -118,7 +118,6 @@ async fn validate_never_patches() {
 }
 
 #[tokio::test]
-#[ignore = "needs the boolean-annotation rule (src/rules), not on main yet"]
 async fn validate_denies_what_mutate_fixes() {
     let server = TestServer::start().await;
     let review = edited(&fixture(SSL), |r| annotate(r, RULE_MIX, "True"));
@@ -130,7 +129,6 @@ async fn validate_denies_what_mutate_fixes() {
 }
 
 #[tokio::test]
-#[ignore = "needs the core rules (src/rules), not on main yet"]
 async fn a_denied_review_gets_no_patch_and_no_change_warnings() {
     let server = TestServer::start().await;
     let review = edited(&fixture(SSL), |r| {

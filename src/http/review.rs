@@ -282,7 +282,7 @@ async fn decide(
             answer: ValidatingResponse::allow(uid).with_warnings(sanitize_warnings(warnings)),
             decision: "warned",
             rules: Vec::new(),
-            ingress: None,
+            patch: None,
         };
     }
     let namespace = namespace_of(request);

@@ -9,8 +9,8 @@ pub mod catalogue;
 mod checks;
 mod context;
 mod json;
-mod report;
 pub mod mutate;
+mod report;
 pub mod settings;
 #[cfg(test)]
 mod tests;
