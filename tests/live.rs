@@ -385,3 +385,42 @@ async fn while_the_api_server_is_down_the_last_state_answers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_large_cluster_lists_in_pages_and_lookups_stay_cheap() {
+    let stand_in = StandIn::start().await;
+    for i in 0..1200 {
+        let namespace = format!("ns-{}", i % 40);
+        stand_in.apply(service(&namespace, &format!("svc-{i}"), 80));
+        let lb = format!("lb-{}", i % 300);
+        stand_in.apply(ingress(
+            &namespace,
+            &format!("ing-{i}"),
+            "a.example.com",
+            "web",
+            Some(&lb),
+        ));
+    }
+    let (view, _dir) = synced_view(&stand_in).await;
+    assert!(
+        stand_in.pages(SERVICES) >= 3,
+        "1200 objects come in pages of 500"
+    );
+    assert_eq!(stand_in.lists(INGRESSES), 1);
+
+    let answer = lookup(&view, "ns-0", &[]).await;
+    assert!(
+        answer.service("ns-39", "svc-1199").is_some(),
+        "the last page arrived"
+    );
+    let started = Instant::now();
+    for i in 0..10_000 {
+        let lb = format!("lb-{}", i % 300);
+        assert_eq!(answer.ingresses_on_lb(&lb).len(), 4);
+        assert!(answer.service("ns-0", "svc-0").is_some());
+    }
+    let each = started.elapsed() / 10_000;
+    // Bound generous enough for a debug build on a loaded machine.
+    eprintln!("one service + ingresses_on_lb look-up: {each:?}");
+    assert!(each < Duration::from_micros(200), "a look-up took {each:?}");
+}

@@ -4,7 +4,8 @@
 //! client at this loopback HTTP server through a generated kubeconfig. It serves just what the
 //! webhook uses, in the API server's wire format:
 //!
-//! - cluster-wide list of Services and Ingresses, with the list's `resourceVersion`;
+//! - cluster-wide list of Services and Ingresses, with the list's `resourceVersion`, in pages
+//!   (`limit` and `continue`);
 //! - watch streams from a `resourceVersion`: `ADDED`/`MODIFIED`/`DELETED` events, `BOOKMARK`s
 //!   when `allowWatchBookmarks=true`, and an `ERROR` event with code 410 (Gone) when the version
 //!   is older than the last [`StandIn::expire`] — which forces the client to re-list, as after
@@ -95,6 +96,7 @@ struct Store {
     collections: HashMap<&'static str, Collection>,
     secret_delay: Duration,
     lists: HashMap<String, u64>,
+    pages: HashMap<String, u64>,
     watches: HashMap<String, u64>,
     secret_gets: u64,
 }
@@ -299,6 +301,12 @@ current-context: stand-in
         store.lists.get(resource).copied().unwrap_or_default()
     }
 
+    /// List pages served for `resource` (clients ask for pages of 500).
+    pub fn pages(&self, resource: &str) -> u64 {
+        let store = self.inner.store.lock().unwrap();
+        store.pages.get(resource).copied().unwrap_or_default()
+    }
+
     /// Watches opened for `resource`.
     pub fn watches(&self, resource: &str) -> u64 {
         let store = self.inner.store.lock().unwrap();
@@ -393,25 +401,40 @@ fn list_or_watch(
     if watching {
         watch(inner, resource, params)
     } else {
-        list(inner, resource)
+        list(inner, resource, params)
     }
 }
 
-fn list(inner: &Inner, resource: &'static str) -> Response {
+/// A list, in pages of `limit` when asked, with the offset as the `continue` token.
+fn list(inner: &Inner, resource: &'static str, params: &HashMap<String, String>) -> Response {
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let offset: usize = params
+        .get("continue")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_default();
     let mut store = inner.store.lock().unwrap();
-    *store.lists.entry(resource.to_owned()).or_default() += 1;
+    if offset == 0 {
+        *store.lists.entry(resource.to_owned()).or_default() += 1;
+    }
+    *store.pages.entry(resource.to_owned()).or_default() += 1;
     let version = store.version;
-    let items: Vec<Value> = store
-        .collection(resource)
-        .objects
-        .values()
-        .cloned()
-        .collect();
+    let objects = &store.collection(resource).objects;
+    let total = objects.len();
+    let items: Vec<Value> = objects.values().skip(offset).take(limit).cloned().collect();
+    let next = offset.saturating_add(limit);
+    let mut metadata = json!({"resourceVersion": version.to_string()});
+    if next < total {
+        metadata["continue"] = json!(next.to_string());
+    }
     let (api_version, kind) = list_kind(resource);
     let body = json!({
         "apiVersion": api_version,
         "kind": kind,
-        "metadata": {"resourceVersion": version.to_string()},
+        "metadata": metadata,
         "items": items,
     });
     ([("content-type", "application/json")], body.to_string()).into_response()
