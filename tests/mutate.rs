@@ -222,3 +222,63 @@ async fn no_patch_for_other_classes_deletes_or_canonical_objects() {
         assert!(patch_of(&response).is_none(), "{response}");
     }
 }
+
+/// Answers `review` on /mutate in-process with the given settings file.
+async fn mutate_with_settings(settings_yaml: &str, review: &Value) -> Value {
+    use qcloud_ingress_webhook::http::review::{self, Endpoint};
+    use qcloud_ingress_webhook::http::{AppState, Limits};
+    use qcloud_ingress_webhook::rules::{Engine, Settings};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let settings = Settings::from_yaml_str(settings_yaml).unwrap();
+    let state = AppState::new(
+        Arc::new(Engine::new(settings).unwrap()),
+        common::seed_cluster(),
+        Limits::default(),
+    );
+    let body = serde_json::to_vec(review).unwrap();
+    let bytes = review::answer(
+        &state,
+        Endpoint::Mutate,
+        &body,
+        Instant::now(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["response"].clone()
+}
+
+#[tokio::test]
+async fn warn_mode_allows_and_still_patches() {
+    let review = edited(&fixture(SSL), |r| {
+        annotate(r, RULE_MIX, "True");
+        r["request"]["object"]["spec"]["rules"][0]["host"] = json!("localhost");
+    });
+    let response = mutate_with_settings("enforcement: warn\n", &review).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    let patch = patch_of(&response).expect("a patch in warn mode");
+    assert_eq!(
+        apply(&review, &patch)["metadata"]["annotations"][RULE_MIX],
+        "true"
+    );
+    let warnings = warnings(&response);
+    assert!(
+        warnings.iter().any(|w| w.starts_with("patched ")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().any(|w| w.contains("E4052")), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn exempt_requesters_get_no_patch() {
+    let review = edited(&fixture(SSL), |r| annotate(r, RULE_MIX, "True"));
+    let response =
+        mutate_with_settings("exempt:\n  usernames: [kubernetes-admin]\n", &review).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(patch_of(&response).is_none(), "{response}");
+    // The same review from a user who is not exempt is patched.
+    let response = mutate_with_settings("", &review).await;
+    assert!(patch_of(&response).is_some(), "{response}");
+}
