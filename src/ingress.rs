@@ -5,6 +5,7 @@
 //! and the default backend `spec.backend`; everything else the rules look at is the same.
 
 use k8s_openapi::api::networking::v1::Ingress;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The API versions of Ingress that we understand.
@@ -70,6 +71,22 @@ pub fn decode(api_version: &str, object: Value) -> Result<DecodedIngress, Decode
     let ingress: Ingress = serde_json::from_value(object)
         .map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
     Ok(DecodedIngress { ingress, version })
+}
+
+/// [`decode`] from a borrowed object: a v1 object is read in place, without the copy `decode`
+/// would need (the copy of a body's value tree cost as much as reading it).
+pub fn decode_value(api_version: &str, object: &Value) -> Result<DecodedIngress, DecodeError> {
+    match IngressVersion::from_api_version(api_version) {
+        Some(IngressVersion::NetworkingV1) => {
+            let ingress = Ingress::deserialize(object)
+                .map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+            Ok(DecodedIngress {
+                ingress,
+                version: IngressVersion::NetworkingV1,
+            })
+        }
+        _ => decode(api_version, object.clone()),
+    }
 }
 
 /// Rewrites a v1beta1 Ingress JSON object into the v1 shape. Unknown fields are left alone.
@@ -283,6 +300,29 @@ mod tests {
         assert!(!with(Some("nginx"), None));
         assert!(!with(None, Some("nginx")));
         assert!(!with(Some("Qcloud"), None));
+    }
+
+    #[test]
+    fn decode_value_reads_in_place_what_decode_reads() {
+        let v1 = json!({"apiVersion": "networking.k8s.io/v1", "metadata": {"name": "x"},
+                        "spec": {"rules": [{"host": "a.example.com"}]}});
+        let beta1 = json!({"metadata": {"name": "y"},
+                           "spec": {"backend": {"serviceName": "s", "servicePort": 80}}});
+        for (version, object) in [("networking.k8s.io/v1", v1), ("extensions/v1beta1", beta1)] {
+            let by_ref = decode_value(version, &object).unwrap();
+            let by_value = decode(version, object).unwrap();
+            assert_eq!(by_ref.ingress, by_value.ingress);
+            assert_eq!(by_ref.version, by_value.version);
+        }
+        assert_eq!(
+            decode_value("v1", &json!({})).unwrap_err(),
+            DecodeError::UnknownVersion("v1".into())
+        );
+        let bad = json!({"spec": {"rules": "nope"}});
+        assert_eq!(
+            decode_value("networking.k8s.io/v1", &bad).unwrap_err(),
+            decode("networking.k8s.io/v1", bad).unwrap_err()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::ingress::one_line;
 use crate::rules::Operation;
@@ -41,13 +42,22 @@ impl ReviewVersion {
 pub struct Unreadable(pub String);
 
 /// The outer shape, read first so that a readable uid still gets a proper answer when the rest
-/// of the request is malformed.
+/// of the request is malformed. `request` stays raw text: it is read once, straight into
+/// [`AdmissionRequest`] (a value tree of the whole body first cost as much as the rest of a
+/// review).
 #[derive(Deserialize)]
-struct RawReview {
+struct RawReview<'a> {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<Value>,
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+}
+
+/// Only the uid of a request that is not a valid [`AdmissionRequest`].
+#[derive(Deserialize)]
+struct RequestUid {
+    uid: Option<Value>,
 }
 
 /// `request.kind` / `request.resource`: group, version and kind (or resource).
@@ -168,21 +178,33 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
     }
     let request = raw
         .request
-        .filter(|r| !r.is_null())
         .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
-    let uid = match request.get("uid") {
-        Some(Value::String(uid)) if !uid.is_empty() => uid.clone(),
-        _ => return Err(Unreadable("AdmissionReview request has no uid".into())),
+    let request = match serde_json::from_str::<AdmissionRequest>(request.get()) {
+        Ok(request) if !request.uid.is_empty() => Ok(request),
+        Ok(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
+        Err(e) => Err(malformed(request, &e)?),
     };
-    let request =
-        serde_json::from_value::<AdmissionRequest>(request).map_err(|e| MalformedRequest {
+    Ok(ParsedReview { version, request })
+}
+
+/// The deny for a request that is not a valid [`AdmissionRequest`], or `Unreadable` when even
+/// its uid cannot be read (an answer must echo the uid).
+fn malformed(
+    request: &RawValue,
+    error: &serde_json::Error,
+) -> Result<MalformedRequest, Unreadable> {
+    match serde_json::from_str::<RequestUid>(request.get()) {
+        Ok(RequestUid {
+            uid: Some(Value::String(uid)),
+        }) if !uid.is_empty() => Ok(MalformedRequest {
             uid,
             reason: format!(
                 "the AdmissionReview request is malformed: {}",
-                one_line(&e.to_string())
+                one_line(&error.to_string())
             ),
-        });
-    Ok(ParsedReview { version, request })
+        }),
+        _ => Err(Unreadable("AdmissionReview request has no uid".into())),
+    }
 }
 
 fn truncate(text: &str) -> String {

@@ -185,7 +185,7 @@ fn api_version_of(request: &AdmissionRequest, object: &Value) -> String {
 
 /// Decodes an object as an Ingress in its [`api_version_of`].
 fn decode_object(request: &AdmissionRequest, object: &Value) -> Result<DecodedIngress, String> {
-    ingress::decode(&api_version_of(request, object), object.clone())
+    ingress::decode_value(&api_version_of(request, object), object)
         .map_err(|e| one_line(&e.to_string()))
 }
 
