@@ -105,11 +105,12 @@ run_wrk() {
 }
 
 start_webhook() { # state-dir
-  "$bin" serve --listen 127.0.0.1:$port_webhook --admin-listen 127.0.0.1:$port_admin \
+  # Pinned from exec (taskset -p after the start would miss threads already spawned), so tokio
+  # sees one CPU and runs one worker, as nginx runs one worker process.
+  taskset -c 0 "$bin" serve --listen 127.0.0.1:$port_webhook --admin-listen 127.0.0.1:$port_admin \
     --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
     --cluster-state "$1" --log-format json >"$work/webhook.log" 2>&1 &
   webhook_pid=$!
-  taskset -cp 0 "$webhook_pid" >/dev/null
   pids+=("$webhook_pid")
   for _ in $(seq 1 300); do
     if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port_admin/readyz" 2>/dev/null)" = 200 ]; then
