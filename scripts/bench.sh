@@ -30,7 +30,10 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "== cargo build --release" >&2
 cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/qcloud-ingress-webhook
+# Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin=$target_dir/release/qcloud-ingress-webhook
 
 work=$(mktemp -d)
 pids=()
