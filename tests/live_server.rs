@@ -138,6 +138,29 @@ async fn a_tls_secret_created_just_before_its_ingress_is_found() {
 }
 
 #[tokio::test]
+async fn a_secret_read_that_is_too_slow_warns_instead_of_denying() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("demo", "web", 80));
+    stand_in.apply(cert_secret("demo", "ssl", "TKPmsWb3"));
+    stand_in.set_secret_delay(Duration::from_secs(8));
+    let (server, _dir) = live_webhook(&stand_in).await;
+    eventually("ready", || ready(&server)).await;
+
+    let mut object = ingress("demo", "secure", "a.example.com", "web", None);
+    object["spec"]["tls"] = json!([{"hosts": ["a.example.com"], "secretName": "ssl"}]);
+    let request = review("CREATE", &object, None);
+    let started = Instant::now();
+    let response = assert_allowed(&server.review("/validate", &request).await, &request);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "answered within the Secret timeout"
+    );
+    let warnings = response["warnings"].to_string();
+    assert!(warnings.contains("could not be read"), "{response}");
+    assert!(!warnings.contains("TKPmsWb3"), "{response}");
+}
+
+#[tokio::test]
 async fn an_exist_lb_id_in_use_is_denied_until_the_other_ingress_goes() {
     let stand_in = StandIn::start().await;
     stand_in.apply(service("demo", "web", 80));

@@ -3,7 +3,8 @@
 //!
 //! Rules are synchronous and pure, so they read a [`ClusterLookup`]. A [`ClusterView`] hands one out
 //! per review; it may first fetch what is read on demand (Secrets, in live mode) within the
-//! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files.
+//! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files;
+//! the live view ([`live::LiveCluster`]) from kube-rs watches and on-demand Secret reads.
 
 pub mod live;
 pub mod offline;
