@@ -156,7 +156,7 @@ impl Metrics {
         self.cert_reload_errors.inc();
     }
 
-    /// Reports the cluster view's cache health at each scrape (see [`ClusterCacheCollector`]).
+    /// Reports the cluster view's cache health at each scrape (only views that cache anything report).
     pub fn watch_cluster(&mut self, cluster: Arc<dyn ClusterView>) {
         self.registry
             .register_collector(Box::new(ClusterCacheCollector { cluster }));

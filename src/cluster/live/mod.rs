@@ -1,8 +1,8 @@
 //! The live cluster view: Services and Ingresses from kube-rs watches, Secrets read on demand.
 //!
-//! - [`watch`]: one watcher per kind, cluster-wide, folding events into a shared [`ClusterState`]
+//! - `watch`: one watcher per kind, cluster-wide, folding events into a shared [`ClusterState`]
 //!   of small summaries (the full objects, `managedFields` and all, are dropped on arrival);
-//! - [`secrets`]: `GET` of named Secrets within the review's deadline, with a short positive cache.
+//! - `secrets`: `GET` of named Secrets within the review's deadline, with a short positive cache.
 //!
 //! The shared state sits behind an `RwLock` that is held only to apply one event, to swap in a
 //! re-listed map, or to answer one look-up, so neither side waits on the other for long; a
