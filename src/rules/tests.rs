@@ -652,6 +652,11 @@ fn an_unreadable_secret_warns_and_never_denies() {
         "{:?}",
         verdict.warnings
     );
+    assert!(
+        !verdict.warnings[0].contains("E4010"),
+        "{:?}",
+        verdict.warnings
+    );
 }
 
 fn shared(name: &str, group: bool, path: &str) -> IngressSummary {

@@ -79,15 +79,17 @@ fn secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) -> HashMap<String, Option<Vec<
                 None
             }
             SecretLookup::Unavailable(reason) => {
-                out.push(
-                    Finding::new(
+                // Not a prediction of E4010: the Secret may well exist.
+                out.push(Finding {
+                    tke_code: None,
+                    ..Finding::new(
                         &c::TLS_SECRET_MISSING,
                         field.clone(),
                         format!("Secret {name:?} could not be read ({reason}); not checked"),
                         "",
                     )
-                    .with_severity(Severity::Warn),
-                );
+                    .with_severity(Severity::Warn)
+                });
                 None
             }
         };
