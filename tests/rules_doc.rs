@@ -1,6 +1,6 @@
 //! `docs/rules.md` documents every rule of the catalogue, in catalogue order, with a header line
-//! that matches the catalogue and What / Why / Example / Fix; its settings example is a valid
-//! settings file; the README links it.
+//! that matches the catalogue and What / Why / Example / Fix; every example makes the engine
+//! report its rule; its settings example is a valid settings file; the README links it.
 
 #![allow(
     clippy::unwrap_used,
@@ -131,7 +131,8 @@ fn problems(doc: &str) -> Vec<String> {
             problems.push(format!("{}: no ```yaml example", rule.id));
         }
         for block in blocks {
-            if let Err(e) = serde_saphyr::from_str::<serde_json::Value>(&block) {
+            // Several documents are allowed: see the examples' convention.
+            if let Err(e) = serde_saphyr::from_multiple::<serde_json::Value>(&block) {
                 problems.push(format!("{}: example is not YAML: {e}", rule.id));
             }
         }
@@ -238,4 +239,297 @@ fn the_readme_links_the_rules_document() {
         README.contains("](docs/rules.md)"),
         "README has no link to docs/rules.md"
     );
+}
+
+/// Executable examples: every rule's example, merged into a clean Ingress and run through the
+/// real engine against a small cluster, must produce a finding of that rule.
+mod examples {
+    use serde_json::{Value, json};
+
+    use qcloud_ingress_webhook::cluster::offline::add_object;
+    use qcloud_ingress_webhook::cluster::{
+        ClusterState, SecretCertIds, ServicePortSummary, ServiceSummary,
+    };
+    use qcloud_ingress_webhook::ingress::{IngressVersion, decode, is_qcloud};
+    use qcloud_ingress_webhook::rules::settings::RuleSetting;
+    use qcloud_ingress_webhook::rules::{Engine, Operation, Review, Settings};
+
+    use super::{DOC, RULES, sections, yaml_blocks};
+
+    const NS: &str = "default";
+    const V1: &str = "networking.k8s.io/v1";
+    /// The marker of the document that is the Ingress before an UPDATE.
+    const BEFORE: &str = "# before the update";
+
+    /// The clean Ingress every example is merged into; docs/rules.md describes it in one sentence.
+    fn base_ingress() -> Value {
+        json!({
+            "apiVersion": V1,
+            "kind": "Ingress",
+            "metadata": {
+                "name": "web",
+                "namespace": NS,
+                "annotations": {"kubernetes.io/ingress.class": "qcloud"},
+            },
+            "spec": {"rules": [{"host": "www.example.com", "http": {"paths": [{
+                "path": "/",
+                "pathType": "ImplementationSpecific",
+                "backend": {"service": {"name": "web", "port": {"number": 80}}},
+            }]}}]},
+        })
+    }
+
+    /// NodePort Services `web` and `api` (port 80, named http) and good TLS Secrets `web-cert` and
+    /// `api-cert`.
+    fn base_cluster() -> ClusterState {
+        let mut state = ClusterState::default();
+        for name in ["web", "api"] {
+            state.insert_service(
+                NS,
+                name,
+                ServiceSummary {
+                    service_type: "NodePort".into(),
+                    ports: vec![ServicePortSummary {
+                        name: Some("http".into()),
+                        port: 80,
+                    }],
+                },
+            );
+        }
+        for (name, id) in [("web-cert", b"Abcd1234"), ("api-cert", b"Efgh5678")] {
+            state.insert_secret(
+                NS,
+                name,
+                SecretCertIds {
+                    cert_id: Some(id.to_vec()),
+                    ca_cert_id: None,
+                },
+            );
+        }
+        state
+    }
+
+    /// Maps merge key by key; anything else in the fragment (a list, a string) replaces the base's.
+    fn merge(base: &mut Value, fragment: &Value) {
+        match (base, fragment) {
+            (Value::Object(base), Value::Object(fragment)) => {
+                for (key, value) in fragment {
+                    match base.get_mut(key) {
+                        Some(existing) => merge(existing, value),
+                        None => {
+                            base.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            (base, fragment) => *base = fragment.clone(),
+        }
+    }
+
+    /// One example split by the convention of docs/rules.md.
+    #[derive(Debug)]
+    struct Example {
+        /// Merged into the clean Ingress: the Ingress under review.
+        fragment: Value,
+        /// Merged into the clean Ingress: the object before an UPDATE.
+        before: Option<Value>,
+        /// Whole objects (Service, Secret, Ingress) added to the cluster.
+        objects: Vec<Value>,
+    }
+
+    impl Default for Example {
+        /// The clean Ingress itself, created in the base cluster.
+        fn default() -> Self {
+            Self {
+                fragment: json!({}),
+                before: None,
+                objects: Vec::new(),
+            }
+        }
+    }
+
+    fn parse_example(block: &str) -> Result<Example, String> {
+        let mut example = Example::default();
+        let mut fragments = 0;
+        for document in block.split("\n---\n") {
+            // A document of comments only is the clean Ingress unchanged.
+            let value: Value = if document
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            {
+                json!({})
+            } else {
+                serde_saphyr::from_str(document).map_err(|e| format!("not YAML: {e}"))?
+            };
+            if document.trim_start().starts_with(BEFORE) {
+                example.before = Some(value);
+            } else if let Some(kind) = value.get("kind") {
+                // add_object skips other kinds silently; here that would be a dead example.
+                let known = ["Service", "Secret", "Ingress"].iter().any(|k| kind == k);
+                if !known || value.get("apiVersion").is_none() {
+                    return Err(format!(
+                        "a cluster object needs apiVersion and kind Service, Secret or Ingress, not {kind}"
+                    ));
+                }
+                example.objects.push(value);
+            } else {
+                fragments += 1;
+                example.fragment = value;
+            }
+        }
+        if fragments > 1 {
+            return Err(format!("{fragments} Ingress fragments; one at most"));
+        }
+        Ok(example)
+    }
+
+    /// What the engine says about an example: the ids of the validating findings, or for an
+    /// Ingress that is not TKE's, the ids of the rules whose out-of-scope warnings it gets.
+    fn fired_rules(example: &Example) -> Result<Vec<&'static str>, String> {
+        let mut cluster = base_cluster();
+        for object in &example.objects {
+            add_object(&mut cluster, object.clone(), NS)?;
+        }
+        let ingress = |fragment: &Value| {
+            let mut object = base_ingress();
+            merge(&mut object, fragment);
+            decode(V1, object)
+                .map(|d| d.ingress)
+                .map_err(|e| e.to_string())
+        };
+        let new = ingress(&example.fragment)?;
+        let old = example.before.as_ref().map(ingress).transpose()?;
+        let engine = Engine::new(Settings::default()).map_err(|e| e.to_string())?;
+        if !is_qcloud(&new) {
+            // Warnings carry no rule id: a rule fired if turning it off removes a warning.
+            let all = engine.out_of_scope_warnings(&new, old.as_ref()).len();
+            return Ok(RULES
+                .iter()
+                .filter(|rule| {
+                    let mut settings = Settings::default();
+                    settings.rules.insert(rule.id.to_owned(), RuleSetting::Off);
+                    Engine::new(settings)
+                        .is_ok_and(|e| e.out_of_scope_warnings(&new, old.as_ref()).len() < all)
+                })
+                .map(|rule| rule.id)
+                .collect());
+        }
+        let verdict = engine.validate(&Review {
+            operation: if old.is_some() {
+                Operation::Update
+            } else {
+                Operation::Create
+            },
+            namespace: NS,
+            ingress: &new,
+            version: IngressVersion::NetworkingV1,
+            old: old.as_ref(),
+            cluster: &cluster,
+        });
+        Ok(verdict.findings.iter().map(|f| f.rule.id).collect())
+    }
+
+    /// Every rule whose example does not produce a finding of that rule, one line each.
+    fn problems(doc: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for section in sections(doc).iter().filter(|s| s.level == 3) {
+            let Some(rule) = RULES.iter().find(|r| r.id == section.title) else {
+                continue;
+            };
+            let blocks = yaml_blocks(&section.body);
+            let [block] = blocks.as_slice() else {
+                problems.push(format!(
+                    "{}: {} YAML examples, not one",
+                    rule.id,
+                    blocks.len()
+                ));
+                continue;
+            };
+            match parse_example(block).and_then(|e| fired_rules(&e)) {
+                Ok(fired) if fired.contains(&rule.id) => {}
+                Ok(fired) => problems.push(format!(
+                    "{}: the example does not trigger it (findings: {fired:?})",
+                    rule.id
+                )),
+                Err(e) => problems.push(format!("{}: example: {e}", rule.id)),
+            }
+        }
+        problems
+    }
+
+    #[test]
+    fn maps_merge_and_lists_replace() {
+        let mut base = json!({"a": {"x": 1, "y": [1, 2]}, "b": "kept"});
+        merge(&mut base, &json!({"a": {"y": [3], "z": true}}));
+        assert_eq!(
+            base,
+            json!({"a": {"x": 1, "y": [3], "z": true}, "b": "kept"})
+        );
+    }
+
+    #[test]
+    fn the_clean_ingress_has_no_findings() {
+        let fired = fired_rules(&Example::default()).unwrap();
+        assert_eq!(fired, Vec::<&str>::new());
+    }
+
+    #[test]
+    fn every_example_triggers_its_rule() {
+        let problems = problems(DOC);
+        assert!(
+            problems.is_empty(),
+            "docs/rules.md examples:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    /// Each kind of example (validating, out of scope, UPDATE, with a cluster object) fixed in
+    /// place must be reported.
+    #[test]
+    fn an_example_that_stops_triggering_its_rule_is_reported() {
+        for (rule, from, to) in [
+            (
+                "boolean-annotation",
+                "direct-access: \"yes\"",
+                "direct-access: \"true\"",
+            ),
+            (
+                "class-typo",
+                "ingress.class: Qcloud",
+                "ingress.class: nginx",
+            ),
+            (
+                "create-only-change",
+                "internetMaxBandwidthOut: \"100\"",
+                "internetMaxBandwidthOut: \"10\"",
+            ),
+            ("backend-service-type", "type: ClusterIP", "type: NodePort"),
+        ] {
+            assert_eq!(DOC.matches(from).count(), 1, "{from} is not unique");
+            let fixed = DOC.replacen(from, to, 1);
+            let problems = problems(&fixed);
+            let expected = format!("{rule}: the example does not trigger it");
+            assert!(
+                problems.iter().any(|p| p.starts_with(&expected)),
+                "{rule}: {problems:?}"
+            );
+        }
+        // A cluster object the engine never reads would make a dead example: it is an error.
+        let config_map = DOC.replacen("kind: Service\nmetadata:", "kind: ConfigMap\nmetadata:", 1);
+        assert!(
+            problems(&config_map)
+                .iter()
+                .any(|p| p.starts_with("backend-service-type: example: a cluster object")),
+            "{:?}",
+            problems(&config_map)
+        );
+    }
+
+    #[test]
+    fn the_convention_is_documented() {
+        assert!(
+            DOC.contains(BEFORE),
+            "docs/rules.md does not explain {BEFORE:?}"
+        );
+    }
 }
