@@ -234,10 +234,10 @@ impl Engine {
         if let Some(typo) = class_typo(ingress) {
             findings.push(typo);
         }
-        if old.is_some_and(crate::ingress::is_qcloud) {
+        if let Some(old) = old.filter(|o| crate::ingress::is_qcloud(o)) {
             findings.push(Finding::new(
                 &catalogue::CLASS_CHANGE,
-                "spec.ingressClassName",
+                changed_class_field(old, ingress),
                 "moves this Ingress away from TKE: its CLB will be released",
                 "keep class qcloud unless the CLB should go",
             ));
@@ -280,6 +280,16 @@ impl Engine {
             }
             None => true,
         }
+    }
+}
+
+/// The class field an UPDATE changed: `spec.ingressClassName` if it differs, else the annotation.
+pub(crate) fn changed_class_field(old: &Ingress, new: &Ingress) -> String {
+    let class_name = |i: &Ingress| i.spec.as_ref().and_then(|s| s.ingress_class_name.clone());
+    if class_name(old) == class_name(new) {
+        json::annotation_field(annotations::CLASS)
+    } else {
+        "spec.ingressClassName".to_owned()
     }
 }
 

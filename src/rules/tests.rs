@@ -933,6 +933,28 @@ fn misspelt_classes_warn_out_of_scope() {
     let was_ours = decode(&http_ingress());
     let warnings = engine.out_of_scope_warnings(&nginx, Some(&was_ours));
     assert!(warnings[0].contains("CLB will be released"), "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("metadata.annotations[kubernetes.io/ingress.class]"),
+        "{warnings:?}"
+    );
+    let mut renamed = http_ingress();
+    renamed["metadata"]["annotations"] = json!({});
+    renamed["spec"]["ingressClassName"] = json!("nginx");
+    let warnings = engine.out_of_scope_warnings(&decode(&renamed), Some(&was_ours));
+    assert!(
+        warnings[0].starts_with("spec.ingressClassName"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn redirects_are_not_denied_where_tke_ignores_the_entries() {
+    let redirect = "[{\"path\":\"/old\",\"rewrite\":{\"port\":443,\"path\":\"/new\"}}]";
+    let ignored = annotate(http_ingress(), "kubernetes.io/ingress.http-rules", redirect);
+    assert_eq!(
+        found(&validate(&ignored)),
+        [("rule-mix-missing", Severity::Warn)]
+    );
 }
 
 #[test]

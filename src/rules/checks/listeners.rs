@@ -68,7 +68,8 @@ fn entries(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 "use only host, path, backend{serviceName,servicePort} and rewrite",
             ));
         }
-        if entry.has_rewrite && !rewrite_support {
+        // Without rule-mix TKE ignores the entries (rule-mix-missing says so): nothing to deny.
+        if entry.has_rewrite && !rewrite_support && ctx.is_true(keys::RULE_MIX) {
             out.push(Finding::new(
                 &c::REDIRECT_WITHOUT_REWRITE_SUPPORT,
                 format!("{}.rewrite", entry.field()),

@@ -40,7 +40,7 @@ pub fn check(ctx: &Ctx<'_>, old: &Ingress, out: &mut Vec<Finding>) {
     if !crate::ingress::is_qcloud(old) {
         out.push(Finding::new(
             &c::CLASS_CHANGE,
-            annotation_field(keys::CLASS),
+            crate::rules::changed_class_field(old, ctx.ingress),
             "moves this Ingress to TKE: a CLB will be created for it",
             "",
         ));
