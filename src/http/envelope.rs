@@ -54,6 +54,16 @@ struct RawReview<'a> {
     request: Option<&'a RawValue>,
 }
 
+/// The whole review in one pass, for the common case of a well-formed body; anything it cannot
+/// read goes through [`RawReview`] again, which tells exactly what is wrong.
+#[derive(Deserialize)]
+struct WellFormedReview {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<AdmissionRequest>,
+}
+
 /// Only the uid of a request that is not a valid [`AdmissionRequest`].
 #[derive(Deserialize)]
 struct RequestUid {
@@ -151,31 +161,26 @@ pub struct MalformedRequest {
 
 /// Parses a request body. `Err` means HTTP 400 with the one-line reason.
 pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
+    // One pass over the body when it is well formed (nearly always); a second only to explain.
+    if let Ok(review) = serde_json::from_slice::<WellFormedReview>(body) {
+        let version = review_version(review.api_version, review.kind)?;
+        let request = match review.request {
+            Some(request) if !request.uid.is_empty() => request,
+            Some(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
+            None => return Err(Unreadable("AdmissionReview has no request".into())),
+        };
+        return Ok(ParsedReview {
+            version,
+            request: Ok(request),
+        });
+    }
     let raw: RawReview = serde_json::from_slice(body).map_err(|e| {
         Unreadable(format!(
             "body is not an AdmissionReview JSON object: {}",
             one_line(&e.to_string())
         ))
     })?;
-    let api_version = raw
-        .api_version
-        .ok_or_else(|| Unreadable("AdmissionReview has no apiVersion".into()))?;
-    let version = ReviewVersion::from_api_version(&api_version).ok_or_else(|| {
-        Unreadable(format!(
-            "unsupported AdmissionReview apiVersion {:?}; expected admission.k8s.io/v1 or v1beta1",
-            truncate(&api_version)
-        ))
-    })?;
-    match raw.kind.as_deref() {
-        Some("AdmissionReview") => {}
-        Some(other) => {
-            return Err(Unreadable(format!(
-                "kind {:?} is not AdmissionReview",
-                truncate(other)
-            )));
-        }
-        None => return Err(Unreadable("AdmissionReview has no kind".into())),
-    }
+    let version = review_version(raw.api_version, raw.kind)?;
     let request = raw
         .request
         .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
@@ -185,6 +190,29 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
         Err(e) => Err(malformed(request, &e)?),
     };
     Ok(ParsedReview { version, request })
+}
+
+/// The review's version from its `apiVersion`, once `kind` says it is an AdmissionReview.
+fn review_version(
+    api_version: Option<String>,
+    kind: Option<String>,
+) -> Result<ReviewVersion, Unreadable> {
+    let api_version =
+        api_version.ok_or_else(|| Unreadable("AdmissionReview has no apiVersion".into()))?;
+    let version = ReviewVersion::from_api_version(&api_version).ok_or_else(|| {
+        Unreadable(format!(
+            "unsupported AdmissionReview apiVersion {:?}; expected admission.k8s.io/v1 or v1beta1",
+            truncate(&api_version)
+        ))
+    })?;
+    match kind.as_deref() {
+        Some("AdmissionReview") => Ok(version),
+        Some(other) => Err(Unreadable(format!(
+            "kind {:?} is not AdmissionReview",
+            truncate(other)
+        ))),
+        None => Err(Unreadable("AdmissionReview has no kind".into())),
+    }
 }
 
 /// The deny for a request that is not a valid [`AdmissionRequest`], or `Unreadable` when even
