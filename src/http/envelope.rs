@@ -163,7 +163,7 @@ pub struct MalformedRequest {
 pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
     // One pass over the body when it is well formed (nearly always); a second only to explain.
     if let Ok(review) = serde_json::from_slice::<WellFormedReview>(body) {
-        let version = review_version(review.api_version, review.kind)?;
+        let version = review_version(review.api_version, review.kind.as_deref())?;
         let request = match review.request {
             Some(request) if !request.uid.is_empty() => request,
             Some(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
@@ -180,7 +180,7 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
             one_line(&e.to_string())
         ))
     })?;
-    let version = review_version(raw.api_version, raw.kind)?;
+    let version = review_version(raw.api_version, raw.kind.as_deref())?;
     let request = raw
         .request
         .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
@@ -195,7 +195,7 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
 /// The review's version from its `apiVersion`, once `kind` says it is an AdmissionReview.
 fn review_version(
     api_version: Option<String>,
-    kind: Option<String>,
+    kind: Option<&str>,
 ) -> Result<ReviewVersion, Unreadable> {
     let api_version =
         api_version.ok_or_else(|| Unreadable("AdmissionReview has no apiVersion".into()))?;
@@ -205,7 +205,7 @@ fn review_version(
             truncate(&api_version)
         ))
     })?;
-    match kind.as_deref() {
+    match kind {
         Some("AdmissionReview") => Ok(version),
         Some(other) => Err(Unreadable(format!(
             "kind {:?} is not AdmissionReview",
