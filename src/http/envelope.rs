@@ -61,13 +61,31 @@ struct WellFormedReview {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<AdmissionRequest>,
+    request: Option<ObjectRequest>,
 }
 
-/// Only the uid of a request that is not a valid [`AdmissionRequest`].
-#[derive(Deserialize)]
-struct RequestUid {
-    uid: Option<Value>,
+/// An [`AdmissionRequest`] read only from a JSON object: serde would also read one from an array,
+/// field by field, and take a uid from whatever comes first.
+struct ObjectRequest(AdmissionRequest);
+
+impl<'de> Deserialize<'de> for ObjectRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = ObjectRequest;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an AdmissionReview request object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ObjectRequest, A::Error> {
+                AdmissionRequest::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ObjectRequest)
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly)
+    }
 }
 
 /// `request.kind` / `request.resource`: group, version and kind (or resource).
@@ -165,7 +183,7 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
     if let Ok(review) = serde_json::from_slice::<WellFormedReview>(body) {
         let version = review_version(review.api_version, review.kind.as_deref())?;
         let request = match review.request {
-            Some(request) if !request.uid.is_empty() => request,
+            Some(ObjectRequest(request)) if !request.uid.is_empty() => request,
             Some(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
             None => return Err(Unreadable("AdmissionReview has no request".into())),
         };
@@ -184,8 +202,8 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
     let request = raw
         .request
         .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
-    let request = match serde_json::from_str::<AdmissionRequest>(request.get()) {
-        Ok(request) if !request.uid.is_empty() => Ok(request),
+    let request = match serde_json::from_str::<ObjectRequest>(request.get()) {
+        Ok(ObjectRequest(request)) if !request.uid.is_empty() => Ok(request),
         Ok(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
         Err(e) => Err(malformed(request, &e)?),
     };
@@ -221,11 +239,10 @@ fn malformed(
     request: &RawValue,
     error: &serde_json::Error,
 ) -> Result<MalformedRequest, Unreadable> {
-    match serde_json::from_str::<RequestUid>(request.get()) {
-        Ok(RequestUid {
-            uid: Some(Value::String(uid)),
-        }) if !uid.is_empty() => Ok(MalformedRequest {
-            uid,
+    let request: Value = serde_json::from_str(request.get()).unwrap_or_default();
+    match request.get("uid") {
+        Some(Value::String(uid)) if !uid.is_empty() => Ok(MalformedRequest {
+            uid: uid.clone(),
             reason: format!(
                 "the AdmissionReview request is malformed: {}",
                 one_line(&error.to_string())
@@ -415,6 +432,18 @@ mod tests {
             let err = parse_review(&input).unwrap_err();
             assert!(err.0.contains(expected), "{err} lacks {expected}");
             assert!(!err.0.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_request_that_is_not_an_object_has_no_uid() {
+        // serde reads a struct from an array too; the uid must come from a `uid` key.
+        for request in [json!(["u1", {}, null, null, "CREATE"]), json!(["u1"])] {
+            let err = parse_review(&body(&json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request
+            })))
+            .unwrap_err();
+            assert!(err.0.contains("no uid"), "{err}");
         }
     }
 
