@@ -186,7 +186,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_delay,
         shutdown_grace,
     } = args;
-    crate::http::logging::init(log_format);
+    let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
     )?)?);
