@@ -1,7 +1,7 @@
 //! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6), and routes shared with
 //! other Ingresses on the same CLB.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
@@ -172,14 +172,15 @@ fn duplicates(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 fn quota(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let mut http: Vec<(&str, &str)> = Vec::new();
-    let mut https: Vec<(&str, &str)> = Vec::new();
+    // Sets, not lists: cost stays linear in the request's rules.
+    let mut http: HashSet<(&str, &str)> = HashSet::new();
+    let mut https: HashSet<(&str, &str)> = HashSet::new();
     for path in ctx.spec_paths() {
         let placement = ctx.placement(&path);
         let route = (path.host, path.url);
-        for (on, list) in [(placement.http, &mut http), (placement.https, &mut https)] {
-            if on && !list.contains(&route) {
-                list.push(route);
+        for (on, set) in [(placement.http, &mut http), (placement.https, &mut https)] {
+            if on {
+                set.insert(route);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! TLS: the Secrets TKE reads certificate ids from, and which HTTPS hosts they cover
 //! (behaviour spec §4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::cluster::SecretLookup;
 use crate::rules::annotations as keys;
@@ -214,7 +214,7 @@ fn coverage(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let certificates = Certificates::of(ctx);
-    let mut reported: Vec<usize> = Vec::new();
+    let mut reported: HashSet<usize> = HashSet::new();
     for path in ctx.spec_paths() {
         if reported.contains(&path.rule_index) || certificates.covers(path.host) {
             continue;
@@ -223,7 +223,7 @@ fn coverage(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         if !placement.https {
             continue;
         }
-        reported.push(path.rule_index);
+        reported.insert(path.rule_index);
         let host = if path.host.is_empty() {
             "(no host)".to_owned()
         } else {
