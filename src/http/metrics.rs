@@ -281,7 +281,12 @@ mod tests {
         }
 
         fn lookup(&self, _request: crate::cluster::LookupRequest) -> crate::cluster::LookupFuture {
-            unimplemented!("not used by metrics")
+            // Metrics never look anything up; an empty state will do.
+            Box::pin(async {
+                let empty: Arc<dyn crate::cluster::ClusterLookup> =
+                    Arc::new(crate::cluster::ClusterState::default());
+                empty
+            })
         }
 
         fn cache_status(&self) -> Vec<crate::cluster::CacheStatus> {
