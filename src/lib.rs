@@ -13,3 +13,4 @@ pub mod cluster;
 pub mod http;
 pub mod ingress;
 pub mod rules;
+pub mod text;

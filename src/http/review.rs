@@ -15,6 +15,7 @@ use crate::cluster::LookupRequest;
 use crate::ingress::{self, DecodedIngress, IngressVersion, one_line};
 use crate::rules::mutate::{self, Mutation};
 use crate::rules::{Operation, Requester, Review, Severity, Verdict};
+use crate::text::{MAX_WARNING_CHARS, shorten};
 
 /// Which webhook path was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,8 +374,6 @@ fn from_verdict(
     }
 }
 
-/// Longest warning we send; the API server's advice.
-pub const MAX_WARNING_CHARS: usize = 120;
 /// The API server starts truncating warnings past 4096 runes in total; stay below.
 const MAX_WARNINGS_TOTAL: usize = 3800;
 
@@ -389,13 +388,7 @@ pub fn sanitize_warnings(warnings: Vec<String>) -> Vec<String> {
             .chars()
             .filter(|c| !c.is_control())
             .collect();
-        let line = if line.chars().count() > MAX_WARNING_CHARS {
-            let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
-            cut.push('…');
-            cut
-        } else {
-            line
-        };
+        let line = shorten(&line, MAX_WARNING_CHARS);
         if line.is_empty() || out.contains(&line) {
             continue;
         }
@@ -410,14 +403,7 @@ pub fn sanitize_warnings(warnings: Vec<String>) -> Vec<String> {
 
 /// Keeps a decode error readable in `kubectl` output.
 fn truncate_message(message: &str) -> String {
-    const MAX: usize = 512;
-    if message.chars().count() <= MAX {
-        message.to_owned()
-    } else {
-        let mut cut: String = message.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
+    shorten(message, 512)
 }
 
 #[cfg(test)]

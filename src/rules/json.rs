@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::annotations as keys;
 use super::catalogue::{self, Rule};
 use super::{EngineError, Finding};
+use crate::text::shorten;
 
 /// At most this many schema errors are reported per annotation, so a long broken list does not
 /// flood the message.
@@ -150,7 +151,7 @@ impl Schemas {
                 }
                 findings.push(finding(
                     path,
-                    crate::ingress::one_line(&short(&error.to_string())),
+                    crate::ingress::one_line(&shorten(&error.to_string(), MAX_SCHEMA_ERROR_CHARS)),
                     "see the documented format in docs/rules.md",
                 ));
             }
@@ -177,15 +178,7 @@ fn push_segment(path: &mut String, segment: &str) {
 }
 
 /// Schema errors quote the offending value, which can be long.
-fn short(text: &str) -> String {
-    const MAX: usize = 160;
-    if text.chars().count() <= MAX {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(MAX - 1).collect();
-    cut.push('…');
-    cut
-}
+const MAX_SCHEMA_ERROR_CHARS: usize = 160;
 
 #[cfg(test)]
 mod tests {

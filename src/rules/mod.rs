@@ -315,7 +315,7 @@ fn class_typo(ingress: &Ingress) -> Option<Finding> {
         || LOOKALIKES.contains(&lower.as_str())
         || (lower != crate::ingress::QCLOUD_CLASS
             && lower.len() >= 4
-            && checks::edit_distance(&lower, crate::ingress::QCLOUD_CLASS) <= 2);
+            && crate::text::edit_distance(&lower, crate::ingress::QCLOUD_CLASS) <= 2);
     typo.then(|| {
         Finding::new(
             &catalogue::CLASS_TYPO,

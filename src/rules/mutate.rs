@@ -33,12 +33,10 @@ use serde_json::value::RawValue;
 use super::Operation;
 use super::annotations::{self, CLASS, HTTP_RULES, HTTPS_RULES, QCLOUD_CERT_ID, TKE_PREFIXES};
 use crate::ingress::IngressVersion;
+use crate::text::{MAX_WARNING_CHARS, shorten};
 
 /// What `pathType` a v1 path without one gets.
 pub const DEFAULT_PATH_TYPE: &str = "ImplementationSpecific";
-
-/// Longest change warning; the API server's advice for warnings.
-const MAX_WARNING_CHARS: usize = 120;
 
 /// The patch for one object and one warning per change.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -162,13 +160,7 @@ fn annotation_warning(field: &str, old: &str, new: &str) -> String {
 
 /// `patched <field>: <change>`, cut to one warning line.
 fn change_warning_text(field: &str, change: &str) -> String {
-    let line = format!("patched {field}: {change}");
-    if line.chars().count() <= MAX_WARNING_CHARS {
-        return line;
-    }
-    let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    shorten(&format!("patched {field}: {change}"), MAX_WARNING_CHARS)
 }
 
 /// Rewrites integer `backend.servicePort` values in an http/https-rules annotation as strings.

@@ -5,9 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Finding, Severity, Verdict};
 use crate::ingress::{IngressVersion, field_path};
-
-/// Longest warning line; the API server's advice.
-const MAX_WARNING_CHARS: usize = 120;
+use crate::text::{MAX_WARNING_CHARS, shorten};
 
 /// On UPDATE, a deny the old object already had (same rule, same field) becomes a warning, so an
 /// old mistake does not block unrelated edits. Only the old object's denies count: a warning such
@@ -76,8 +74,8 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
     crate::ingress::one_line(&parts.join("; "))
 }
 
-/// One warning line of at most 120 characters: `field: problem (E-code)`, shortened from the
-/// middle of the field path if it must be.
+/// One warning line of at most 120 characters: `field: problem (E-code)`, cut at the end if it
+/// must be.
 pub fn warning(finding: &Finding, version: IngressVersion) -> String {
     let prefix = if finding.enforcement_warn {
         "would deny: "
@@ -91,12 +89,7 @@ pub fn warning(finding: &Finding, version: IngressVersion) -> String {
         .map_or_else(String::new, |c| format!(" ({c})"));
     let field = field_path(version, &finding.field);
     let line = crate::ingress::one_line(&format!("{prefix}{field}: {}{code}", finding.problem));
-    if line.chars().count() <= MAX_WARNING_CHARS {
-        return line;
-    }
-    let mut cut: String = line.chars().take(MAX_WARNING_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    shorten(&line, MAX_WARNING_CHARS)
 }
 
 #[cfg(test)]

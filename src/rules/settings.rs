@@ -290,40 +290,17 @@ fn exempt_shape_error(value: &Value) -> Option<String> {
 
 /// A value quoted for a message, cut to stay on one short line.
 fn short(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 40 {
-        format!("{}…", text.chars().take(40).collect::<String>())
-    } else {
-        text
-    }
+    crate::text::shorten(&value.to_string(), 41)
 }
 
 /// ` (did you mean X?)` for the closest candidate within a small edit distance, else empty.
 pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     candidates
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (crate::text::edit_distance(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| format!(" (did you mean {c}?)"))
         .unwrap_or_default()
-}
-
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -469,6 +446,6 @@ mod tests {
             " (did you mean host-grammar?)"
         );
         assert_eq!(did_you_mean("zzz", ids.into_iter()), "");
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::text::edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -272,27 +272,12 @@ pub fn did_you_mean(key: &str) -> Option<&'static str> {
         .find(|a| normal(a.key) == wanted)
         .or_else(|| {
             candidates
-                .map(|a| (edit_distance(&normal(a.key), &wanted), a))
+                .map(|a| (crate::text::edit_distance(&normal(a.key), &wanted), a))
                 .filter(|(d, _)| *d <= 2)
                 .min_by_key(|(d, _)| *d)
                 .map(|(_, a)| a)
         })
         .map(|a| a.key)
-}
-
-/// Levenshtein distance, for short keys and class names.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != *cb);
-            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

@@ -24,5 +24,3 @@ pub fn run(ctx: &Ctx<'_>, operation: Operation, old: Option<&Ingress>, out: &mut
         update::check(ctx, old, out);
     }
 }
-
-pub use annotations::edit_distance;
