@@ -30,8 +30,7 @@ fn decode_body(body: &[u8]) -> DecodedIngress {
     let parsed = parse_review(body).unwrap();
     let request = parsed.request.unwrap();
     let object = request.object.as_ref().unwrap();
-    let api_version = object["apiVersion"].as_str().unwrap();
-    ingress::decode_value(api_version, object).unwrap()
+    ingress::decode_raw(object.get(), "networking.k8s.io/v1").unwrap()
 }
 
 fn decode(c: &mut Criterion) {

@@ -131,7 +131,7 @@ pub fn generate(service: &str, namespace: &str) -> Result<DevCerts, CertsError> 
     generate_for(&dns_names(service, namespace))
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
     Created,

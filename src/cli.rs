@@ -94,12 +94,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration like 10s, 500ms or 1m30s"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Auto,
-    Json,
-    Plain,
-}
+pub use crate::http::logging::LogFormat;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
@@ -115,6 +110,9 @@ pub struct CheckArgs {
     /// Namespace for objects that have none.
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
+    /// Check each Ingress as written, without the fixes the chart's /mutate webhook applies first.
+    #[arg(long)]
+    pub no_mutate: bool,
     /// Files, directories or `-` for standard input.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     pub inputs: Vec<PathBuf>,
@@ -231,13 +229,22 @@ fn check(args: CheckArgs) -> ExitCode {
         config,
         output,
         namespace,
+        no_mutate,
         inputs,
     } = args;
+    let settings = match load_settings(config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("qcloud-ingress-webhook: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let options = crate::check::Options {
         inputs,
         cluster_state,
-        config,
+        settings,
         namespace,
+        mutate: !no_mutate,
     };
     let format = match output {
         OutputFormat::Text => crate::check::Format::Text,
@@ -246,7 +253,7 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     match crate::check::run(&options, &mut std::io::stdin().lock()) {
         Ok(outcome) => {
-            let text = crate::check::output::render(format, &outcome.findings, &outcome.summary);
+            let text = crate::check::output::render(format, &outcome);
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             if outcome.any_denied() {
@@ -265,10 +272,12 @@ fn check(args: CheckArgs) -> ExitCode {
 /// The rule settings from `--config`, or the defaults. A bad file stops start-up with one line
 /// naming the file and the bad key.
 fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<crate::rules::Settings> {
-    Ok(match config {
-        Some(path) => crate::rules::Settings::load(path)?,
-        None => crate::rules::Settings::default(),
-    })
+    let Some(path) = config else {
+        return Ok(crate::rules::Settings::default());
+    };
+    let named = |message: String| anyhow::anyhow!("{}: {message}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| named(e.to_string()))?;
+    crate::rules::Settings::from_yaml_str(&text).map_err(|e| named(e.to_string()))
 }
 
 /// Live mode: the kube client and the watches (readiness waits for their first lists).
@@ -308,4 +317,31 @@ fn dev_certs(args: DevCertsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_file_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.yaml");
+        std::fs::write(&path, "rules:\n  host-gramar: warn\n").unwrap();
+        let err = load_settings(Some(&path)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: rules.host-gramar: no such rule (did you mean host-grammar?)",
+                path.display()
+            )
+        );
+        let missing = load_settings(Some(&dir.path().join("missing.yaml"))).unwrap_err();
+        assert!(missing.to_string().contains("missing.yaml"), "{missing}");
+        std::fs::write(&path, "enforcement: warn\n").unwrap();
+        assert_eq!(
+            load_settings(Some(&path)).unwrap().enforcement,
+            crate::rules::settings::Enforcement::Warn
+        );
+    }
 }

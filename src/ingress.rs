@@ -36,6 +36,11 @@ pub struct DecodedIngress {
 }
 
 impl DecodedIngress {
+    /// `metadata.name`, or `""` (an object with only `generateName` has none yet).
+    pub fn name(&self) -> &str {
+        self.ingress.metadata.name.as_deref().unwrap_or_default()
+    }
+
     /// A v1 field path (as the rules write it) in the spelling of the version the user wrote.
     pub fn field_path(&self, v1_path: &str) -> String {
         field_path(self.version, v1_path)
@@ -87,6 +92,24 @@ pub fn decode_value(api_version: &str, object: &Value) -> Result<DecodedIngress,
         }
         _ => decode(api_version, object.clone()),
     }
+}
+
+/// An object's `apiVersion`: its own when it has one, else `fallback` (the admission request's
+/// kind, or what a manifest reader assumes).
+pub fn api_version_of(object: &Value, fallback: &str) -> String {
+    object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(fallback)
+        .to_owned()
+}
+
+/// Decodes an Ingress from its JSON text, in its own `apiVersion` or else `fallback`'s.
+pub fn decode_raw(text: &str, fallback_api_version: &str) -> Result<DecodedIngress, DecodeError> {
+    let object: Value =
+        serde_json::from_str(text).map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+    decode_value(&api_version_of(&object, fallback_api_version), &object)
 }
 
 /// Rewrites a v1beta1 Ingress JSON object into the v1 shape. Unknown fields are left alone.
@@ -209,10 +232,7 @@ pub fn is_qcloud(ingress: &Ingress) -> bool {
     }
 }
 
-/// Collapses whitespace so an error text fits on one line.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+pub use crate::text::one_line;
 
 #[cfg(test)]
 mod tests {

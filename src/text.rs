@@ -1,5 +1,5 @@
-//! Small text helpers shared by the rules and the HTTP layer: messages must stay short and on one
-//! line, and misspelt names get a "did you mean".
+//! Small text helpers shared by every layer: messages must stay short and on one line, and
+//! misspelt names get a "did you mean".
 
 /// Longest admission warning: the API server's advice.
 pub const MAX_WARNING_CHARS: usize = 120;
@@ -32,6 +32,35 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Collapses whitespace (newlines included) so a text fits on one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The candidate closest to `word` within `max_distance` edits (an exact match first).
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    max_distance: usize,
+) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= max_distance)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// ` (did you mean X?)` for the closest candidate, allowing more edits for longer names; empty
+/// when nothing is close.
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(" (did you mean {c}?)"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +77,20 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("qcloud", "qclod"), 1);
         assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    #[test]
+    fn one_line_and_suggestions() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+        assert_eq!(
+            closest("qclod", ["nginx", "qcloud"].into_iter(), 2),
+            Some("qcloud")
+        );
+        assert_eq!(closest("zzz", ["qcloud"].into_iter(), 2), None);
+        assert_eq!(
+            did_you_mean("host-gramar", ["host-grammar", "path-grammar"].into_iter()),
+            " (did you mean host-grammar?)"
+        );
+        assert_eq!(did_you_mean("x", ["host-grammar"].into_iter()), "");
     }
 }

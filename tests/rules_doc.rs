@@ -250,9 +250,9 @@ mod examples {
     use qcloud_ingress_webhook::cluster::{
         ClusterState, SecretCertIds, ServicePortSummary, ServiceSummary,
     };
-    use qcloud_ingress_webhook::ingress::{IngressVersion, decode, is_qcloud};
-    use qcloud_ingress_webhook::rules::settings::RuleSetting;
-    use qcloud_ingress_webhook::rules::{Engine, Operation, Review, Settings};
+    use qcloud_ingress_webhook::rules::{
+        AdmissionInput, Endpoint, Engine, Kind, Operation, Requester, Settings,
+    };
 
     use super::{DOC, RULES, sections, yaml_blocks};
 
@@ -383,50 +383,36 @@ mod examples {
         Ok(example)
     }
 
-    /// What the engine says about an example: the ids of the validating findings, or for an
-    /// Ingress that is not TKE's, the ids of the rules whose out-of-scope warnings it gets.
+    /// The rule ids the admission function reports for an example (a CREATE, or an UPDATE
+    /// when the example has a "before" document), warnings of an Ingress of another class
+    /// included.
     fn fired_rules(example: &Example) -> Result<Vec<&'static str>, String> {
         let mut cluster = base_cluster();
         for object in &example.objects {
             add_object(&mut cluster, object.clone(), NS)?;
         }
-        let ingress = |fragment: &Value| {
+        let raw = |fragment: &Value| {
             let mut object = base_ingress();
             merge(&mut object, fragment);
-            decode(V1, object)
-                .map(|d| d.ingress)
-                .map_err(|e| e.to_string())
+            serde_json::value::to_raw_value(&object).map_err(|e| e.to_string())
         };
-        let new = ingress(&example.fragment)?;
-        let old = example.before.as_ref().map(ingress).transpose()?;
+        let new = raw(&example.fragment)?;
+        let old = example.before.as_ref().map(raw).transpose()?;
         let engine = Engine::new(Settings::default()).map_err(|e| e.to_string())?;
-        if !is_qcloud(&new) {
-            // Warnings carry no rule id: a rule fired if turning it off removes a warning.
-            let all = engine.out_of_scope_warnings(&new, old.as_ref()).len();
-            return Ok(RULES
-                .iter()
-                .filter(|rule| {
-                    let mut settings = Settings::default();
-                    settings.rules.insert(rule.id.to_owned(), RuleSetting::Off);
-                    Engine::new(settings)
-                        .is_ok_and(|e| e.out_of_scope_warnings(&new, old.as_ref()).len() < all)
-                })
-                .map(|rule| rule.id)
-                .collect());
-        }
-        let verdict = engine.validate(&Review {
+        let input = AdmissionInput {
+            endpoint: Endpoint::Validate,
             operation: if old.is_some() {
                 Operation::Update
             } else {
                 Operation::Create
             },
-            namespace: NS,
-            ingress: &new,
-            version: IngressVersion::NetworkingV1,
-            old: old.as_ref(),
-            cluster: &cluster,
-        });
-        Ok(verdict.findings.iter().map(|f| f.rule.id).collect())
+            kind: Kind::INGRESS_V1,
+            namespace: Some(NS),
+            object: Some(&new),
+            old_object: old.as_deref(),
+            requester: Requester::default(),
+        };
+        Ok(engine.admit_with(&input, &cluster).rule_ids())
     }
 
     /// Every rule whose example does not produce a finding of that rule, one line each.

@@ -1,9 +1,11 @@
-//! `check`: the webhook's rules, offline, over manifests (files, directories, stdin) for CI
-//! pipelines and pre-commit hooks.
+//! `check`: the webhook's admission decision, offline, over manifests (files, directories,
+//! stdin) for CI pipelines and pre-commit hooks.
 //!
 //! Every input and `--cluster-state` path is read into one [`ClusterState`] (Services, Secrets,
-//! Ingresses; objects without a namespace take `--namespace`), then every qcloud Ingress of the
-//! inputs is validated as a CREATE in that state, with the same [`Engine`] and settings as `serve`.
+//! Ingresses; objects without a namespace take `--namespace`), then every Ingress of the inputs
+//! goes through the same admission function as a review the API server sends (a CREATE), with the
+//! same settings as `serve`. By default the `/mutate` fixes are applied first, as a cluster with
+//! the chart's default values does; a note says so when a fix changed the verdict.
 
 pub mod locate;
 pub mod output;
@@ -12,13 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::cluster::offline::{add_object, files_under, parse_documents};
 use crate::cluster::{ClusterLookup, ClusterState, IngressSummary, SecretLookup, ServiceSummary};
 use crate::ingress;
-use crate::rules::{Engine, Operation, Requester, Review, Settings};
+use crate::rules::{
+    AdmissionInput, Decision, Endpoint, Engine, Kind, Operation, Outcome, Requester, Settings, Skip,
+};
 use locate::Node;
-pub use output::{Format, Located, Summary};
+pub use output::{Format, Located, Note, Summary};
 
 /// What `check` was asked to do.
 #[derive(Debug, Clone)]
@@ -27,18 +32,21 @@ pub struct Options {
     pub inputs: Vec<PathBuf>,
     /// More cluster state; its Ingresses are context, not checked.
     pub cluster_state: Vec<PathBuf>,
-    pub config: Option<PathBuf>,
+    pub settings: Settings,
     pub namespace: String,
+    /// Apply the `/mutate` fixes before judging, as the chart's mutating webhook does.
+    pub mutate: bool,
 }
 
-/// The result of a run: findings in input order, and the counts.
+/// The result of a run: findings and notes in input order, and the counts.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct Report {
     pub findings: Vec<Located>,
+    pub notes: Vec<Note>,
     pub summary: Summary,
 }
 
-impl Outcome {
+impl Report {
     /// True when the webhook would deny at least one Ingress (exit status 1).
     pub fn any_denied(&self) -> bool {
         self.summary.denied > 0
@@ -65,19 +73,14 @@ struct Candidate {
     first_line: usize,
 }
 
-/// Runs `check`: reads everything, validates every qcloud Ingress of the inputs.
-pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Outcome, CheckError> {
+/// Runs `check`: reads everything, decides on every Ingress of the inputs.
+pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Report, CheckError> {
     if options.inputs.is_empty() {
         return Err(CheckError(
             "no inputs: give files, directories, or - for standard input".into(),
         ));
     }
-    let settings = match &options.config {
-        Some(path) => Settings::load(path).map_err(|e| CheckError(e.to_string()))?,
-        None => Settings::default(),
-    };
-    let engine = Engine::new(settings).map_err(|e| CheckError(e.to_string()))?;
-
+    let engine = Engine::new(options.settings.clone()).map_err(|e| CheckError(e.to_string()))?;
     let mut state = ClusterState::default();
     let mut candidates = Vec::new();
     let inputs = read_sources(&options.inputs, stdin)?;
@@ -92,13 +95,12 @@ pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Outcome, 
     for source in read_sources(&options.cluster_state, stdin)? {
         read_objects(&source, &options.namespace, &mut state, None)?;
     }
-
-    let mut outcome = Outcome::default();
-    outcome.summary.files = inputs.len();
+    let mut report = Report::default();
+    report.summary.files = inputs.len();
     for candidate in candidates {
-        check_one(&engine, &state, &options.namespace, candidate, &mut outcome)?;
+        check_one(&engine, &state, options, &candidate, &mut report)?;
     }
-    Ok(outcome)
+    Ok(report)
 }
 
 /// Reads every path (directories recursively; `-` from `stdin`).
@@ -199,82 +201,161 @@ fn syntax_error(file: &str, chunk: &locate::Chunk<'_>, fallback: String) -> Chec
     ))
 }
 
-/// Validates one Ingress if it is ours and not exempt.
+/// Decides on one Ingress as the webhook would on its CREATE, and records what it says.
 fn check_one(
     engine: &Engine,
     state: &ClusterState,
-    default_namespace: &str,
-    candidate: Candidate,
-    outcome: &mut Outcome,
+    options: &Options,
+    candidate: &Candidate,
+    report: &mut Report,
 ) -> Result<(), CheckError> {
-    let api_version = candidate
-        .object
+    let object = &candidate.object;
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&options.namespace);
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let raw = serde_json::value::to_raw_value(object).map_err(|e| CheckError(e.to_string()))?;
+    let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if ingress::IngressVersion::from_api_version(&api_version).is_none() {
-        return Ok(());
-    }
-    let decoded = ingress::decode(&api_version, candidate.object).map_err(|e| {
-        CheckError(format!(
-            "{}: document {} (line {}): {e}",
-            candidate.file, candidate.document, candidate.first_line
-        ))
-    })?;
-    if !ingress::is_qcloud(&decoded.ingress) {
-        return Ok(());
-    }
-    let metadata = &decoded.ingress.metadata;
-    let namespace = metadata
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(default_namespace)
-        .to_owned();
-    let name = metadata.name.clone().unwrap_or_default();
-    // No requester offline: only namespace exemptions can apply.
-    if engine.is_exempt(&Requester::default(), &namespace) {
-        outcome.summary.exempt += 1;
-        return Ok(());
-    }
-    let cluster = WithoutSelf {
-        state,
-        namespace: &namespace,
-        name: &name,
+        .unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind = Kind {
+        group,
+        version,
+        kind: "Ingress",
     };
-    let verdict = engine.validate(&Review {
-        operation: Operation::Create,
-        namespace: &namespace,
-        ingress: &decoded.ingress,
-        version: decoded.version,
-        old: None,
-        cluster: &cluster,
-    });
-    outcome.summary.ingresses += 1;
-    if !verdict.allowed() {
-        outcome.summary.denied += 1;
+    let decide = |endpoint: Endpoint| {
+        let input = admission_input(endpoint, kind, namespace, &raw);
+        let cluster = WithoutSelf {
+            state,
+            namespace,
+            name,
+        };
+        engine.admit_with(&input, &cluster)
+    };
+    let endpoint = if options.mutate {
+        Endpoint::Mutate
+    } else {
+        Endpoint::Validate
+    };
+    let decision = decide(endpoint);
+    match decision.outcome {
+        Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
+        Outcome::Denied if decision.findings.is_empty() => {
+            return Err(CheckError(format!(
+                "{}: document {} (line {}): {}",
+                candidate.file,
+                candidate.document,
+                candidate.first_line,
+                decision.deny_message.unwrap_or_default()
+            )));
+        }
+        _ => {}
     }
-    let first_new = outcome.findings.len();
-    for finding in verdict.findings {
-        let field = decoded.field_path(&finding.field);
+    if decision.reviewed {
+        report.summary.ingresses += 1;
+        if !decision.allowed() {
+            report.summary.denied += 1;
+        }
+    }
+    if decision.patch.is_some() {
+        note_patch(candidate, &decision, &decide(Endpoint::Validate), report);
+    }
+    locate_findings(candidate, namespace, name, decision, report);
+    Ok(())
+}
+
+/// A CREATE of `object` by nobody in particular: offline there is no requester, so only
+/// namespace exemptions can apply.
+fn admission_input<'a>(
+    endpoint: Endpoint,
+    kind: Kind<'a>,
+    namespace: &'a str,
+    object: &'a RawValue,
+) -> AdmissionInput<'a> {
+    AdmissionInput {
+        endpoint,
+        operation: Operation::Create,
+        kind,
+        namespace: Some(namespace),
+        object: Some(object),
+        old_object: None,
+        requester: Requester::default(),
+    }
+}
+
+/// What `/mutate` changes, and whether that changes the verdict: the object as written would be
+/// denied by `/validate` alone.
+fn note_patch(
+    candidate: &Candidate,
+    patched: &Decision,
+    as_written: &Decision,
+    report: &mut Report,
+) {
+    let at = |message: String| Note {
+        file: candidate.file.clone(),
+        line: candidate.first_line,
+        document: candidate.document,
+        message,
+    };
+    for warning in patched
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("patched "))
+    {
+        report
+            .notes
+            .push(at(format!("the /mutate webhook {warning}")));
+    }
+    if patched.allowed() && !as_written.allowed() {
+        report.notes.push(at(format!(
+            "as written this Ingress would be denied ({}); the /mutate webhook fixes that first \
+             (--no-mutate checks it as written)",
+            as_written.rule_ids().join(", ")
+        )));
+    }
+}
+
+/// Adds the findings at their lines, top to bottom, as a compiler reports.
+fn locate_findings(
+    candidate: &Candidate,
+    namespace: &str,
+    name: &str,
+    decision: Decision,
+    report: &mut Report,
+) {
+    let version = ingress::IngressVersion::from_api_version(
+        candidate
+            .object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )
+    .unwrap_or(ingress::IngressVersion::NetworkingV1);
+    let first_new = report.findings.len();
+    for finding in decision.findings {
+        let field = ingress::field_path(version, &finding.field);
         let line = candidate
             .node
             .as_ref()
             .map_or(candidate.first_line, |node| locate::line_of(node, &field));
-        outcome.findings.push(Located {
+        report.findings.push(Located {
             file: candidate.file.clone(),
             line,
             document: candidate.document,
-            namespace: namespace.clone(),
-            name: name.clone(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
             finding,
             field,
         });
     }
-    // Top to bottom, as a compiler reports.
-    outcome.findings[first_new..].sort_by_key(|f| f.line);
-    Ok(())
+    report.findings[first_new..].sort_by_key(|f| f.line);
 }
 
 /// The cluster state as a CREATE of this Ingress would find it: without the Ingress itself, so it

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
+use super::Report;
 use crate::rules::{Finding, Severity};
 
 /// Output format of `check --output`.
@@ -28,6 +29,15 @@ pub struct Located {
     pub finding: Finding,
     /// The field path in the spelling of the apiVersion the manifest uses.
     pub field: String,
+}
+
+/// Something worth knowing that is not a finding, e.g. what the `/mutate` webhook will change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub file: String,
+    pub line: usize,
+    pub document: usize,
+    pub message: String,
 }
 
 /// Counts for the closing line.
@@ -62,16 +72,20 @@ fn severity_word(severity: Severity) -> &'static str {
 }
 
 /// Renders everything `check` prints on stdout.
-pub fn render(format: Format, findings: &[Located], summary: &Summary) -> String {
+pub fn render(format: Format, report: &Report) -> String {
+    let (findings, notes, summary) = (&report.findings, &report.notes, &report.summary);
     match format {
-        Format::Text => text(findings, summary),
-        Format::Json => json(findings, summary),
-        Format::Github => github(findings, summary),
+        Format::Text => text(findings, notes, summary),
+        Format::Json => json(findings, notes, summary),
+        Format::Github => github(findings, notes, summary),
     }
 }
 
-fn text(findings: &[Located], summary: &Summary) -> String {
+fn text(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
     let mut out = String::new();
+    for n in notes {
+        let _ = writeln!(out, "{}:{}: note: {}", n.file, n.line, n.message);
+    }
     for f in findings {
         let _ = writeln!(
             out,
@@ -129,7 +143,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn json(findings: &[Located], summary: &Summary) -> String {
+fn json(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
     let items: Vec<_> = findings
         .iter()
         .map(|f| {
@@ -150,8 +164,13 @@ fn json(findings: &[Located], summary: &Summary) -> String {
             })
         })
         .collect();
+    let notes: Vec<_> = notes
+        .iter()
+        .map(|n| json!({"file": n.file, "line": n.line, "document": n.document, "message": n.message}))
+        .collect();
     let value = json!({
         "findings": items,
+        "notes": notes,
         "summary": {
             "files": summary.files,
             "ingresses": summary.ingresses,
@@ -169,8 +188,16 @@ fn json(findings: &[Located], summary: &Summary) -> String {
 
 /// `::error file=F,line=L,title=rule-id::field: message` per finding (GitHub workflow commands
 /// become annotations on the pull request), then the summary as a plain line.
-fn github(findings: &[Located], summary: &Summary) -> String {
+fn github(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
     let mut out = String::new();
+    for n in notes {
+        let at = if n.file == STDIN_NAME {
+            String::new()
+        } else {
+            format!(" file={},line={}", escape_property(&n.file), n.line)
+        };
+        let _ = writeln!(out, "::notice{at}::{}", escape_data(&n.message));
+    }
     for f in findings {
         let command = match f.finding.severity {
             Severity::Deny => "error",
@@ -227,6 +254,14 @@ mod tests {
         }
     }
 
+    fn report(findings: Vec<Located>, summary: Summary) -> Report {
+        Report {
+            findings,
+            notes: Vec::new(),
+            summary,
+        }
+    }
+
     fn sample() -> (Vec<Located>, Summary) {
         let findings = vec![
             located(
@@ -263,7 +298,7 @@ mod tests {
     fn text_is_compiler_style_with_a_summary() {
         let (findings, summary) = sample();
         assert_eq!(
-            render(Format::Text, &findings, &summary),
+            render(Format::Text, &report(findings, summary)),
             "deploy/web.yaml:14: deny host-grammar spec.rules[0].host: \"localhost\" has no dot; \
              use a domain name such as www.example.com (TKE E4052)\n\
              deploy/web.yaml:20: warn listener-rule-quota spec.rules: 51 rules on the HTTP \
@@ -281,7 +316,7 @@ mod tests {
             exempt: 2,
         };
         assert_eq!(
-            render(Format::Text, &[], &summary),
+            render(Format::Text, &report(Vec::new(), summary)),
             "checked 1 qcloud Ingress in 1 file (2 in exempt namespaces skipped): no problems found\n"
         );
     }
@@ -290,7 +325,7 @@ mod tests {
     fn json_has_every_field_and_the_summary() {
         let (findings, summary) = sample();
         let value: serde_json::Value =
-            serde_json::from_str(&render(Format::Json, &findings, &summary)).unwrap();
+            serde_json::from_str(&render(Format::Json, &report(findings, summary))).unwrap();
         let first = &value["findings"][0];
         assert_eq!(first["file"], "deploy/web.yaml");
         assert_eq!(first["line"], 14);
@@ -316,7 +351,7 @@ mod tests {
     fn github_annotations_escape_their_text() {
         let (mut findings, summary) = sample();
         findings[0].file = "deploy/a,b:c.yaml".into();
-        let out = render(Format::Github, &findings, &summary);
+        let out = render(Format::Github, &report(findings, summary));
         let lines: Vec<_> = out.lines().collect();
         assert_eq!(
             lines[0],
@@ -336,8 +371,7 @@ mod tests {
         let finding = Finding::new(&PATH_GRAMMAR, "spec.rules[0].http.paths[0].path", "bad", "");
         let out = render(
             Format::Github,
-            &[located(STDIN_NAME, 3, finding)],
-            &Summary::default(),
+            &report(vec![located(STDIN_NAME, 3, finding)], Summary::default()),
         );
         assert!(
             out.starts_with(

@@ -130,10 +130,11 @@ pub struct AdmissionRequest {
     pub operation: OperationName,
     #[serde(default)]
     pub user_info: UserInfo,
+    /// Kept as raw JSON text: the admission function decodes only what the rules read.
     #[serde(default)]
-    pub object: Option<Value>,
+    pub object: Option<Box<RawValue>>,
     #[serde(default)]
-    pub old_object: Option<Value>,
+    pub old_object: Option<Box<RawValue>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

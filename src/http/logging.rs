@@ -9,7 +9,13 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::cli::LogFormat;
+/// Log line format; `auto` is human on a terminal and JSON otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Plain,
+}
 
 /// True when `format` means JSON here: `auto` is JSON unless standard output is a terminal.
 pub fn wants_json(format: LogFormat) -> bool {

@@ -1,16 +1,58 @@
 //! The annotation keys TKE reads on a qcloud Ingress (behaviour spec §2), and what kind of value
-//! each takes. Rules and patches both work from this table.
+//! each takes. Rules and patches both work from this table; a JSON annotation's schema (and the
+//! rule that reports a value that does not fit it) is declared here, with the key.
+
+use super::catalogue::{self, Rule};
 
 /// What an annotation's value must look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
     /// Exactly `"true"` or `"false"`.
     Bool,
-    /// JSON checked against a schema (see `rules::schemas`).
-    Json,
+    /// JSON checked against a schema, compiled once when the engine is built.
+    Json(&'static JsonSchema),
     /// Free text, or a format checked by its own rule.
     Text,
 }
+
+/// The schema of a JSON annotation and the rule that reports a value that is not valid JSON or
+/// does not fit the schema.
+#[derive(Debug, PartialEq, Eq)]
+pub struct JsonSchema {
+    /// JSON Schema text, embedded at build time.
+    pub text: &'static str,
+    pub rule: &'static Rule,
+}
+
+static RULES_ENTRIES: &str = include_str!("schemas/rules-annotation.json");
+static HTTP_RULES_SCHEMA: JsonSchema = JsonSchema {
+    text: RULES_ENTRIES,
+    rule: &catalogue::HTTP_RULES_JSON,
+};
+static HTTPS_RULES_SCHEMA: JsonSchema = JsonSchema {
+    text: RULES_ENTRIES,
+    rule: &catalogue::HTTPS_RULES_JSON,
+};
+static EXTENSIVE_PARAMETERS_SCHEMA: JsonSchema = JsonSchema {
+    text: include_str!("schemas/extensive-parameters.json"),
+    rule: &catalogue::EXTENSIVE_PARAMETERS_JSON,
+};
+static LISTEN_PORTS_SCHEMA: JsonSchema = JsonSchema {
+    text: include_str!("schemas/listen-ports.json"),
+    rule: &catalogue::ANNOTATION_JSON,
+};
+static CERTIFICATE_SCHEMA: JsonSchema = JsonSchema {
+    text: include_str!("schemas/certificate.json"),
+    rule: &catalogue::ANNOTATION_JSON,
+};
+static AUTO_REWRITE_CODE_SCHEMA: JsonSchema = JsonSchema {
+    text: include_str!("schemas/auto-rewrite-code.json"),
+    rule: &catalogue::ANNOTATION_JSON,
+};
+static LB_RS_WEIGHT_SCHEMA: JsonSchema = JsonSchema {
+    text: include_str!("schemas/lb-rs-weight.json"),
+    rule: &catalogue::ANNOTATION_JSON,
+};
 
 /// One annotation key TKE knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,19 +134,25 @@ pub static KNOWN: &[Annotation] = &[
     create_only(SUBNET_ID, ValueKind::Text),
     create_only(CHARGE_TYPE, ValueKind::Text),
     create_only(BANDWIDTH, ValueKind::Text),
-    create_only(EXTENSIVE_PARAMETERS, ValueKind::Json),
+    create_only(
+        EXTENSIVE_PARAMETERS,
+        ValueKind::Json(&EXTENSIVE_PARAMETERS_SCHEMA),
+    ),
     ann(RULE_MIX, ValueKind::Bool),
-    ann(HTTP_RULES, ValueKind::Json),
-    ann(HTTPS_RULES, ValueKind::Json),
+    ann(HTTP_RULES, ValueKind::Json(&HTTP_RULES_SCHEMA)),
+    ann(HTTPS_RULES, ValueKind::Json(&HTTPS_RULES_SCHEMA)),
     ann(RULE_MIX_BOTH, ValueKind::Bool),
     ann(DIRECT_ACCESS, ValueKind::Bool),
     ann(TKE_SERVICE_CONFIG, ValueKind::Text),
     ann(TKE_SERVICE_CONFIG_AUTO, ValueKind::Bool),
     ann(REWRITE_SUPPORT, ValueKind::Bool),
     ann(AUTO_REWRITE, ValueKind::Bool),
-    ann(AUTO_REWRITE_CODE, ValueKind::Json),
-    create_only(LISTEN_PORTS, ValueKind::Json),
-    ann(CERTIFICATE, ValueKind::Json),
+    ann(
+        AUTO_REWRITE_CODE,
+        ValueKind::Json(&AUTO_REWRITE_CODE_SCHEMA),
+    ),
+    create_only(LISTEN_PORTS, ValueKind::Json(&LISTEN_PORTS_SCHEMA)),
+    ann(CERTIFICATE, ValueKind::Json(&CERTIFICATE_SCHEMA)),
     ann(CROSS_REGION_ID, ValueKind::Text),
     ann(CROSS_VPC_ID, ValueKind::Text),
     ann(SECURITY_GROUPS, ValueKind::Text),
@@ -121,7 +169,7 @@ pub static KNOWN: &[Annotation] = &[
         "ingress.cloud.tencent.com/enable-grace-deletion",
         ValueKind::Bool,
     ),
-    ann(LB_RS_WEIGHT, ValueKind::Json),
+    ann(LB_RS_WEIGHT, ValueKind::Json(&LB_RS_WEIGHT_SCHEMA)),
     ann(MIX_TARGET_PREFER, ValueKind::Text),
     ann(
         "ingress.cloud.tencent.com/modification-protection",

@@ -1,10 +1,37 @@
-//! The fixed list of rules: stable ids, default severities and TKE error codes.
+//! The fixed list of rules: stable ids, default severities, TKE error codes, and the function
+//! that checks each one.
 //!
 //! Ids are part of the interface (settings, metrics labels, `docs/rules.md`): never rename one.
+//! Adding a rule means a row here, its function and named test cases in one module under
+//! `checks/`, and its section in `docs/rules.md` (see CONTRIBUTING.md).
 
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use super::Finding;
 use super::Severity::{self, Deny, Warn};
+use super::checks::{
+    annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
+    shared_lb, tls, update,
+};
+use super::context::Ctx;
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// A rule's check: reads the Ingress under review (and the cluster view), appends findings.
+pub(crate) type CheckFn = fn(&Ctx<'_>, &mut Vec<Finding>);
+
+/// When and how a rule is checked.
+#[derive(Clone, Copy)]
+pub(crate) enum Check {
+    /// Reported while a JSON annotation is parsed against the schema declared with it in
+    /// [`super::annotations::KNOWN`].
+    Schema,
+    /// Runs on every Ingress of class qcloud under review.
+    Qcloud(CheckFn),
+    /// Runs on every Ingress, TKE's or not: class mistakes decide whether TKE sees it at all.
+    /// Outside TKE's class its findings are only ever warnings.
+    AnyClass(CheckFn),
+}
+
 pub struct Rule {
     /// Stable kebab-case id, e.g. `host-grammar`.
     pub id: &'static str,
@@ -16,134 +43,213 @@ pub struct Rule {
     pub default_severity: Severity,
     /// One line: what the rule checks.
     pub summary: &'static str,
+    pub(crate) run: Check,
+}
+
+// A rule is its id: the function pointer plays no part in equality, hashing or debug output.
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Rule {}
+
+impl Hash for Rule {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("id", &self.id)
+            .field("check", &self.check)
+            .field("tke_code", &self.tke_code)
+            .field("default_severity", &self.default_severity)
+            .finish_non_exhaustive()
+    }
 }
 
 macro_rules! rules {
-    ($($name:ident: $id:literal, $check:literal, $code:expr, $severity:expr, $summary:literal;)*) => {
+    ($($name:ident: $id:literal, $check:literal, $code:expr, $severity:expr,
+        $summary:literal, $run:expr;)*) => {
         $(pub static $name: Rule = Rule {
             id: $id,
             check: $check,
             tke_code: $code,
             default_severity: $severity,
             summary: $summary,
+            run: $run,
         };)*
         /// Every rule, in documentation order.
         pub static RULES: &[&Rule] = &[$(&$name),*];
     };
 }
 
+use Check::{AnyClass, Qcloud, Schema};
+
 rules! {
     // Which controller and which class.
     CLASS_AND_CLASS_NAME: "class-and-class-name", "C1", None, Deny,
-        "kubernetes.io/ingress.class and spec.ingressClassName are both set";
+        "kubernetes.io/ingress.class and spec.ingressClassName are both set",
+        AnyClass(class::class_and_class_name);
     CLASS_TYPO: "class-typo", "C2", None, Warn,
-        "a class value that looks like a misspelt qcloud, or an empty class annotation";
+        "a class value that looks like a misspelt qcloud, or an empty class annotation",
+        AnyClass(class::class_typo);
     CLASS_CHANGE: "class-change", "C24", None, Warn,
-        "an UPDATE moves the Ingress into or out of TKE's hands (the CLB is created or released)";
+        "an UPDATE moves the Ingress into or out of TKE's hands (the CLB is created or released)",
+        AnyClass(class::class_change);
 
     // Annotation values.
     HTTP_RULES_JSON: "http-rules-json", "C7", Some("E4022"), Deny,
-        "kubernetes.io/ingress.http-rules is a JSON array (or null) of valid rule entries";
+        "kubernetes.io/ingress.http-rules is a JSON array (or null) of valid rule entries",
+        Schema;
     HTTPS_RULES_JSON: "https-rules-json", "C7", Some("E4023"), Deny,
-        "kubernetes.io/ingress.https-rules is a JSON array (or null) of valid rule entries";
+        "kubernetes.io/ingress.https-rules is a JSON array (or null) of valid rule entries",
+        Schema;
     RULES_ENTRY_KEYS: "rules-entry-keys", "C8", None, Warn,
-        "http/https-rules entries use only host, path, backend and rewrite";
+        "http/https-rules entries use only host, path, backend and rewrite",
+        Qcloud(listeners::rules_entry_keys);
     REDIRECT_WITHOUT_REWRITE_SUPPORT: "redirect-without-rewrite-support", "C8", None, Deny,
-        "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"";
+        "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"",
+        Qcloud(listeners::redirect_without_rewrite_support);
     EXTENSIVE_PARAMETERS_JSON: "extensive-parameters-json", "C7", Some("E4026"), Deny,
-        "kubernetes.io/ingress.extensiveParameters is a JSON object";
+        "kubernetes.io/ingress.extensiveParameters is a JSON object",
+        Schema;
     ANNOTATION_JSON: "annotation-json", "C7", None, Deny,
-        "listen-ports, certificate, auto-rewrite-code and lb-rs-weight are JSON of the documented shape";
+        "listen-ports, certificate, auto-rewrite-code and lb-rs-weight are JSON of the documented shape",
+        Schema;
     BOOLEAN_ANNOTATION: "boolean-annotation", "C6", Some("E4037/E4044/E4050"), Deny,
-        "boolean annotations are exactly \"true\" or \"false\"";
+        "boolean annotations are exactly \"true\" or \"false\"",
+        Qcloud(annotation_values::boolean_annotation);
     CHARGE_TYPE: "charge-type", "C23", Some("E4045"), Deny,
-        "internetChargeType is TRAFFIC_POSTPAID_BY_HOUR or BANDWIDTH_POSTPAID_BY_HOUR";
+        "internetChargeType is TRAFFIC_POSTPAID_BY_HOUR or BANDWIDTH_POSTPAID_BY_HOUR",
+        Qcloud(annotation_values::charge_type);
     BANDWIDTH: "bandwidth", "C23", Some("E4046"), Deny,
-        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048";
+        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048",
+        Qcloud(annotation_values::bandwidth);
     CHARGE_PAIR: "charge-pair", "C23", None, Warn,
-        "internetChargeType and internetMaxBandwidthOut are set together";
+        "internetChargeType and internetMaxBandwidthOut are set together",
+        Qcloud(annotation_values::charge_pair);
     SECURITY_GROUPS: "security-groups", "C28", None, Deny,
-        "security-groups lists at most 5 ids, each sg-...";
+        "security-groups lists at most 5 ids, each sg-...",
+        Qcloud(annotation_values::security_groups);
     TKE_SERVICE_CONFIG: "tke-service-config", "C27", Some("E4051"), Deny,
-        "tke-service-config is not combined with tke-service-config-auto and avoids reserved suffixes";
+        "tke-service-config is not combined with tke-service-config-auto and avoids reserved suffixes",
+        Qcloud(annotation_values::tke_service_config);
     ENABLE_GROUP_NEEDS_EXIST_LB: "enable-group-needs-exist-lb", "C25", None, Deny,
-        "enable-group is set together with existLbId, when the Ingress is created";
+        "enable-group is set together with existLbId, when the Ingress is created",
+        Qcloud(annotation_values::enable_group_needs_exist_lb);
     CROSS_REGION: "cross-region", "C29", None, Warn,
-        "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id";
+        "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id",
+        Qcloud(annotation_values::cross_region);
     READ_ONLY_ANNOTATION: "read-only-annotation", "C30", None, Warn,
-        "annotations TKE writes (qcloud-loadbalance-id, loadbalance-ipv6, ...) are not set by users";
+        "annotations TKE writes (qcloud-loadbalance-id, loadbalance-ipv6, ...) are not set by users",
+        Qcloud(annotation_keys::read_only_annotation);
     UNKNOWN_ANNOTATION: "unknown-annotation", "C31", None, Warn,
-        "keys under ingress.cloud.tencent.com/ and kubernetes.io/ingress. are ones TKE knows";
+        "keys under ingress.cloud.tencent.com/ and kubernetes.io/ingress. are ones TKE knows",
+        Qcloud(annotation_keys::unknown_annotation);
     NGINX_ANNOTATION: "nginx-annotation", "C34", None, Warn,
-        "nginx.ingress.kubernetes.io/* annotations have no effect on a qcloud Ingress";
+        "nginx.ingress.kubernetes.io/* annotations have no effect on a qcloud Ingress",
+        Qcloud(annotation_keys::nginx_annotation);
     DIRECT_ACCESS_NETWORK: "direct-access-network", "C5", None, Warn,
-        "direct-access needs VPC-CNI pods, which the webhook cannot see";
+        "direct-access needs VPC-CNI pods, which the webhook cannot see",
+        Qcloud(direct_access::direct_access_network);
 
     // HTTP / HTTPS placement.
     RULE_MIX_MISSING: "rule-mix-missing", "C9", None, Warn,
-        "http-rules/https-rules are ignored unless rule-mix is \"true\"";
+        "http-rules/https-rules are ignored unless rule-mix is \"true\"",
+        Qcloud(listeners::rule_mix_missing);
     RULE_MIX_WITHOUT_TLS: "rule-mix-without-tls", "C10", None, Warn,
-        "rule-mix has no effect without spec.tls or a certificate annotation";
+        "rule-mix has no effect without spec.tls or a certificate annotation",
+        Qcloud(listeners::rule_mix_without_tls);
     RULE_MIX_BOTH_CONFLICT: "rule-mix-both-conflict", "C11", None, Deny,
-        "rule-mix-both is not combined with rule-mix, rewrite-support or auto-rewrite";
+        "rule-mix-both is not combined with rule-mix, rewrite-support or auto-rewrite",
+        Qcloud(listeners::rule_mix_both_conflict);
     HTTPS_ONLY: "https-only", "C12", None, Warn,
-        "with TLS and no rule-mix, rule-mix-both or auto-rewrite every rule is HTTPS only";
+        "with TLS and no rule-mix, rule-mix-both or auto-rewrite every rule is HTTPS only",
+        Qcloud(listeners::https_only);
 
     // TLS.
     TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,
-        "spec.tls is not combined with ingress.cloud.tencent.com/certificate";
+        "spec.tls is not combined with ingress.cloud.tencent.com/certificate",
+        Qcloud(tls::tls_and_certificate_annotation);
     TLS_SECRET_NAME: "tls-secret-name", "C13", Some("E4009"), Deny,
-        "every spec.tls entry names a Secret";
+        "every spec.tls entry names a Secret",
+        Qcloud(tls::tls_secret_name);
     TLS_SECRET_MISSING: "tls-secret-missing", "C13", Some("E4010"), Deny,
-        "the TLS Secret exists in the Ingress's namespace";
+        "the TLS Secret exists in the Ingress's namespace",
+        Qcloud(tls::tls_secret_missing);
     TLS_CERT_ID_MISSING: "tls-cert-id-missing", "C13", Some("E4011"), Deny,
-        "the TLS Secret has a qcloud_cert_id key";
+        "the TLS Secret has a qcloud_cert_id key",
+        Qcloud(tls::tls_cert_id_missing);
     TLS_CERT_ID_FORMAT: "tls-cert-id-format", "C13", Some("E4035"), Deny,
-        "qcloud_cert_id (and qcloud_ca_cert_id) is 8 letters or digits, without a trailing newline";
+        "qcloud_cert_id (and qcloud_ca_cert_id) is 8 letters or digits, without a trailing newline",
+        Qcloud(tls::tls_cert_id_format);
     TLS_DEFAULT_CONFLICT: "tls-default-conflict", "C14", Some("E4048"), Deny,
-        "at most one spec.tls entry without hosts";
+        "at most one spec.tls entry without hosts",
+        Qcloud(tls::tls_default_conflict);
     TLS_SNI_CONFLICT: "tls-sni-conflict", "C14", Some("E4049"), Deny,
-        "a host appears in at most one spec.tls entry";
+        "a host appears in at most one spec.tls entry",
+        Qcloud(tls::tls_sni_conflict);
     TLS_HOST_UNCOVERED: "tls-host-uncovered", "C15", Some("E4040"), Deny,
-        "every HTTPS host is covered by a certificate";
+        "every HTTPS host is covered by a certificate",
+        Qcloud(tls::tls_host_uncovered);
     LEGACY_CERT_ID_ANNOTATION: "legacy-cert-id-annotation", "C30", None, Warn,
-        "the read-only qcloud_cert_id annotation matches the certificate in the TLS Secret";
+        "the read-only qcloud_cert_id annotation matches the certificate in the TLS Secret",
+        Qcloud(tls::legacy_cert_id_annotation);
 
     // Backends.
     BACKEND_SERVICE_MISSING: "backend-service-missing", "C3", Some("E4041"), Deny,
-        "every backend Service exists in the Ingress's namespace";
+        "every backend Service exists in the Ingress's namespace",
+        Qcloud(backends::backend_service_missing);
     BACKEND_PORT_MISSING: "backend-port-missing", "C3", Some("E4042"), Deny,
-        "every backend port exists on its Service";
+        "every backend port exists on its Service",
+        Qcloud(backends::backend_port_missing);
     BACKEND_SERVICE_TYPE: "backend-service-type", "C4", Some("E4047"), Deny,
-        "backend Services are NodePort or LoadBalancer unless direct-access is \"true\"";
+        "backend Services are NodePort or LoadBalancer unless direct-access is \"true\"",
+        Qcloud(backends::backend_service_type);
     RESOURCE_BACKEND: "resource-backend", "C4", None, Deny,
-        "backends are Services; backend.resource cannot be bound to a CLB";
+        "backends are Services; backend.resource cannot be bound to a CLB",
+        Qcloud(backends::resource_backend);
 
     // Hosts, paths, quotas.
     HOST_GRAMMAR: "host-grammar", "C17", Some("E4052"), Deny,
-        "hosts have at least one dot and at most 80 characters of the CLB domain grammar";
+        "hosts have at least one dot and at most 80 characters of the CLB domain grammar",
+        Qcloud(routes::host_grammar);
     PATH_GRAMMAR: "path-grammar", "C18", Some("E4031"), Deny,
-        "paths start with /, use only the CLB URL characters and fit its length";
+        "paths start with /, use only the CLB URL characters and fit its length",
+        Qcloud(routes::path_grammar);
     RULE_WITHOUT_HTTP: "rule-without-http", "C19", Some("E4013"), Deny,
-        "every spec.rules entry has http paths; a default backend alone is not supported";
+        "every spec.rules entry has http paths; a default backend alone is not supported",
+        Qcloud(routes::rule_without_http);
     DUPLICATE_ROUTE: "duplicate-route", "C20", None, Deny,
-        "the same host and path do not lead to two different backends in one Ingress";
+        "the same host and path do not lead to two different backends in one Ingress",
+        Qcloud(routes::duplicate_route);
     LISTENER_RULE_QUOTA: "listener-rule-quota", "C21", Some("E4005"), Warn,
-        "at most 50 host+path rules per listener";
+        "at most 50 host+path rules per listener",
+        Qcloud(routes::listener_rule_quota);
     IPV6_HOST_REQUIRED: "ipv6-host-required", "C22", Some("E4034"), Deny,
-        "on an IPv6FullChain CLB every rule has a host";
+        "on an IPv6FullChain CLB every rule has a host",
+        Qcloud(routes::ipv6_host_required);
 
     // Shared CLBs.
     EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4020"), Deny,
-        "an existLbId is not used by another Ingress unless both are in an enable-group";
+        "an existLbId is not used by another Ingress unless both are in an enable-group",
+        Qcloud(shared_lb::exist_lb_in_use);
     GROUP_ROUTE_CONFLICT: "group-route-conflict", "C20", None, Deny,
-        "host+path pairs are unique across the Ingresses sharing a CLB with enable-group";
+        "host+path pairs are unique across the Ingresses sharing a CLB with enable-group",
+        Qcloud(shared_lb::group_route_conflict);
 
     // UPDATE only.
     CREATE_ONLY_CHANGE: "create-only-change", "C24", None, Warn,
-        "an UPDATE changes an annotation TKE reads only when it creates the CLB";
+        "an UPDATE changes an annotation TKE reads only when it creates the CLB",
+        Qcloud(update::create_only_change);
     REDIRECT_DELETED: "redirect-deleted", "C33", None, Warn,
-        "redirects are turned off by setting \"false\", not by deleting the annotation";
+        "redirects are turned off by setting \"false\", not by deleting the annotation",
+        Qcloud(update::redirect_deleted);
 }
 
 /// The rule with this id.

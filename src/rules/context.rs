@@ -8,6 +8,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use serde_json::Value;
 
+use super::Operation;
 use super::annotations as keys;
 use crate::cluster::ClusterLookup;
 
@@ -81,9 +82,17 @@ impl<'a> SpecPath<'a> {
     }
 }
 
+/// Everything a rule may look at: the Ingress under review, read once, and the cluster view.
 pub struct Ctx<'a> {
+    pub operation: Operation,
+    /// The Ingress's namespace (from the request when the object has none).
     pub namespace: &'a str,
+    pub name: &'a str,
     pub ingress: &'a Ingress,
+    /// The object before an UPDATE.
+    pub old: Option<&'a Ingress>,
+    /// TKE's CLB controller handles this Ingress (class qcloud, or no class at all).
+    pub in_scope: bool,
     pub annotations: &'a BTreeMap<String, String>,
     pub rules: &'a [IngressRule],
     pub tls: &'a [IngressTLS],
@@ -95,13 +104,22 @@ pub struct Ctx<'a> {
     pub cluster: &'a dyn ClusterLookup,
 }
 
+/// What a [`Ctx`] is built from, besides the parsed JSON annotations.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub operation: Operation,
+    pub namespace: &'a str,
+    pub ingress: &'a Ingress,
+    pub old: Option<&'a Ingress>,
+}
+
 impl<'a> Ctx<'a> {
     pub fn new(
-        namespace: &'a str,
-        ingress: &'a Ingress,
+        subject: Subject<'a>,
         json: Vec<(&'static str, Value)>,
         cluster: &'a dyn ClusterLookup,
     ) -> Self {
+        let ingress = subject.ingress;
         let spec = ingress.spec.as_ref();
         let entries = |key: &'static str| {
             json.iter()
@@ -117,8 +135,12 @@ impl<'a> Ctx<'a> {
                 .unwrap_or_default()
         };
         Self {
-            namespace,
+            operation: subject.operation,
+            namespace: subject.namespace,
+            name: ingress.metadata.name.as_deref().unwrap_or_default(),
             ingress,
+            old: subject.old,
+            in_scope: crate::ingress::is_qcloud(ingress),
             annotations: ingress
                 .metadata
                 .annotations
@@ -132,6 +154,14 @@ impl<'a> Ctx<'a> {
             json,
             cluster,
         }
+    }
+
+    /// An annotation of the object before an UPDATE.
+    pub fn old_annotation(&self, key: &str) -> Option<&'a str> {
+        self.old
+            .and_then(|o| o.metadata.annotations.as_ref())
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
     }
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {

@@ -6,8 +6,8 @@ use std::fmt;
 use jsonschema::Validator;
 use serde_json::Value;
 
-use super::annotations as keys;
-use super::catalogue::{self, Rule};
+use super::annotations::{self as keys, ValueKind};
+use super::catalogue::Rule;
 use super::{EngineError, Finding};
 use crate::text::shorten;
 
@@ -19,8 +19,6 @@ const MAX_SCHEMA_ERRORS: usize = 5;
 struct JsonAnnotation {
     key: &'static str,
     rule: &'static Rule,
-    /// TKE's code for this annotation when the rule covers several.
-    code: Option<&'static str>,
     validator: Validator,
 }
 
@@ -39,63 +37,22 @@ impl fmt::Debug for Schemas {
 }
 
 impl Schemas {
+    /// Compiles the schema of every [`ValueKind::Json`] annotation in the catalogue.
     pub fn compile() -> Result<Self, EngineError> {
-        let rules_schema = include_str!("schemas/rules-annotation.json");
-        let table: [(&str, &Rule, Option<&str>, &str); 7] = [
-            (
-                keys::HTTP_RULES,
-                &catalogue::HTTP_RULES_JSON,
-                None,
-                rules_schema,
-            ),
-            (
-                keys::HTTPS_RULES,
-                &catalogue::HTTPS_RULES_JSON,
-                None,
-                rules_schema,
-            ),
-            (
-                keys::EXTENSIVE_PARAMETERS,
-                &catalogue::EXTENSIVE_PARAMETERS_JSON,
-                None,
-                include_str!("schemas/extensive-parameters.json"),
-            ),
-            (
-                keys::LISTEN_PORTS,
-                &catalogue::ANNOTATION_JSON,
-                None,
-                include_str!("schemas/listen-ports.json"),
-            ),
-            (
-                keys::CERTIFICATE,
-                &catalogue::ANNOTATION_JSON,
-                None,
-                include_str!("schemas/certificate.json"),
-            ),
-            (
-                keys::AUTO_REWRITE_CODE,
-                &catalogue::ANNOTATION_JSON,
-                None,
-                include_str!("schemas/auto-rewrite-code.json"),
-            ),
-            (
-                keys::LB_RS_WEIGHT,
-                &catalogue::ANNOTATION_JSON,
-                None,
-                include_str!("schemas/lb-rs-weight.json"),
-            ),
-        ];
-        let annotations = table
-            .into_iter()
-            .map(|(key, rule, code, text)| {
-                let schema: Value = serde_json::from_str(text)
+        let annotations = keys::KNOWN
+            .iter()
+            .filter_map(|a| match a.kind {
+                ValueKind::Json(schema) => Some((a.key, schema)),
+                _ => None,
+            })
+            .map(|(key, schema)| {
+                let parsed: Value = serde_json::from_str(schema.text)
                     .map_err(|e| EngineError(format!("schema for {key} is not JSON: {e}")))?;
-                let validator = jsonschema::validator_for(&schema)
+                let validator = jsonschema::validator_for(&parsed)
                     .map_err(|e| EngineError(format!("schema for {key} does not compile: {e}")))?;
                 Ok(JsonAnnotation {
                     key,
-                    rule,
-                    code,
+                    rule: schema.rule,
                     validator,
                 })
             })
@@ -117,11 +74,7 @@ impl Schemas {
             };
             let field = annotation_field(spec.key);
             let finding = |field: String, problem: String, fix: &str| {
-                let f = Finding::new(spec.rule, field, problem, fix);
-                match spec.code {
-                    Some(code) => f.with_code(code),
-                    None => f,
-                }
+                Finding::new(spec.rule, field, problem, fix)
             };
             let value: Value = match serde_json::from_str(text.trim()) {
                 Ok(value) => value,
@@ -181,9 +134,34 @@ fn push_segment(path: &mut String, segment: &str) {
 const MAX_SCHEMA_ERROR_CHARS: usize = 160;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::rules::testing::*;
     use std::collections::BTreeMap;
+
+    rule_cases! {
+        http_rules_json: HTTP_RULES_JSON {
+            fires not_json: tls().annotate(keys::HTTP_RULES, r#"[{"host":"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules]";
+            fires wrong_shape: tls().annotate(keys::HTTP_RULES, r#"{"host":"a.example.com"}"#);
+            clean null: tls().annotate(keys::HTTP_RULES, "null");
+            clean entries: tls().annotate(keys::HTTP_RULES,
+                r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#);
+        }
+        https_rules_json: HTTPS_RULES_JSON {
+            fires not_json: tls().annotate(keys::HTTPS_RULES, "[");
+            clean null: tls().annotate(keys::HTTPS_RULES, "null");
+        }
+        extensive_parameters_json: EXTENSIVE_PARAMETERS_JSON {
+            fires a_string: http().annotate(keys::EXTENSIVE_PARAMETERS, "\"IPV4\"");
+            clean an_object: http().annotate(keys::EXTENSIVE_PARAMETERS, r#"{"AddressIPVersion":"IPV4"}"#);
+        }
+        annotation_json: ANNOTATION_JSON {
+            fires port_as_string: http().annotate(keys::LISTEN_PORTS, r#"[{"HTTP":"80"}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][0].HTTP";
+            clean listen_ports: http().annotate(keys::LISTEN_PORTS, r#"[{"HTTP":80}]"#);
+        }
+    }
 
     fn check(key: &str, value: &str) -> (Vec<Finding>, Vec<(&'static str, Value)>) {
         let schemas = Schemas::compile().unwrap();

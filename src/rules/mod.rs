@@ -1,9 +1,12 @@
 //! The rules: pure functions from an Ingress under review and a read-only cluster view to
 //! [`Finding`]s (validating side) and JSON patch operations (mutating side).
 //!
-//! No async, no I/O, no HTTP here. Every rule has a stable id in [`catalogue`], a default severity
-//! and, where TKE has one, the controller's error code.
+//! No async, no I/O, no HTTP here. Front ends (the webhook server, `check`, an audit pass) call
+//! the one [admission function](Engine::admit), so none of them can drift from what
+//! `kubectl apply` gets. Every rule has a stable id in [`catalogue`], a default severity and,
+//! where TKE has one, the controller's error code.
 
+pub mod admission;
 pub mod annotations;
 pub mod catalogue;
 mod checks;
@@ -13,13 +16,18 @@ pub mod mutate;
 mod report;
 pub mod settings;
 #[cfg(test)]
-mod tests;
+mod testing;
 
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cluster::ClusterLookup;
 use crate::ingress::IngressVersion;
+pub use admission::{Admission, AdmissionInput, Decision, Endpoint, Kind, Outcome, Pending, Skip};
 pub use catalogue::Rule;
+use catalogue::{Check, RULES};
+pub use checks::tls::{SecretReference, secret_references};
+use context::{Ctx, Subject};
+pub use report::sanitize_warnings;
 pub use settings::Settings;
 
 /// What a finding does to the request.
@@ -29,6 +37,15 @@ pub enum Severity {
     Warn,
     /// Denied.
     Deny,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Deny => "deny",
+        }
+    }
 }
 
 /// The admission operation under review.
@@ -107,7 +124,7 @@ impl Finding {
     }
 }
 
-/// Everything a validating rule may look at.
+/// Everything the rules look at for one decoded Ingress.
 pub struct Review<'a> {
     pub operation: Operation,
     /// The Ingress's namespace (from the request when the object has none).
@@ -121,13 +138,13 @@ pub struct Review<'a> {
 }
 
 /// Who sent the request, for exemptions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Requester<'a> {
     pub username: &'a str,
     pub groups: &'a [String],
 }
 
-/// The outcome of validating one Ingress.
+/// The outcome of validating one decoded Ingress.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verdict {
     /// Every finding, with its effective severity.
@@ -178,92 +195,65 @@ impl Engine {
             || exempt.namespaces.iter().any(|n| n == namespace)
     }
 
-    /// The Secrets (in the Ingress's namespace) the rules will read, so a live view can fetch them
-    /// before [`Engine::validate`] runs.
-    pub fn secret_names(&self, ingress: &Ingress) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_deref());
-        for name in tls
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.secret_name.as_deref())
-        {
-            if !name.is_empty() && !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
-            }
-        }
-        names
-    }
-
-    /// Runs every rule on a qcloud Ingress and applies settings, ratcheting and enforcement.
+    /// Runs every rule on a decoded Ingress and applies settings, ratcheting and enforcement.
+    /// Front ends call [`Engine::admit`], which decodes, scopes and canonicalises first; this is
+    /// the step after, for benchmarks and tests of the rules alone.
     pub fn validate(&self, review: &Review<'_>) -> Verdict {
-        let mut findings = self.findings(
-            review.namespace,
-            review.ingress,
-            review.operation,
-            review.old,
-            review.cluster,
-        );
-        findings.retain_mut(|f| self.apply_setting(f));
+        let subject = Subject {
+            operation: review.operation,
+            namespace: review.namespace,
+            ingress: review.ingress,
+            old: review.old,
+        };
+        let mut findings = self.findings(subject, review.cluster);
         if let (Operation::Update, Some(old)) = (review.operation, review.old) {
-            let mut before = self.findings(
-                review.namespace,
-                old,
-                Operation::Update,
-                None,
-                review.cluster,
-            );
-            before.retain_mut(|f| self.apply_setting(f));
-            report::ratchet(&mut findings, &before);
+            let before = Subject {
+                ingress: old,
+                old: None,
+                ..subject
+            };
+            report::ratchet(&mut findings, &self.findings(before, review.cluster));
         }
         if self.settings.enforcement == settings::Enforcement::Warn {
-            for finding in &mut findings {
-                if finding.severity == Severity::Deny {
-                    finding.severity = Severity::Warn;
-                    finding.enforcement_warn = true;
-                }
+            for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
+                finding.severity = Severity::Warn;
+                finding.enforcement_warn = true;
             }
         }
         report::verdict(findings, review.version)
     }
 
-    /// Warnings for an Ingress that is not TKE's: a class that looks like a misspelt `qcloud`, or an
-    /// UPDATE that takes the Ingress away from TKE. Never denies.
-    pub fn out_of_scope_warnings(&self, ingress: &Ingress, old: Option<&Ingress>) -> Vec<String> {
-        let mut findings = Vec::new();
-        if let Some(typo) = class_typo(ingress) {
-            findings.push(typo);
-        }
-        if let Some(old) = old.filter(|o| crate::ingress::is_qcloud(o)) {
-            findings.push(Finding::new(
-                &catalogue::CLASS_CHANGE,
-                changed_class_field(old, ingress),
-                "moves this Ingress away from TKE: its CLB will be released",
-                "keep class qcloud unless the CLB should go",
-            ));
+    /// Every rule's findings with the settings applied, in catalogue order (JSON schema findings
+    /// first, since later rules read the parsed values). An Ingress that is not TKE's gets only
+    /// the class rules, and only as warnings.
+    fn findings(&self, subject: Subject<'_>, cluster: &dyn ClusterLookup) -> Vec<Finding> {
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let in_scope = crate::ingress::is_qcloud(subject.ingress);
+        let (mut findings, parsed) = if in_scope {
+            let annotations = subject.ingress.metadata.annotations.as_ref();
+            self.schemas.check(annotations.unwrap_or(&NONE))
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let ctx = Ctx::new(subject, parsed, cluster);
+        for rule in RULES.iter().filter(|r| !self.is_off(r)) {
+            match rule.run {
+                Check::Qcloud(check) if in_scope => check(&ctx, &mut findings),
+                Check::AnyClass(check) => check(&ctx, &mut findings),
+                _ => {}
+            }
         }
         findings.retain_mut(|f| self.apply_setting(f));
+        if !in_scope {
+            for finding in &mut findings {
+                finding.severity = Severity::Warn;
+            }
+        }
         findings
-            .iter()
-            .map(|f| report::warning(f, IngressVersion::NetworkingV1))
-            .collect()
     }
 
-    /// Every rule's raw findings, before settings.
-    fn findings(
-        &self,
-        namespace: &str,
-        ingress: &Ingress,
-        operation: Operation,
-        old: Option<&Ingress>,
-        cluster: &dyn ClusterLookup,
-    ) -> Vec<Finding> {
-        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-        let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
-        let (mut findings, parsed) = self.schemas.check(annotations);
-        let ctx = context::Ctx::new(namespace, ingress, parsed, cluster);
-        checks::run(&ctx, operation, old, &mut findings);
-        findings
+    fn is_off(&self, rule: &Rule) -> bool {
+        self.settings.rules.get(rule.id) == Some(&settings::RuleSetting::Off)
     }
 
     /// Applies a per-rule override; false when the rule is off.
@@ -281,47 +271,4 @@ impl Engine {
             None => true,
         }
     }
-}
-
-/// The class field an UPDATE changed: `spec.ingressClassName` if it differs, else the annotation.
-pub(crate) fn changed_class_field(old: &Ingress, new: &Ingress) -> String {
-    let class_name = |i: &Ingress| i.spec.as_ref().and_then(|s| s.ingress_class_name.clone());
-    if class_name(old) == class_name(new) {
-        json::annotation_field(annotations::CLASS)
-    } else {
-        "spec.ingressClassName".to_owned()
-    }
-}
-
-/// A class value that looks like a misspelt `qcloud` (the Ingress is then not TKE's at all).
-fn class_typo(ingress: &Ingress) -> Option<Finding> {
-    const LOOKALIKES: [&str; 5] = ["clb", "tke", "tencent", "qcloud-clb", "tencent-clb"];
-    let annotation = ingress
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(annotations::CLASS));
-    let class_name = ingress
-        .spec
-        .as_ref()
-        .and_then(|s| s.ingress_class_name.as_ref());
-    let (field, value) = match (annotation, class_name) {
-        (Some(a), _) if !a.is_empty() => (json::annotation_field(annotations::CLASS), a),
-        (_, Some(c)) => ("spec.ingressClassName".to_owned(), c),
-        _ => return None,
-    };
-    let lower = value.trim().to_ascii_lowercase();
-    let typo = (lower == crate::ingress::QCLOUD_CLASS && value != crate::ingress::QCLOUD_CLASS)
-        || LOOKALIKES.contains(&lower.as_str())
-        || (lower != crate::ingress::QCLOUD_CLASS
-            && lower.len() >= 4
-            && crate::text::edit_distance(&lower, crate::ingress::QCLOUD_CLASS) <= 2);
-    typo.then(|| {
-        Finding::new(
-            &catalogue::CLASS_TYPO,
-            field,
-            format!("{value:?} is not qcloud, so TKE ignores this Ingress"),
-            "write qcloud exactly, if TKE should make a CLB",
-        )
-    })
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Finding, Severity, Verdict};
 use crate::ingress::{IngressVersion, field_path};
-use crate::text::{MAX_WARNING_CHARS, shorten};
+use crate::text::{MAX_WARNING_CHARS, one_line, shorten};
 
 /// On UPDATE, a deny the old object already had (same rule, same field) becomes a warning, so an
 /// old mistake does not block unrelated edits. Only the old object's denies count: a warning such
@@ -71,7 +71,7 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
     if denies.len() > MAX_DENY_FINDINGS {
         parts.push(format!("…and {} more", denies.len() - MAX_DENY_FINDINGS));
     }
-    crate::ingress::one_line(&parts.join("; "))
+    one_line(&parts.join("; "))
 }
 
 /// One warning line of at most 120 characters: `field: problem (E-code)`, cut at the end if it
@@ -88,13 +88,81 @@ pub fn warning(finding: &Finding, version: IngressVersion) -> String {
         .tke_code
         .map_or_else(String::new, |c| format!(" ({c})"));
     let field = field_path(version, &finding.field);
-    let line = crate::ingress::one_line(&format!("{prefix}{field}: {}{code}", finding.problem));
+    let line = one_line(&format!("{prefix}{field}: {}{code}", finding.problem));
     shorten(&line, MAX_WARNING_CHARS)
+}
+
+/// The API server starts truncating warnings past 4096 runes in total; stay below.
+const MAX_WARNINGS_TOTAL: usize = 3800;
+
+/// A safety net for what the rules produce: the API server silently drops a warning with a
+/// control character, so every warning is one line, at most 120 characters, deduplicated, and
+/// the total stays under the API server's budget.
+pub fn sanitize_warnings(warnings: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut total = 0;
+    for warning in warnings {
+        let line: String = one_line(&warning)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        let line = shorten(&line, MAX_WARNING_CHARS);
+        if line.is_empty() || out.contains(&line) {
+            continue;
+        }
+        total += line.chars().count();
+        if total > MAX_WARNINGS_TOTAL {
+            break;
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// Keeps a deny that is not a rule's (an object that does not decode) readable in `kubectl`.
+pub fn shorten_message(message: &str) -> String {
+    shorten(message, 512)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_single_short_unique_lines_within_budget() {
+        let long = "w".repeat(300);
+        let out = sanitize_warnings(vec![
+            "spec.rules[0]: two\nlines".to_owned(),
+            "bell\u{7} inside".to_owned(),
+            long.clone(),
+            "spec.rules[0]: two\nlines".to_owned(),
+            "   ".to_owned(),
+        ]);
+        assert_eq!(out[0], "spec.rules[0]: two lines");
+        assert_eq!(out[1], "bell inside");
+        assert_eq!(out[2].chars().count(), MAX_WARNING_CHARS);
+        assert!(out[2].ends_with('…'));
+        assert_eq!(out.len(), 3);
+
+        let many: Vec<String> = (0..200)
+            .map(|i| format!("{i}: {}", "x".repeat(100)))
+            .collect();
+        let out = sanitize_warnings(many);
+        let total: usize = out.iter().map(|w| w.chars().count()).sum();
+        assert!(
+            total <= MAX_WARNINGS_TOTAL && out.len() > 30,
+            "{total} {}",
+            out.len()
+        );
+    }
+
+    #[test]
+    fn long_decode_errors_are_cut() {
+        let long = "x".repeat(2000);
+        let cut = shorten_message(&long);
+        assert!(cut.chars().count() <= 513);
+        assert_eq!(shorten_message("short"), "short");
+    }
     use crate::rules::catalogue::TLS_SECRET_MISSING;
 
     #[test]

@@ -26,7 +26,6 @@
 //! `rules.host-gramar: no such rule (did you mean host-grammar?)`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -85,8 +84,6 @@ pub struct Settings {
 /// Why a settings file was rejected: one line, starting with the bad key where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("{path}: {message}")]
-    Read { path: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -112,18 +109,6 @@ const TOP_KEYS: [&str; 3] = ["enforcement", "rules", "exempt"];
 const EXEMPT_KEYS: [&str; 3] = ["usernames", "groups", "namespaces"];
 
 impl Settings {
-    /// Reads and parses a settings file; errors name the file.
-    pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Self::from_yaml_str(&text).map_err(|e| SettingsError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
-    }
-
     /// Parses settings YAML. An empty document gives the defaults.
     pub fn from_yaml_str(text: &str) -> Result<Self, SettingsError> {
         if text.trim().is_empty()
@@ -293,15 +278,7 @@ fn short(value: &Value) -> String {
     crate::text::shorten(&value.to_string(), 41)
 }
 
-/// ` (did you mean X?)` for the closest candidate within a small edit distance, else empty.
-pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    candidates
-        .map(|c| (crate::text::edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!(" (did you mean {c}?)"))
-        .unwrap_or_default()
-}
+use crate::text::did_you_mean;
 
 #[cfg(test)]
 mod tests {
@@ -414,28 +391,6 @@ mod tests {
             .to_string();
         assert!(!err.contains('\n'), "{err:?}");
         assert!(err.contains("line"), "{err:?}");
-    }
-
-    #[test]
-    fn load_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("settings.yaml");
-        std::fs::write(&path, "rules:\n  host-gramar: warn\n").unwrap();
-        let err = Settings::load(&path).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!(
-                "{}: rules.host-gramar: no such rule (did you mean host-grammar?)",
-                path.display()
-            )
-        );
-        let missing = Settings::load(&dir.path().join("missing.yaml")).unwrap_err();
-        assert!(missing.to_string().contains("missing.yaml"), "{missing}");
-        std::fs::write(&path, "enforcement: warn\n").unwrap();
-        assert_eq!(
-            Settings::load(&path).unwrap().enforcement,
-            Enforcement::Warn
-        );
     }
 
     #[test]

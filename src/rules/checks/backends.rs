@@ -9,29 +9,34 @@ use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::{Finding, Severity};
 
-/// A backend reference, wherever it was written.
-struct Reference<'a> {
-    service: &'a str,
-    port: Port<'a>,
+/// A backend Service reference, wherever it was written: a spec path, the default backend, or an
+/// http-rules/https-rules entry.
+pub struct Reference<'a> {
+    pub service: &'a str,
+    pub port: Port<'a>,
     /// Field paths of the service name and the port.
-    name_field: String,
-    port_field: String,
+    pub name_field: String,
+    pub port_field: String,
 }
 
-enum Port<'a> {
+pub enum Port<'a> {
     Number(i32),
     Name(&'a str),
     Missing,
 }
 
-pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let direct = ctx.is_true(keys::DIRECT_ACCESS);
+/// Every Service reference of the Ingress, in field order.
+pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
+    let mut out = Vec::new();
     for path in ctx.spec_paths() {
-        let field = format!("{}.backend", path.field());
-        spec_backend(ctx, &path.path.backend, &field, direct, out);
+        spec_reference(
+            &path.path.backend,
+            &format!("{}.backend", path.field()),
+            &mut out,
+        );
     }
     if let Some(backend) = ctx.default_backend {
-        spec_backend(ctx, backend, "spec.defaultBackend", direct, out);
+        spec_reference(backend, "spec.defaultBackend", &mut out);
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
         let Some(backend) = &entry.backend else {
@@ -42,36 +47,18 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             Err(_) => Port::Name(&backend.port),
         };
         let field = format!("{}.backend", entry.field());
-        check_reference(
-            ctx,
-            &Reference {
-                service: &backend.service,
-                port,
-                name_field: format!("{field}.serviceName"),
-                port_field: format!("{field}.servicePort"),
-            },
-            direct,
-            out,
-        );
+        out.push(Reference {
+            service: &backend.service,
+            port,
+            name_field: format!("{field}.serviceName"),
+            port_field: format!("{field}.servicePort"),
+        });
     }
+    out
 }
 
-fn spec_backend(
-    ctx: &Ctx<'_>,
-    backend: &IngressBackend,
-    field: &str,
-    direct: bool,
-    out: &mut Vec<Finding>,
-) {
+fn spec_reference<'a>(backend: &'a IngressBackend, field: &str, out: &mut Vec<Reference<'a>>) {
     let Some(service) = &backend.service else {
-        if backend.resource.is_some() {
-            out.push(Finding::new(
-                &c::RESOURCE_BACKEND,
-                format!("{field}.resource"),
-                "is a resource backend; a CLB can only forward to Services",
-                "point the backend at a NodePort or LoadBalancer Service",
-            ));
-        }
         return;
     };
     let (port, port_field) = match &service.port {
@@ -82,42 +69,50 @@ fn spec_backend(
         },
         None => (Port::Missing, format!("{field}.service.port")),
     };
-    check_reference(
-        ctx,
-        &Reference {
-            service: &service.name,
-            port,
-            name_field: format!("{field}.service.name"),
-            port_field,
-        },
-        direct,
-        out,
-    );
+    out.push(Reference {
+        service: &service.name,
+        port,
+        name_field: format!("{field}.service.name"),
+        port_field,
+    });
 }
 
-fn check_reference(ctx: &Ctx<'_>, reference: &Reference<'_>, direct: bool, out: &mut Vec<Finding>) {
-    let name = reference.service;
-    let Some(service) = ctx.cluster.service(ctx.namespace, name) else {
-        out.push(Finding::new(
-            &c::BACKEND_SERVICE_MISSING,
-            reference.name_field.clone(),
-            format!(
-                "Service {name:?} does not exist in namespace {}",
-                ctx.namespace
-            ),
-            "create the Service first, in the Ingress's namespace (TKE never looks elsewhere)",
-        ));
-        return;
-    };
-    if let Some(problem) = port_problem(&service, &reference.port) {
-        out.push(Finding::new(
-            &c::BACKEND_PORT_MISSING,
-            reference.port_field.clone(),
-            format!("Service {name:?} {problem}"),
-            format!("use one of the Service's ports: {}", port_list(&service)),
-        ));
+/// The references whose Service exists, with it.
+fn found<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (Reference<'a>, ServiceSummary)> + 'a {
+    references(ctx).into_iter().filter_map(move |r| {
+        let service = ctx.cluster.service(ctx.namespace, r.service)?;
+        Some((r, service))
+    })
+}
+
+pub fn backend_service_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for reference in references(ctx) {
+        let name = reference.service;
+        if ctx.cluster.service(ctx.namespace, name).is_none() {
+            out.push(Finding::new(
+                &c::BACKEND_SERVICE_MISSING,
+                reference.name_field,
+                format!(
+                    "Service {name:?} does not exist in namespace {}",
+                    ctx.namespace
+                ),
+                "create the Service first, in the Ingress's namespace (TKE never looks elsewhere)",
+            ));
+        }
     }
-    type_check(name, &service, &reference.name_field, direct, out);
+}
+
+pub fn backend_port_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for (reference, service) in found(ctx) {
+        if let Some(problem) = port_problem(&service, &reference.port) {
+            out.push(Finding::new(
+                &c::BACKEND_PORT_MISSING,
+                reference.port_field,
+                format!("Service {:?} {problem}", reference.service),
+                format!("use one of the Service's ports: {}", port_list(&service)),
+            ));
+        }
+    }
 }
 
 fn port_problem(service: &ServiceSummary, port: &Port<'_>) -> Option<String> {
@@ -153,28 +148,127 @@ fn port_list(service: &ServiceSummary) -> String {
         .join(", ")
 }
 
-fn type_check(
-    name: &str,
-    service: &ServiceSummary,
-    field: &str,
-    direct: bool,
-    out: &mut Vec<Finding>,
-) {
-    let kind = service.service_type.as_str();
-    if matches!(kind, "NodePort" | "LoadBalancer") {
-        return;
+pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let direct = ctx.is_true(keys::DIRECT_ACCESS);
+    for (reference, service) in found(ctx) {
+        let kind = service.service_type.as_str();
+        if matches!(kind, "NodePort" | "LoadBalancer") {
+            continue;
+        }
+        let finding = Finding::new(
+            &c::BACKEND_SERVICE_TYPE,
+            reference.name_field,
+            format!(
+                "Service {:?} is {kind}; the CLB forwards to NodePorts",
+                reference.service
+            ),
+            "make the Service type NodePort (or LoadBalancer), or set ingress.cloud.tencent.com/direct-access: \"true\" on VPC-CNI clusters",
+        );
+        match (kind, direct) {
+            // With direct access the CLB binds Pod IPs, so ClusterIP works.
+            (_, true) if kind != "ExternalName" => {}
+            // An ExternalName Service has no Pods to bind; support is undocumented, so only warn.
+            ("ExternalName", true) => out.push(finding.with_severity(Severity::Warn)),
+            _ => out.push(finding),
+        }
     }
-    let finding = Finding::new(
-        &c::BACKEND_SERVICE_TYPE,
-        field.to_owned(),
-        format!("Service {name:?} is {kind}; the CLB forwards to NodePorts"),
-        "make the Service type NodePort (or LoadBalancer), or set ingress.cloud.tencent.com/direct-access: \"true\" on VPC-CNI clusters",
-    );
-    match (kind, direct) {
-        // With direct access the CLB binds Pod IPs, so ClusterIP works.
-        (_, true) if kind != "ExternalName" => {}
-        // An ExternalName Service has no Pods to bind; support is undocumented, so only warn.
-        ("ExternalName", true) => out.push(finding.with_severity(Severity::Warn)),
-        _ => out.push(finding),
+}
+
+pub fn resource_backend(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let spec_paths = ctx
+        .spec_paths()
+        .map(|p| (&p.path.backend, format!("{}.backend", p.field())));
+    let default = ctx
+        .default_backend
+        .map(|b| (b, "spec.defaultBackend".to_owned()));
+    for (backend, field) in spec_paths.chain(default) {
+        if backend.service.is_none() && backend.resource.is_some() {
+            out.push(Finding::new(
+                &c::RESOURCE_BACKEND,
+                format!("{field}.resource"),
+                "is a resource backend; a CLB can only forward to Services",
+                "point the backend at a NodePort or LoadBalancer Service",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rules::testing::*;
+    use serde_json::json;
+
+    const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";
+
+    rule_cases! {
+        backend_service_missing: BACKEND_SERVICE_MISSING {
+            fires no_such_service: http().backend("nope") => "spec.rules[0].http.paths[0].backend.service.name";
+            fires in_an_annotation: tls().annotate(HTTPS_RULES,
+                r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"nope","servicePort":"80"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.https-rules][0].backend.serviceName";
+            clean exists: http();
+        }
+        backend_port_missing: BACKEND_PORT_MISSING {
+            fires no_such_port_name: http().set("/spec/rules/0/http/paths/0/backend/service/port", json!({"name": "grpc"}))
+                => "spec.rules[0].http.paths[0].backend.service.port.name";
+            fires in_an_annotation: tls().annotate(HTTPS_RULES,
+                r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"8080"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.https-rules][0].backend.servicePort";
+            clean port_by_name: http().set("/spec/rules/0/http/paths/0/backend/service/port", json!({"name": "http"}));
+            clean port_by_number: http();
+        }
+        backend_service_type: BACKEND_SERVICE_TYPE {
+            fires cluster_ip: http().backend("internal") => "spec.rules[0].http.paths[0].backend.service.name";
+            fires in_an_annotation: tls().annotate(HTTPS_RULES,
+                r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"internal","servicePort":"80"}}]"#);
+            fires external_name_with_direct_access: http().backend("ext").annotate("ingress.cloud.tencent.com/direct-access", "true");
+            clean node_port: http();
+            clean load_balancer: http().backend("lb");
+            clean cluster_ip_with_direct_access: http().backend("internal").annotate("ingress.cloud.tencent.com/direct-access", "true");
+        }
+        resource_backend: RESOURCE_BACKEND {
+            fires resource: http().set("/spec/rules/0/http/paths/0/backend", json!({"resource": {"kind": "Bucket", "name": "b"}}))
+                => "spec.rules[0].http.paths[0].backend.resource";
+            clean service: http();
+        }
+    }
+
+    #[test]
+    fn an_external_name_service_only_warns_with_direct_access() {
+        let fixture = http()
+            .backend("ext")
+            .annotate("ingress.cloud.tencent.com/direct-access", "true");
+        assert!(fixture.decide().allowed());
+        let finding = &fixture.findings_of(&c::BACKEND_SERVICE_TYPE)[0];
+        assert_eq!(finding.severity, Severity::Warn);
+    }
+
+    #[test]
+    fn annotation_backends_are_checked_like_spec_backends() {
+        let decision = tls()
+            .annotate(
+                HTTPS_RULES,
+                r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"internal","servicePort":"8080"}}]"#,
+            )
+            .decide();
+        let fields: Vec<_> = decision
+            .findings
+            .iter()
+            .map(|f| (f.rule.id, f.field.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (
+                    "backend-port-missing",
+                    "metadata.annotations[kubernetes.io/ingress.https-rules][0].backend.servicePort"
+                ),
+                (
+                    "backend-service-type",
+                    "metadata.annotations[kubernetes.io/ingress.https-rules][0].backend.serviceName"
+                ),
+            ]
+        );
     }
 }

@@ -1,5 +1,4 @@
-//! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6), and routes shared with
-//! other Ingresses on the same CLB.
+//! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6).
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,34 +13,31 @@ const MAX_PATH_LEN: usize = 200;
 const TKE_PATH_LEN: usize = 120;
 const RULES_PER_LISTENER: usize = 50;
 
-pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    grammar(ctx, out);
-    rules_without_http(ctx, out);
-    duplicates(ctx, out);
-    quota(ctx, out);
-    ipv6_hosts(ctx, out);
-}
-
-fn grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (i, rule) in ctx.rules.iter().enumerate() {
         if let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) {
-            host_grammar(host, format!("spec.rules[{i}].host"), out);
-        }
-    }
-    for path in ctx.spec_paths() {
-        if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
-            path_grammar(url, format!("{}.path", path.field()), out);
+            check_host(host, format!("spec.rules[{i}].host"), out);
         }
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
         if !entry.host.is_empty() {
-            host_grammar(&entry.host, format!("{}.host", entry.field()), out);
+            check_host(&entry.host, format!("{}.host", entry.field()), out);
         }
-        path_grammar(&entry.path, format!("{}.path", entry.field()), out);
     }
 }
 
-fn host_grammar(host: &str, field: String, out: &mut Vec<Finding>) {
+pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for path in ctx.spec_paths() {
+        if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
+            check_path(url, format!("{}.path", path.field()), out);
+        }
+    }
+    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
+        check_path(&entry.path, format!("{}.path", entry.field()), out);
+    }
+}
+
+fn check_host(host: &str, field: String, out: &mut Vec<Finding>) {
     let problem = if host.len() > MAX_HOST_LEN {
         format!(
             "is {} characters; CLB domains are at most {MAX_HOST_LEN}",
@@ -80,7 +76,7 @@ fn is_label(label: &str) -> bool {
         && label.chars().all(|c| ok(c) || c == '-')
 }
 
-fn path_grammar(path: &str, field: String, out: &mut Vec<Finding>) {
+fn check_path(path: &str, field: String, out: &mut Vec<Finding>) {
     let clb_char = |c: char| c.is_ascii_alphanumeric() || "._-/=?:".contains(c);
     let (problem, severity) = if !path.starts_with('/') {
         (format!("{path:?} does not start with /"), Severity::Deny)
@@ -124,7 +120,7 @@ fn path_grammar(path: &str, field: String, out: &mut Vec<Finding>) {
     );
 }
 
-fn rules_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub fn rule_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (i, rule) in ctx.rules.iter().enumerate() {
         if rule.http.as_ref().is_none_or(|h| h.paths.is_empty()) {
             out.push(Finding::new(
@@ -149,7 +145,7 @@ fn rules_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 type BackendKey<'a> = Option<(&'a str, String)>;
 
 /// The same host and path sent to two different backends in one Ingress.
-fn duplicates(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub fn duplicate_route(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let mut first: HashMap<(&str, &str), (String, BackendKey<'_>)> = HashMap::new();
     for path in ctx.spec_paths() {
         let backend = path.backend_key();
@@ -171,7 +167,7 @@ fn duplicates(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn quota(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub fn listener_rule_quota(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // Sets, not lists: cost stays linear in the request's rules.
     let mut http: HashSet<(&str, &str)> = HashSet::new();
     let mut https: HashSet<(&str, &str)> = HashSet::new();
@@ -197,7 +193,7 @@ fn quota(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// An IPv6 FullChain CLB has no default domain, so every rule needs a host (E4034).
-fn ipv6_hosts(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub fn ipv6_host_required(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let full_chain = ctx
         .json(keys::EXTENSIVE_PARAMETERS)
         .and_then(|v| v.get("AddressIPVersion"))
@@ -218,56 +214,86 @@ fn ipv6_hosts(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Other Ingresses on the same CLB: E4020 outside a group, host+path clashes inside one.
-pub fn shared_lb(ctx: &Ctx<'_>, name: &str, out: &mut Vec<Finding>) {
-    let Some(lb) = ctx
-        .annotation(keys::EXIST_LB_ID)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return;
-    };
-    let in_group = ctx.is_true(keys::ENABLE_GROUP);
-    let others: Vec<_> = ctx
-        .cluster
-        .ingresses_on_lb(lb)
-        .into_iter()
-        .filter(|o| !(o.namespace == ctx.namespace && o.name == name))
-        .collect();
-    for other in &others {
-        let who = format!("{}/{}", other.namespace, other.name);
-        if !(in_group && other.enable_group) {
-            out.push(Finding::new(
-                &c::EXIST_LB_IN_USE,
-                crate::rules::json::annotation_field(keys::EXIST_LB_ID),
-                format!("CLB {lb} is already used by Ingress {who}"),
-                "use another CLB, or set ingress.cloud.tencent.com/enable-group: \"true\" on every Ingress sharing it",
-            ));
-            continue;
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rules::testing::*;
+    use serde_json::json;
+
+    const PARAMETERS: &str = "kubernetes.io/ingress.extensiveParameters";
+
+    fn numbered_paths(count: usize) -> Fixture {
+        http().set(
+            "/spec/rules/0/http/paths",
+            (0..count).map(|i| path(&format!("/p{i}"), "web")).collect(),
+        )
+    }
+
+    rule_cases! {
+        host_grammar: HOST_GRAMMAR {
+            fires no_dot: http().host("localhost") => "spec.rules[0].host";
+            fires longer_than_80: http().host(&format!("{}.example.com", "a".repeat(70)));
+            fires in_an_annotation: tls().annotate("kubernetes.io/ingress.http-rules",
+                r#"[{"host":"localhost","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].host";
+            clean dotted: http();
+            clean wildcard: http().host("*.example.com");
+            clean no_host: http().remove("/spec/rules/0/host");
         }
-        for path in ctx.spec_paths() {
-            if other
-                .routes
-                .iter()
-                .any(|r| r.host == path.host && r.path == path.url)
-            {
-                out.push(Finding::new(
-                    &c::GROUP_ROUTE_CONFLICT,
-                    format!("{}.path", path.field()),
-                    format!(
-                        "host {:?} path {:?} is already served on CLB {lb} by Ingress {who}",
-                        path.host, path.url
-                    ),
-                    "use a different host or path; every host+path must be unique across the group",
-                ));
-            }
+        path_grammar: PATH_GRAMMAR {
+            fires glob: http().url("/api/*") => "spec.rules[0].http.paths[0].path";
+            fires over_tke_length: http().url(&format!("/{}", "a".repeat(130)));
+            clean plain: http().url("/api/v1");
+            clean query_characters: http().url("/api/v1?x=1:2");
+        }
+        rule_without_http: RULE_WITHOUT_HTTP {
+            fires no_http: http().set("/spec/rules/0", json!({"host": "www.example.com"})) => "spec.rules[0]";
+            fires default_backend_only: http().set("/spec", json!({"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}))
+                => "spec.defaultBackend";
+            clean with_paths: http();
+        }
+        duplicate_route: DUPLICATE_ROUTE {
+            fires two_backends: http().paths([path("/", "lb")]) => "spec.rules[0].http.paths[1].path";
+            clean same_backend_twice: http().paths([path("/", "web")]);
+            clean other_path: http().paths([path("/api", "lb")]);
+        }
+        listener_rule_quota: LISTENER_RULE_QUOTA {
+            fires fifty_one_rules: numbered_paths(51) => "spec.rules";
+            clean fifty_rules: numbered_paths(50);
+        }
+        ipv6_host_required: IPV6_HOST_REQUIRED {
+            fires no_host: http().remove("/spec/rules/0/host").annotate(PARAMETERS, r#"{"AddressIPVersion":"IPv6FullChain"}"#)
+                => "spec.rules[0].host";
+            clean with_host: http().annotate(PARAMETERS, r#"{"AddressIPVersion":"IPv6FullChain"}"#);
+            clean ipv4: http().remove("/spec/rules/0/host").annotate(PARAMETERS, r#"{"AddressIPVersion":"IPV4"}"#);
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    #[test]
+    fn fifty_one_rules_warn_and_say_where() {
+        let decision = numbered_paths(51).decide();
+        assert!(decision.allowed());
+        assert!(
+            decision.warnings[0].contains("51 rules on the HTTP listener"),
+            "{:?}",
+            decision.warnings
+        );
+    }
+
+    #[test]
+    fn a_long_deny_message_is_capped() {
+        let fixture = http().set(
+            "/spec/rules/0/http/paths",
+            (0..14).map(|i| path(&format!("/p{i}*"), "web")).collect(),
+        );
+        let message = fixture.decide().deny_message.unwrap();
+        assert!(
+            message.starts_with("spec.rules[0].http.paths[0].path: "),
+            "{message}"
+        );
+        assert_eq!(message.matches("[path-grammar]").count(), 10, "{message}");
+        assert!(message.ends_with("; …and 4 more"), "{message}");
+    }
 
     #[test]
     fn host_grammar_follows_e4052() {
@@ -297,7 +323,7 @@ mod tests {
     fn path_grammar_denies_globs_and_warns_past_tke_length() {
         let run = |p: &str| {
             let mut out = Vec::new();
-            path_grammar(p, "f".into(), &mut out);
+            check_path(p, "f".into(), &mut out);
             out
         };
         assert!(run("/api/v1?x=1:2").is_empty());

@@ -1,24 +1,21 @@
 //! UPDATE-only checks: edits TKE ignores or that have effects users do not expect.
 
-use k8s_openapi::api::networking::v1::Ingress;
-
-use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Operation};
 
-pub fn check(ctx: &Ctx<'_>, old: &Ingress, out: &mut Vec<Finding>) {
-    let old_value = |key: &str| {
-        old.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(key))
-            .map(String::as_str)
-    };
+fn is_update(ctx: &Ctx<'_>) -> bool {
+    ctx.operation == Operation::Update && ctx.old.is_some()
+}
+
+pub fn create_only_change(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !is_update(ctx) {
+        return;
+    }
     for known in keys::KNOWN.iter().filter(|a| a.create_only) {
-        let (before, after) = (old_value(known.key), ctx.annotation(known.key));
-        if before != after {
+        if ctx.old_annotation(known.key) != ctx.annotation(known.key) {
             out.push(Finding::new(
                 &c::CREATE_ONLY_CHANGE,
                 annotation_field(known.key),
@@ -27,8 +24,14 @@ pub fn check(ctx: &Ctx<'_>, old: &Ingress, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+pub fn redirect_deleted(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !is_update(ctx) {
+        return;
+    }
     for key in [keys::REWRITE_SUPPORT, keys::AUTO_REWRITE] {
-        if old_value(key) == Some("true") && ctx.annotation(key).is_none() {
+        if ctx.old_annotation(key) == Some("true") && ctx.annotation(key).is_none() {
             out.push(Finding::new(
                 &c::REDIRECT_DELETED,
                 annotation_field(key),
@@ -37,12 +40,27 @@ pub fn check(ctx: &Ctx<'_>, old: &Ingress, out: &mut Vec<Finding>) {
             ));
         }
     }
-    if !crate::ingress::is_qcloud(old) {
-        out.push(Finding::new(
-            &c::CLASS_CHANGE,
-            crate::rules::changed_class_field(old, ctx.ingress),
-            "moves this Ingress to TKE: a CLB will be created for it",
-            "",
-        ));
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::rules::testing::*;
+
+    const SUBNET: &str = "kubernetes.io/ingress.subnetId";
+    const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
+
+    rule_cases! {
+        create_only_change: CREATE_ONLY_CHANGE {
+            fires subnet_changed: http().annotate(SUBNET, "subnet-2").updating(http().annotate(SUBNET, "subnet-1"))
+                => "metadata.annotations[kubernetes.io/ingress.subnetId]";
+            fires subnet_added: http().annotate(SUBNET, "subnet-2").updating(http());
+            clean unchanged: http().annotate(SUBNET, "subnet-1").updating(http().annotate(SUBNET, "subnet-1"));
+            clean on_create: http().annotate(SUBNET, "subnet-1");
+        }
+        redirect_deleted: REDIRECT_DELETED {
+            fires auto_rewrite_deleted: http().updating(http().annotate(AUTO_REWRITE, "true"))
+                => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";
+            clean set_to_false: http().annotate(AUTO_REWRITE, "false").updating(http().annotate(AUTO_REWRITE, "true"));
+        }
     }
 }

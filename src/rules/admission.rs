@@ -1,0 +1,581 @@
+//! The one admission function: from an admission request as it arrives (raw object JSON, the
+//! operation, who sent it) to the decision the webhook sends back. `serve` calls it per
+//! AdmissionReview; `check` and the audit pass call it per manifest; so a CI run, an audit and
+//! `kubectl apply` cannot disagree.
+//!
+//! It decodes every served Ingress version, decides whether the Ingress is TKE's (warning about a
+//! misspelt class or a move away from TKE when it is not), applies exemptions, canonicalises on
+//! `/mutate` (and then judges the patched object, as the validating webhook will), validates,
+//! ratchets and enforces. It runs in two steps because the live cluster view fetches on demand:
+//! [`Engine::admit`] says what the rules will read ([`Pending::secret_names`]); the caller
+//! fetches it within its deadline and calls [`Pending::decide`] (or [`Pending::unchecked`] when
+//! the deadline passed). Callers with the whole cluster at hand use [`Engine::admit_with`].
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::mutate::{self, Mutation};
+use super::report::{sanitize_warnings, shorten_message};
+use super::{Engine, Finding, Operation, Requester, Review, Severity, Verdict};
+use crate::cluster::ClusterLookup;
+use crate::ingress::{self, DecodedIngress, IngressVersion};
+
+/// Which webhook was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Judge the object as sent.
+    Validate,
+    /// Canonicalise what is safe to fix, then judge the patched object.
+    Mutate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Mutate => "mutate",
+        }
+    }
+}
+
+/// `request.kind`: the group, version and kind the request is about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kind<'a> {
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+}
+
+impl Kind<'_> {
+    /// The Ingress kind in `networking.k8s.io/v1`, as our webhooks register it.
+    pub const INGRESS_V1: Kind<'static> = Kind {
+        group: "networking.k8s.io",
+        version: "v1",
+        kind: "Ingress",
+    };
+
+    fn is_ingress(&self) -> bool {
+        self.kind == "Ingress" && matches!(self.group, "networking.k8s.io" | "extensions")
+    }
+
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// One admission request, as the API server (or a front end standing in for it) sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmissionInput<'a> {
+    pub endpoint: Endpoint,
+    pub operation: Operation,
+    pub kind: Kind<'a>,
+    /// `request.namespace`; when empty, the object's own namespace, else `default`.
+    pub namespace: Option<&'a str>,
+    pub object: Option<&'a RawValue>,
+    pub old_object: Option<&'a RawValue>,
+    pub requester: Requester<'a>,
+}
+
+/// What the decision is, in the words of the metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    /// Allowed, with warnings.
+    Warned,
+    Denied,
+    /// Allowed without a look.
+    Skipped(Skip),
+}
+
+/// Why a request was allowed without a look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Another kind, or an operation other than CREATE and UPDATE.
+    NotReviewed,
+    /// An Ingress of another class, with nothing to say about its class.
+    OtherClass,
+    /// The requester or the namespace is exempt in the settings.
+    Exempt,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Warned => "warned",
+            Self::Denied => "denied",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// The answer to one admission request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Every finding with its effective severity (also the warned ones).
+    pub findings: Vec<Finding>,
+    /// For the person running `kubectl apply`, when denied.
+    pub deny_message: Option<String>,
+    /// One line each, at most 120 characters, within the API server's budget; patch warnings
+    /// first.
+    pub warnings: Vec<String>,
+    /// The canonicalising patch (`/mutate` only): sent only with an allowing answer.
+    pub patch: Option<json_patch::Patch>,
+    /// The Ingress's namespace and name, where known (for logs and reports).
+    pub namespace: String,
+    pub name: String,
+    /// The rules judged a qcloud Ingress (not skipped, not refused, not of another class).
+    pub reviewed: bool,
+}
+
+impl Decision {
+    fn skipped(why: Skip) -> Self {
+        Self {
+            outcome: Outcome::Skipped(why),
+            findings: Vec::new(),
+            deny_message: None,
+            warnings: Vec::new(),
+            patch: None,
+            namespace: String::new(),
+            name: String::new(),
+            reviewed: false,
+        }
+    }
+
+    /// A deny that is not a rule's finding: no object, one that does not decode, a malformed
+    /// request.
+    pub fn refused(reason: &str) -> Self {
+        Self {
+            outcome: Outcome::Denied,
+            deny_message: Some(shorten_message(reason)),
+            ..Self::skipped(Skip::NotReviewed)
+        }
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.outcome != Outcome::Denied
+    }
+
+    /// The rule ids of the findings, once each, in order.
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = Vec::new();
+        for finding in &self.findings {
+            if !ids.contains(&finding.rule.id) {
+                ids.push(finding.rule.id);
+            }
+        }
+        ids
+    }
+}
+
+/// The first step's result.
+pub enum Admission<'e> {
+    /// Decided without the cluster: skipped, refused, or warned about an Ingress of another class.
+    Decided(Decision),
+    /// A qcloud Ingress the rules will judge against the cluster.
+    Pending(Box<Pending<'e>>),
+}
+
+/// A qcloud Ingress ready for the rules, once the cluster facts they read are at hand.
+pub struct Pending<'e> {
+    engine: &'e Engine,
+    operation: Operation,
+    namespace: String,
+    ingress: DecodedIngress,
+    old: Option<DecodedIngress>,
+    /// `/mutate`'s canonicalising patch, when it changes anything.
+    mutation: Option<Mutation>,
+}
+
+impl Pending<'_> {
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The Secrets (in [`Pending::namespace`]) the rules will read: fetch them before
+    /// [`Pending::decide`].
+    pub fn secret_names(&self) -> Vec<String> {
+        super::secret_references(&self.ingress.ingress)
+            .into_iter()
+            .map(|r| r.name.to_owned())
+            .collect()
+    }
+
+    /// Runs the rules against `cluster`.
+    pub fn decide(&self, cluster: &dyn ClusterLookup) -> Decision {
+        let verdict = self.engine.validate(&Review {
+            operation: self.operation,
+            namespace: &self.namespace,
+            ingress: &self.ingress.ingress,
+            version: self.ingress.version,
+            old: self.old.as_ref().map(|o| &o.ingress),
+            cluster,
+        });
+        self.decision(verdict)
+    }
+
+    /// The answer when the cluster could not be asked in time: allowed, unchecked, and saying so.
+    pub fn unchecked(&self) -> Decision {
+        self.decision(Verdict {
+            warnings: vec![
+                "qcloud-ingress-webhook: cluster look-ups timed out; this Ingress was not checked"
+                    .to_owned(),
+            ],
+            ..Verdict::default()
+        })
+    }
+
+    /// An allowing answer carries the patch, its change warnings first; a deny carries neither,
+    /// since nothing is changed.
+    fn decision(&self, verdict: Verdict) -> Decision {
+        let (patch, warnings) = match &self.mutation {
+            Some(m) if verdict.allowed() => (
+                Some(m.patch.clone()),
+                m.warnings.iter().cloned().chain(verdict.warnings).collect(),
+            ),
+            _ => (None, verdict.warnings),
+        };
+        let warnings = sanitize_warnings(warnings);
+        let outcome = match (&verdict.deny_message, warnings.is_empty()) {
+            (Some(_), _) => Outcome::Denied,
+            (None, true) => Outcome::Allowed,
+            (None, false) => Outcome::Warned,
+        };
+        Decision {
+            outcome,
+            findings: verdict.findings,
+            deny_message: verdict.deny_message,
+            warnings,
+            patch,
+            namespace: self.namespace.clone(),
+            name: self.ingress.name().to_owned(),
+            reviewed: true,
+        }
+    }
+}
+
+impl Engine {
+    /// The first step of an admission: everything that needs no cluster facts.
+    pub fn admit(&self, input: &AdmissionInput<'_>) -> Admission<'_> {
+        if !input.kind.is_ingress()
+            || !matches!(input.operation, Operation::Create | Operation::Update)
+        {
+            return Admission::Decided(Decision::skipped(Skip::NotReviewed));
+        }
+        let Some(object) = input.object.filter(|o| o.get() != "null") else {
+            return Admission::Decided(Decision::refused("request.object is missing"));
+        };
+        let fallback = input.kind.api_version();
+        let (ingress, mutation) = match decode(input, object, &fallback) {
+            Ok(decoded) => decoded,
+            Err(reason) => return Admission::Decided(Decision::refused(&reason)),
+        };
+        let old = input
+            .old_object
+            .filter(|o| o.get() != "null")
+            .and_then(|o| ingress::decode_raw(o.get(), &fallback).ok());
+        let namespace = input
+            .namespace
+            .filter(|n| !n.is_empty())
+            .or(ingress.ingress.metadata.namespace.as_deref())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_owned();
+        let pending = Pending {
+            engine: self,
+            operation: input.operation,
+            namespace,
+            ingress,
+            old,
+            mutation,
+        };
+        if !ingress::is_qcloud(&pending.ingress.ingress) {
+            return Admission::Decided(pending.out_of_scope());
+        }
+        if self.is_exempt(&input.requester, &pending.namespace) {
+            return Admission::Decided(Decision {
+                namespace: pending.namespace,
+                name: pending.ingress.name().to_owned(),
+                ..Decision::skipped(Skip::Exempt)
+            });
+        }
+        Admission::Pending(Box::new(pending))
+    }
+
+    /// Both steps at once, for front ends that hold the whole cluster view (`check`, audits).
+    pub fn admit_with(&self, input: &AdmissionInput<'_>, cluster: &dyn ClusterLookup) -> Decision {
+        match self.admit(input) {
+            Admission::Decided(decision) => decision,
+            Admission::Pending(pending) => pending.decide(cluster),
+        }
+    }
+}
+
+impl Pending<'_> {
+    /// Not TKE's: only the class rules speak (a misspelt class, a move away from TKE), and only
+    /// as warnings; no patch.
+    fn out_of_scope(mut self) -> Decision {
+        self.mutation = None;
+        let decision = self.decide(&NoCluster);
+        if decision.findings.is_empty() {
+            return Decision {
+                namespace: decision.namespace,
+                name: decision.name,
+                ..Decision::skipped(Skip::OtherClass)
+            };
+        }
+        debug_assert!(
+            decision
+                .findings
+                .iter()
+                .all(|f| f.severity == Severity::Warn)
+        );
+        Decision {
+            reviewed: false,
+            ..decision
+        }
+    }
+}
+
+/// The cluster as the class rules see it: they read none of it.
+struct NoCluster;
+
+impl ClusterLookup for NoCluster {
+    fn service(&self, _: &str, _: &str) -> Option<crate::cluster::ServiceSummary> {
+        None
+    }
+
+    fn secret(&self, _: &str, _: &str) -> crate::cluster::SecretLookup {
+        crate::cluster::SecretLookup::Unavailable("not read for an Ingress of another class".into())
+    }
+
+    fn ingresses_on_lb(&self, _: &str) -> Vec<std::sync::Arc<crate::cluster::IngressSummary>> {
+        Vec::new()
+    }
+}
+
+/// Decodes the object under review; on `/mutate`, after the canonicalising patch (the API server
+/// applies it to the object exactly as sent, and the validating webhooks see the result).
+fn decode(
+    input: &AdmissionInput<'_>,
+    object: &RawValue,
+    fallback_api_version: &str,
+) -> Result<(DecodedIngress, Option<Mutation>), String> {
+    let invalid = |e: ingress::DecodeError| crate::text::one_line(&e.to_string());
+    if input.endpoint == Endpoint::Validate {
+        let decoded = ingress::decode_raw(object.get(), fallback_api_version).map_err(invalid)?;
+        return Ok((decoded, None));
+    }
+    let value: Value = serde_json::from_str(object.get()).map_err(|e| {
+        format!(
+            "object is not valid JSON: {}",
+            crate::text::one_line(&e.to_string())
+        )
+    })?;
+    let api_version = ingress::api_version_of(&value, fallback_api_version);
+    let mutation = IngressVersion::from_api_version(&api_version)
+        .map(|version| mutate::canonicalise(input.operation, version, &value))
+        .filter(|m| !m.is_empty());
+    let patched = mutation.as_ref().and_then(|m| {
+        let mut patched = value.clone();
+        // A patch that does not apply is dropped: no patch is better than a broken one.
+        json_patch::patch(&mut patched, &m.patch.0)
+            .ok()
+            .map(|()| patched)
+    });
+    let mutation = mutation.filter(|_| patched.is_some());
+    let decoded =
+        ingress::decode_value(&api_version, patched.as_ref().unwrap_or(&value)).map_err(invalid)?;
+    Ok((decoded, mutation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Settings;
+    use crate::rules::settings::{Enforcement, RuleSetting};
+    use crate::rules::testing::*;
+    use serde_json::json;
+
+    fn bad_host() -> Fixture {
+        http().host("localhost")
+    }
+
+    #[test]
+    fn other_kinds_and_operations_are_skipped() {
+        let engine = Engine::new(Settings::default()).unwrap();
+        let object = serde_json::value::to_raw_value(&bad_host().object).unwrap();
+        let mut input = AdmissionInput {
+            endpoint: Endpoint::Validate,
+            operation: Operation::Delete,
+            kind: Kind::INGRESS_V1,
+            namespace: Some(NS),
+            object: Some(&object),
+            old_object: None,
+            requester: Requester::default(),
+        };
+        let skipped = Outcome::Skipped(Skip::NotReviewed);
+        assert_eq!(engine.admit_with(&input, &NoCluster).outcome, skipped);
+        input.operation = Operation::Create;
+        input.kind = Kind {
+            group: "",
+            version: "v1",
+            kind: "Service",
+        };
+        assert_eq!(engine.admit_with(&input, &NoCluster).outcome, skipped);
+        input.kind = Kind::INGRESS_V1;
+        input.object = None;
+        let missing = engine.admit_with(&input, &NoCluster);
+        assert_eq!(missing.outcome, Outcome::Denied);
+        assert_eq!(
+            missing.deny_message.as_deref(),
+            Some("request.object is missing")
+        );
+    }
+
+    #[test]
+    fn an_object_that_is_not_an_ingress_is_denied_with_the_reason() {
+        let decision = http().set("/spec/rules", json!("nope")).decide();
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert!(decision.findings.is_empty());
+        assert!(
+            decision
+                .deny_message
+                .unwrap()
+                .contains("not a valid Ingress"),
+            "the decode error is the message"
+        );
+    }
+
+    #[test]
+    fn ratcheting_lets_old_mistakes_through_but_denies_new_ones() {
+        // An unrelated edit of an Ingress that already had the bad host: allowed, with a warning.
+        let edited = bad_host()
+            .annotate("ingress.cloud.tencent.com/pass-to-target", "true")
+            .updating(bad_host());
+        let decision = edited.decide();
+        assert!(decision.allowed(), "{:?}", decision.deny_message);
+        assert!(
+            decision.warnings[0].starts_with("already present, not denied: spec.rules[0].host"),
+            "{:?}",
+            decision.warnings
+        );
+        // A new mistake in the same edit is still denied.
+        let message = edited.url("/api/*").decide().deny_message.expect("denied");
+        assert!(
+            message.contains("path-grammar") && !message.contains("host-grammar"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn settings_change_severity_turn_rules_off_and_warn_mode_allows() {
+        let set = |id: &'static str, setting: RuleSetting| {
+            move |s: &mut Settings| {
+                s.rules.insert(id.into(), setting);
+            }
+        };
+        let warned = bad_host().with_settings(set("host-grammar", RuleSetting::Warn));
+        assert!(warned.decide().allowed());
+        assert_eq!(
+            warned.findings_of(&crate::rules::catalogue::HOST_GRAMMAR)[0].severity,
+            Severity::Warn
+        );
+        let off = bad_host().with_settings(set("host-grammar", RuleSetting::Off));
+        assert!(off.decide().findings.is_empty());
+        let pair = http()
+            .annotate("kubernetes.io/ingress.internetMaxBandwidthOut", "10")
+            .with_settings(set("charge-pair", RuleSetting::Deny));
+        assert!(!pair.decide().allowed());
+        let warn_mode = bad_host().with_settings(|s| s.enforcement = Enforcement::Warn);
+        let decision = warn_mode.decide();
+        assert!(decision.allowed());
+        assert_eq!(
+            decision.warnings,
+            [
+                "would deny: spec.rules[0].host: \"localhost\" has no dot; TKE needs a domain such as localhost.example.com (E4052)"
+            ]
+        );
+    }
+
+    #[test]
+    fn exemptions_match_user_group_or_namespace() {
+        let mut settings = Settings::default();
+        settings.exempt.groups = vec!["ops".into()];
+        settings.exempt.namespaces = vec!["legacy".into()];
+        let engine = Engine::new(settings).unwrap();
+        let groups = ["ops".to_owned()];
+        let who = |username, groups| Requester { username, groups };
+        let controller = "system:serviceaccount:kube-system:l7-lb-controller";
+        assert!(engine.is_exempt(&who(controller, &[]), NS));
+        assert!(engine.is_exempt(&who("alice", &groups), NS));
+        assert!(engine.is_exempt(&who("alice", &[]), "legacy"));
+        assert!(!engine.is_exempt(&who("alice", &[]), NS));
+
+        let object = serde_json::value::to_raw_value(&bad_host().object).unwrap();
+        let input = AdmissionInput {
+            endpoint: Endpoint::Validate,
+            operation: Operation::Create,
+            kind: Kind::INGRESS_V1,
+            namespace: Some("legacy"),
+            object: Some(&object),
+            old_object: None,
+            requester: Requester::default(),
+        };
+        let decision = engine.admit_with(&input, &NoCluster);
+        assert_eq!(decision.outcome, Outcome::Skipped(Skip::Exempt));
+        assert_eq!(
+            (decision.namespace.as_str(), decision.name.as_str()),
+            ("legacy", "app")
+        );
+    }
+
+    #[test]
+    fn mutate_judges_the_patched_object_and_patches_only_allowed_answers() {
+        let fixable = http().annotate("kubernetes.io/ingress.rule-mix", "True");
+        assert!(!fixable.decide_at(Endpoint::Validate).allowed());
+        let mutated = fixable.decide_at(Endpoint::Mutate);
+        assert!(mutated.allowed(), "{:?}", mutated.deny_message);
+        assert!(mutated.patch.is_some());
+        assert!(
+            mutated.warnings[0].starts_with("patched "),
+            "{:?}",
+            mutated.warnings
+        );
+        let still_bad = fixable.host("localhost").decide_at(Endpoint::Mutate);
+        assert!(!still_bad.allowed());
+        assert!(still_bad.patch.is_none());
+    }
+
+    #[test]
+    fn the_pending_step_names_the_secrets_to_fetch_and_can_answer_unchecked() {
+        let engine = Engine::new(Settings::default()).unwrap();
+        let object = serde_json::value::to_raw_value(&tls().object).unwrap();
+        let input = AdmissionInput {
+            endpoint: Endpoint::Mutate,
+            operation: Operation::Create,
+            kind: Kind::INGRESS_V1,
+            namespace: None,
+            object: Some(&object),
+            old_object: None,
+            requester: Requester::default(),
+        };
+        let Admission::Pending(pending) = engine.admit(&input) else {
+            panic!("a qcloud Ingress waits for the cluster");
+        };
+        assert_eq!(pending.namespace(), NS);
+        assert_eq!(pending.secret_names(), ["cert"]);
+        let unchecked = pending.unchecked();
+        assert!(unchecked.allowed());
+        assert!(
+            unchecked.warnings[0].contains("not checked"),
+            "{:?}",
+            unchecked.warnings
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Annotation keys: ones TKE does not know (typos), ones another controller reads, and ones TKE
+//! writes itself.
+
+use crate::rules::annotations as keys;
+use crate::rules::catalogue as c;
+use crate::rules::context::Ctx;
+use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Operation};
+
+pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if ctx.operation != Operation::Create {
+        return;
+    }
+    for key in ctx.annotations.keys() {
+        // The legacy qcloud_cert_id annotation is compared with the Secret by its own rule.
+        let read_only = keys::known(key).is_some_and(|k| k.read_only);
+        if read_only && key != keys::QCLOUD_CERT_ID {
+            out.push(Finding::new(
+                &c::READ_ONLY_ANNOTATION,
+                annotation_field(key),
+                "is written by TKE; a value set on create has no effect",
+                "remove it from the manifest",
+            ));
+        }
+    }
+}
+
+pub fn unknown_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let unknown = ctx.annotations.keys().filter(|key| {
+        keys::known(key).is_none() && keys::TKE_PREFIXES.iter().any(|p| key.starts_with(p))
+    });
+    for key in unknown {
+        let hint = did_you_mean(key).map_or_else(String::new, |k| format!(" (did you mean {k}?)"));
+        out.push(Finding::new(
+            &c::UNKNOWN_ANNOTATION,
+            annotation_field(key),
+            format!("is not an annotation TKE knows{hint}"),
+            "fix the key, or remove it",
+        ));
+    }
+}
+
+pub fn nginx_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for key in ctx
+        .annotations
+        .keys()
+        .filter(|k| k.starts_with(keys::NGINX_PREFIX))
+    {
+        out.push(Finding::new(
+            &c::NGINX_ANNOTATION,
+            annotation_field(key),
+            "is an nginx-ingress annotation; TKE's CLB controller ignores it",
+            "remove it, or use the qcloud equivalent if there is one",
+        ));
+    }
+}
+
+/// The known key a misspelt one most likely meant: same letters ignoring case and separators
+/// (under either prefix), or at most two edits away.
+pub fn did_you_mean(key: &str) -> Option<&'static str> {
+    let normal = |k: &str| -> String {
+        let tail = keys::TKE_PREFIXES
+            .iter()
+            .find_map(|p| k.strip_prefix(p))
+            .unwrap_or(k);
+        tail.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = normal(key);
+    let candidates: Vec<(String, &'static str)> = keys::KNOWN
+        .iter()
+        .filter(|a| !a.read_only)
+        .map(|a| (normal(a.key), a.key))
+        .collect();
+    let closest = crate::text::closest(&wanted, candidates.iter().map(|(n, _)| n.as_str()), 2)?;
+    candidates
+        .iter()
+        .find(|(n, _)| n == closest)
+        .map(|(_, key)| *key)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::rules::testing::*;
+
+    rule_cases! {
+        read_only_annotation: READ_ONLY_ANNOTATION {
+            fires lb_id_on_create: http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-12345678")
+                => "metadata.annotations[kubernetes.io/ingress.qcloud-loadbalance-id]";
+            clean written_by_tke_on_update: http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-12345678")
+                .updating(http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-12345678"));
+            clean legacy_cert_id_has_its_own_rule: tls().annotate("qcloud_cert_id", "TKPmsWb3");
+        }
+        unknown_annotation: UNKNOWN_ANNOTATION {
+            fires misspelt: http().annotate("ingress.cloud.tencent.com/internet-charge-type", "x");
+            clean known: http().annotate("ingress.cloud.tencent.com/pass-to-target", "true");
+            clean other_prefix: http().annotate("example.com/owner", "team-a");
+        }
+        nginx_annotation: NGINX_ANNOTATION {
+            fires rewrite_target: http().annotate("nginx.ingress.kubernetes.io/rewrite-target", "/");
+            clean none: http();
+        }
+    }
+
+    #[test]
+    fn a_long_unknown_key_still_warns_in_one_short_line() {
+        let decision = http()
+            .annotate(
+                &format!("ingress.cloud.tencent.com/{}", "x".repeat(200)),
+                "v",
+            )
+            .decide();
+        assert_eq!(decision.warnings.len(), 1);
+        assert!(
+            decision.warnings[0].chars().count() <= 120,
+            "{}",
+            decision.warnings[0]
+        );
+        assert!(!decision.warnings[0].contains('\n'));
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion() {
+        assert_eq!(
+            did_you_mean("ingress.cloud.tencent.com/internet-charge-type"),
+            Some(keys::CHARGE_TYPE)
+        );
+        assert_eq!(
+            did_you_mean("ingress.cloud.tencent.com/direct-acess"),
+            Some(keys::DIRECT_ACCESS)
+        );
+        assert_eq!(
+            did_you_mean("kubernetes.io/ingress.rulemix"),
+            Some(keys::RULE_MIX)
+        );
+        assert_eq!(
+            did_you_mean("ingress.cloud.tencent.com/completely-else"),
+            None
+        );
+    }
+}
