@@ -256,11 +256,7 @@ fn check(args: CheckArgs) -> ExitCode {
             let text = crate::check::output::render(format, &outcome);
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-            if outcome.any_denied() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            ExitCode::from(outcome.exit_status())
         }
         Err(e) => {
             eprintln!("qcloud-ingress-webhook: {e}");

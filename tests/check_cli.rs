@@ -124,29 +124,57 @@ fn every_input_form_is_read_and_counted() {
 }
 
 #[test]
-fn unreadable_input_exits_2_naming_the_file_and_document() {
-    let run = check(&["clean", "unreadable/bad.yaml"], None);
-    assert_eq!(run.code, 2);
-    assert_eq!(run.stdout, "");
+fn an_unusable_input_is_reported_and_the_others_are_still_checked_then_exit_2() {
+    let run = check(&["clean", "unreadable/bad.yaml", "tls.yaml"], None);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr, "");
     let line = line_of("unreadable/bad.yaml", "[unclosed");
-    assert!(
-        run.stderr.starts_with(&format!(
-            "qcloud-ingress-webhook: unreadable/bad.yaml: document 2 (line {line}): unclosed bracket"
-        )),
-        "{}",
-        run.stderr
+    line_starting(
+        &run.stdout,
+        &format!("unreadable/bad.yaml:{line}: error: document 2: unclosed bracket"),
     );
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // tls.yaml was still checked after the broken file.
+    assert!(run.stdout.contains("tls.yaml:"), "{}", run.stdout);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(
+            "checked 3 qcloud Ingresses in 3 files; 1 input could not be read: 1 would be denied \
+             (1 deny, 2 warn findings)"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    // The same in JSON: the error is there, beside the findings.
+    let json_run = check(
+        &[
+            "--output",
+            "json",
+            "clean",
+            "unreadable/bad.yaml",
+            "tls.yaml",
+        ],
+        None,
+    );
+    assert_eq!(json_run.code, 2);
+    let value: Value = serde_json::from_str(&json_run.stdout).unwrap();
+    assert_eq!(value["errors"][0]["file"], "unreadable/bad.yaml");
+    assert_eq!(value["errors"][0]["line"], line);
+    assert_eq!(value["summary"]["errors"], 1);
+    assert!(!value["findings"].as_array().unwrap().is_empty());
+
+    let github = check(&["--output", "github", "unreadable/bad.yaml"], None);
+    assert_eq!(github.code, 2);
+    line_starting(
+        &github.stdout,
+        &format!(
+            "::error file=unreadable/bad.yaml,line={line},title=unreadable input::document 2:"
+        ),
+    );
 
     let stdin = check(&["-"], Some("kind: Service\n---\nmetadata: {name: [\n"));
     assert_eq!(stdin.code, 2);
-    assert!(
-        stdin
-            .stderr
-            .starts_with("qcloud-ingress-webhook: <stdin>: document 2 (line 3): "),
-        "{}",
-        stdin.stderr
-    );
+    line_starting(&stdin.stdout, "<stdin>:3: error: document 2: ");
 
     // Valid YAML that is not a valid object.
     let invalid = check(
@@ -154,23 +182,32 @@ fn unreadable_input_exits_2_naming_the_file_and_document() {
         Some("apiVersion: networking.k8s.io/v1\nkind: Ingress\nspec: {rules: nope}\n"),
     );
     assert_eq!(invalid.code, 2);
-    assert!(
-        invalid
-            .stderr
-            .starts_with("qcloud-ingress-webhook: <stdin>: document 1 (line 1): "),
-        "{}",
-        invalid.stderr
-    );
+    line_starting(&invalid.stdout, "<stdin>:1: error: document 1: ");
 
-    let missing = check(&["no-such-file.yaml"], None);
+    let missing = check(&["no-such-file.yaml", "clean"], None);
     assert_eq!(missing.code, 2);
-    assert!(
-        missing
-            .stderr
-            .starts_with("qcloud-ingress-webhook: no-such-file.yaml: "),
-        "{}",
-        missing.stderr
+    line_starting(&missing.stdout, "no-such-file.yaml: error: ");
+}
+
+#[test]
+fn what_kubectl_refuses_is_an_error_not_a_silent_skip() {
+    let served_nowhere = check(
+        &["-"],
+        Some("apiVersion: v1\nkind: Ingress\nmetadata: {name: old}\nspec: {}\n"),
     );
+    assert_eq!(served_nowhere.code, 2, "{}", served_nowhere.stdout);
+    line_starting(
+        &served_nowhere.stdout,
+        "<stdin>:1: error: kind Ingress in apiVersion \"v1\": no API server serves it",
+    );
+    let tab = check(
+        &["-"],
+        Some(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n\t# a comment after a TAB\nmetadata: {name: t}\n",
+        ),
+    );
+    assert_eq!(tab.code, 2, "{}", tab.stdout);
+    line_starting(&tab.stdout, "<stdin>:3: error: a TAB in indentation");
 }
 
 #[test]
@@ -497,5 +534,47 @@ fn the_broken_ingress_of_the_charts_notes_is_denied_at_its_lines() {
     line_starting(
         &run.stdout,
         &format!("<stdin>:{service}: deny backend-service-missing "),
+    );
+}
+
+#[test]
+fn the_mutate_fixes_apply_first_and_say_so_unless_no_mutate() {
+    let manifest = "apiVersion: networking.k8s.io/v1\nkind: Ingress\n\
+        metadata: {name: x, annotations: {kubernetes.io/ingress.rule-mix: \"True\"}}\n\
+        spec: {rules: [{host: a.example.com, http: {paths: [{path: /, pathType: Prefix, \
+        backend: {service: {name: s, port: {number: 80}}}}]}}]}\n---\n\
+        apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: NodePort, ports: [{port: 80}]}\n";
+    let run = check(&["-"], Some(manifest));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    line_starting(
+        &run.stdout,
+        "<stdin>:1: note: /mutate will change metadata.annotations[kubernetes.io/ingress.rule-mix]: \"True\" -> \"true\"",
+    );
+    line_starting(
+        &run.stdout,
+        "<stdin>:1: note: as written this Ingress would be denied (boolean-annotation)",
+    );
+    let as_written = check(&["--no-mutate", "-"], Some(manifest));
+    assert_eq!(as_written.code, 1, "{}", as_written.stdout);
+    assert!(
+        !as_written.stdout.contains("note:"),
+        "{}",
+        as_written.stdout
+    );
+    line_starting(&as_written.stdout, "<stdin>:3: deny boolean-annotation ");
+}
+
+#[test]
+fn a_misspelt_class_is_reported_as_the_server_would() {
+    let run = check(
+        &["-"],
+        Some(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: x\n  annotations:\n    kubernetes.io/ingress.class: Qcloud\nspec: {}\n",
+        ),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    line_starting(
+        &run.stdout,
+        "<stdin>:6: warn class-typo metadata.annotations[kubernetes.io/ingress.class]: \"Qcloud\" is not qcloud",
     );
 }

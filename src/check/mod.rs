@@ -9,21 +9,21 @@
 
 pub mod locate;
 pub mod output;
+mod read;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::cluster::offline::{add_object, files_under, parse_documents};
 use crate::cluster::{ClusterLookup, ClusterState, IngressSummary, SecretLookup, ServiceSummary};
 use crate::ingress;
 use crate::rules::{
     AdmissionInput, Decision, Endpoint, Engine, Kind, Operation, Outcome, Requester, Settings, Skip,
 };
-use locate::Node;
-pub use output::{Format, Located, Note, Summary};
+pub use output::{FileError, Format, Located, Note, Summary};
+use read::{Candidate, Inputs};
 
 /// What `check` was asked to do.
 #[derive(Debug, Clone)]
@@ -38,9 +38,11 @@ pub struct Options {
     pub mutate: bool,
 }
 
-/// The result of a run: findings and notes in input order, and the counts.
+/// The result of a run: inputs that could not be used, findings and notes in input order, and
+/// the counts.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    pub errors: Vec<FileError>,
     pub findings: Vec<Located>,
     pub notes: Vec<Note>,
     pub summary: Summary,
@@ -51,29 +53,24 @@ impl Report {
     pub fn any_denied(&self) -> bool {
         self.summary.denied > 0
     }
+
+    /// The exit status: 2 when an input could not be used, 1 when something would be denied.
+    pub fn exit_status(&self) -> u8 {
+        if self.errors.is_empty() {
+            u8::from(self.any_denied())
+        } else {
+            2
+        }
+    }
 }
 
-/// Why `check` could not run (exit status 2): one line naming the file and document.
+/// Why `check` could not run at all (exit status 2): one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct CheckError(pub String);
 
-/// An input file's text and the name it is reported under.
-struct Source {
-    name: String,
-    text: String,
-}
-
-/// An Ingress from the inputs, waiting for the whole cluster state to be read.
-struct Candidate {
-    file: String,
-    document: usize,
-    object: Value,
-    node: Option<Node>,
-    first_line: usize,
-}
-
-/// Runs `check`: reads everything, decides on every Ingress of the inputs.
+/// Runs `check`: reads everything, decides on every Ingress of the inputs. Inputs that cannot be
+/// used are in [`Report::errors`]; the rest are still checked.
 pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Report, CheckError> {
     if options.inputs.is_empty() {
         return Err(CheckError(
@@ -81,124 +78,18 @@ pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Report, C
         ));
     }
     let engine = Engine::new(options.settings.clone()).map_err(|e| CheckError(e.to_string()))?;
-    let mut state = ClusterState::default();
-    let mut candidates = Vec::new();
-    let inputs = read_sources(&options.inputs, stdin)?;
-    for source in &inputs {
-        read_objects(
-            source,
-            &options.namespace,
-            &mut state,
-            Some(&mut candidates),
-        )?;
-    }
-    for source in read_sources(&options.cluster_state, stdin)? {
-        read_objects(&source, &options.namespace, &mut state, None)?;
-    }
-    let mut report = Report::default();
-    report.summary.files = inputs.len();
-    for candidate in candidates {
-        check_one(&engine, &state, options, &candidate, &mut report)?;
+    let mut inputs = Inputs::default();
+    inputs.read(&options.inputs, &options.namespace, true, stdin);
+    inputs.read(&options.cluster_state, &options.namespace, false, stdin);
+    let mut report = Report {
+        errors: std::mem::take(&mut inputs.errors),
+        ..Report::default()
+    };
+    report.summary.files = inputs.files;
+    for candidate in &inputs.candidates {
+        check_one(&engine, &inputs.state, options, candidate, &mut report);
     }
     Ok(report)
-}
-
-/// Reads every path (directories recursively; `-` from `stdin`).
-fn read_sources(
-    paths: &[PathBuf],
-    stdin: &mut dyn std::io::Read,
-) -> Result<Vec<Source>, CheckError> {
-    let mut sources = Vec::new();
-    for path in paths {
-        if path == Path::new("-") {
-            let mut text = String::new();
-            stdin
-                .read_to_string(&mut text)
-                .map_err(|e| CheckError(format!("{}: {e}", output::STDIN_NAME)))?;
-            sources.push(Source {
-                name: output::STDIN_NAME.into(),
-                text,
-            });
-            continue;
-        }
-        for file in files_under(path).map_err(|e| CheckError(e.to_string()))? {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| CheckError(format!("{}: {e}", file.display())))?;
-            sources.push(Source {
-                name: file.display().to_string(),
-                text,
-            });
-        }
-    }
-    Ok(sources)
-}
-
-/// Adds a file's Services, Secrets and Ingresses to `state`; collects its Ingresses when
-/// `candidates` is given.
-fn read_objects(
-    source: &Source,
-    namespace: &str,
-    state: &mut ClusterState,
-    mut candidates: Option<&mut Vec<Candidate>>,
-) -> Result<(), CheckError> {
-    for chunk in locate::split_documents(&source.text) {
-        let fail = |message: &str| {
-            CheckError(format!(
-                "{}: document {} (line {}): {}",
-                source.name, chunk.number, chunk.first_line, message
-            ))
-        };
-        let objects = parse_documents(chunk.text)
-            .map_err(|(_, message)| syntax_error(&source.name, &chunk, message))?;
-        let trees = locate::line_trees(chunk.text, chunk.start_line - 1).unwrap_or_default();
-        let nodes: Vec<&Node> = trees.iter().flat_map(locate::object_nodes).collect();
-        // Lines only when the two readings agree on the objects.
-        let nodes_match = nodes.len() == objects.len();
-        for (index, object) in objects.into_iter().enumerate() {
-            if let Some(candidates) = candidates.as_deref_mut()
-                && object.get("kind").and_then(Value::as_str) == Some("Ingress")
-            {
-                candidates.push(Candidate {
-                    file: source.name.clone(),
-                    document: chunk.number,
-                    object: object.clone(),
-                    node: nodes_match.then(|| nodes[index].clone()),
-                    first_line: chunk.first_line,
-                });
-            }
-            add_object(state, object, namespace).map_err(|message| fail(&message))?;
-        }
-    }
-    Ok(())
-}
-
-/// A document that does not parse: the YAML parser's own message, without its source snippet
-/// and with the line counted in the whole file, not the document.
-fn syntax_error(file: &str, chunk: &locate::Chunk<'_>, fallback: String) -> CheckError {
-    let is_json = chunk.text.trim_start().starts_with(['{', '[']);
-    let yaml_error = (!is_json)
-        .then(|| serde_saphyr::from_multiple::<Value>(chunk.text).err())
-        .flatten();
-    let (line, message) = match yaml_error {
-        Some(error) => {
-            let offset = chunk.start_line - 1;
-            let line = error
-                .location()
-                .and_then(|at| usize::try_from(at.line()).ok())
-                .filter(|line| *line > 0)
-                .map_or(chunk.first_line, |line| line + offset);
-            let rendered = error.render_with_options(serde_saphyr::render_options! {
-                snippets: serde_saphyr::SnippetMode::Off,
-                line_offset: offset as u64,
-            });
-            (line, ingress::one_line(&rendered))
-        }
-        None => (chunk.first_line, fallback),
-    };
-    CheckError(format!(
-        "{file}: document {} (line {line}): {message}",
-        chunk.number
-    ))
 }
 
 /// Decides on one Ingress as the webhook would on its CREATE, and records what it says.
@@ -208,7 +99,7 @@ fn check_one(
     options: &Options,
     candidate: &Candidate,
     report: &mut Report,
-) -> Result<(), CheckError> {
+) {
     let object = &candidate.object;
     let namespace = object
         .pointer("/metadata/namespace")
@@ -219,7 +110,10 @@ fn check_one(
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let raw = serde_json::value::to_raw_value(object).map_err(|e| CheckError(e.to_string()))?;
+    // A parsed value always serialises.
+    let Ok(raw) = serde_json::value::to_raw_value(object) else {
+        return;
+    };
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -248,13 +142,16 @@ fn check_one(
     match decision.outcome {
         Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
         Outcome::Denied if decision.findings.is_empty() => {
-            return Err(CheckError(format!(
-                "{}: document {} (line {}): {}",
-                candidate.file,
-                candidate.document,
-                candidate.first_line,
-                decision.deny_message.unwrap_or_default()
-            )));
+            report.errors.push(FileError {
+                file: candidate.file.clone(),
+                line: candidate.first_line,
+                message: format!(
+                    "document {}: {}",
+                    candidate.document,
+                    decision.deny_message.unwrap_or_default()
+                ),
+            });
+            return;
         }
         _ => {}
     }
@@ -268,7 +165,6 @@ fn check_one(
         note_patch(candidate, &decision, &decide(Endpoint::Validate), report);
     }
     locate_findings(candidate, namespace, name, decision, report);
-    Ok(())
 }
 
 /// A CREATE of `object` by nobody in particular: offline there is no requester, so only
@@ -304,14 +200,14 @@ fn note_patch(
         document: candidate.document,
         message,
     };
-    for warning in patched
+    for change in patched
         .warnings
         .iter()
-        .filter(|w| w.starts_with("patched "))
+        .filter_map(|w| w.strip_prefix("patched "))
     {
         report
             .notes
-            .push(at(format!("the /mutate webhook {warning}")));
+            .push(at(format!("/mutate will change {change}")));
     }
     if patched.allowed() && !as_written.allowed() {
         report.notes.push(at(format!(

@@ -40,6 +40,35 @@ pub struct Note {
     pub message: String,
 }
 
+/// An input that could not be used: unreadable, not YAML kubectl accepts, or an object kubectl
+/// refuses. The other inputs are still checked; the exit status is 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub file: String,
+    /// 1-based line, or 0 for the file as a whole.
+    pub line: usize,
+    pub message: String,
+}
+
+impl FileError {
+    pub fn whole(file: &str, message: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            line: 0,
+            message,
+        }
+    }
+
+    /// `file:line` (or just `file`).
+    fn at(&self) -> String {
+        if self.line == 0 {
+            self.file.clone()
+        } else {
+            format!("{}:{}", self.file, self.line)
+        }
+    }
+}
+
 /// Counts for the closing line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -73,16 +102,19 @@ fn severity_word(severity: Severity) -> &'static str {
 
 /// Renders everything `check` prints on stdout.
 pub fn render(format: Format, report: &Report) -> String {
-    let (findings, notes, summary) = (&report.findings, &report.notes, &report.summary);
     match format {
-        Format::Text => text(findings, notes, summary),
-        Format::Json => json(findings, notes, summary),
-        Format::Github => github(findings, notes, summary),
+        Format::Text => text(report),
+        Format::Json => json(report),
+        Format::Github => github(report),
     }
 }
 
-fn text(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
+fn text(report: &Report) -> String {
+    let (findings, notes) = (&report.findings, &report.notes);
     let mut out = String::new();
+    for e in &report.errors {
+        let _ = writeln!(out, "{}: error: {}", e.at(), e.message);
+    }
     for n in notes {
         let _ = writeln!(out, "{}:{}: note: {}", n.file, n.line, n.message);
     }
@@ -98,13 +130,14 @@ fn text(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
             message(&f.finding)
         );
     }
-    out.push_str(&summary_line(findings, summary));
+    out.push_str(&summary_line(report));
     out.push('\n');
     out
 }
 
 /// `checked 3 Ingresses in 2 files: 1 would be denied (1 deny, 2 warn findings)`.
-pub fn summary_line(findings: &[Located], summary: &Summary) -> String {
+pub fn summary_line(report: &Report) -> String {
+    let (findings, summary) = (&report.findings, &report.summary);
     let denies = count(findings, Severity::Deny);
     let warns = count(findings, Severity::Warn);
     let mut line = format!(
@@ -114,6 +147,13 @@ pub fn summary_line(findings: &[Located], summary: &Summary) -> String {
     );
     if summary.exempt > 0 {
         let _ = write!(line, " ({} in exempt namespaces skipped)", summary.exempt);
+    }
+    if !report.errors.is_empty() {
+        let _ = write!(
+            line,
+            "; {} could not be read",
+            plural(report.errors.len(), "input", "inputs")
+        );
     }
     if findings.is_empty() {
         line.push_str(": no problems found");
@@ -143,7 +183,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn json(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
+fn json(report: &Report) -> String {
+    let (findings, notes, summary) = (&report.findings, &report.notes, &report.summary);
     let items: Vec<_> = findings
         .iter()
         .map(|f| {
@@ -168,7 +209,13 @@ fn json(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
         .iter()
         .map(|n| json!({"file": n.file, "line": n.line, "document": n.document, "message": n.message}))
         .collect();
+    let errors: Vec<_> = report
+        .errors
+        .iter()
+        .map(|e| json!({"file": e.file, "line": e.line, "message": e.message}))
+        .collect();
     let value = json!({
+        "errors": errors,
         "findings": items,
         "notes": notes,
         "summary": {
@@ -176,6 +223,7 @@ fn json(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
             "ingresses": summary.ingresses,
             "denied": summary.denied,
             "exempt": summary.exempt,
+            "errors": report.errors.len(),
             "deny": count(findings, Severity::Deny),
             "warn": count(findings, Severity::Warn),
         },
@@ -188,8 +236,25 @@ fn json(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
 
 /// `::error file=F,line=L,title=rule-id::field: message` per finding (GitHub workflow commands
 /// become annotations on the pull request), then the summary as a plain line.
-fn github(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
+fn github(report: &Report) -> String {
+    let (findings, notes) = (&report.findings, &report.notes);
     let mut out = String::new();
+    for e in &report.errors {
+        let mut properties = Vec::new();
+        if e.file != STDIN_NAME {
+            properties.push(format!("file={}", escape_property(&e.file)));
+            if e.line > 0 {
+                properties.push(format!("line={}", e.line));
+            }
+        }
+        properties.push("title=unreadable input".to_owned());
+        let _ = writeln!(
+            out,
+            "::error {}::{}",
+            properties.join(","),
+            escape_data(&e.message)
+        );
+    }
     for n in notes {
         let at = if n.file == STDIN_NAME {
             String::new()
@@ -217,7 +282,7 @@ fn github(findings: &[Located], notes: &[Note], summary: &Summary) -> String {
             escape_data(&format!("{}: {}", f.field, message(&f.finding)))
         );
     }
-    out.push_str(&summary_line(findings, summary));
+    out.push_str(&summary_line(report));
     out.push('\n');
     out
 }
@@ -257,8 +322,8 @@ mod tests {
     fn report(findings: Vec<Located>, summary: Summary) -> Report {
         Report {
             findings,
-            notes: Vec::new(),
             summary,
+            ..Report::default()
         }
     }
 
@@ -343,7 +408,7 @@ mod tests {
         assert_eq!(value["findings"][1]["fix"], "");
         assert_eq!(
             value["summary"],
-            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "deny": 1, "warn": 1})
+            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "errors": 0, "deny": 1, "warn": 1})
         );
     }
 

@@ -8,47 +8,16 @@
 
 pub mod live;
 pub mod offline;
+pub mod state_file;
+pub mod summary;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What the rules need to know about a Service.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServiceSummary {
-    /// `spec.type`; Kubernetes defaults an unset type to `ClusterIP`.
-    pub service_type: String,
-    pub ports: Vec<ServicePortSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServicePortSummary {
-    pub name: Option<String>,
-    pub port: i32,
-}
-
-/// The two keys of a TLS Secret that TKE reads. Nothing else of a Secret is ever kept.
-///
-/// `Debug` prints only whether each key is present, so a stray `{:?}` cannot leak data.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct SecretCertIds {
-    /// Decoded value of `qcloud_cert_id` (from `data`, or `stringData` when read from files).
-    pub cert_id: Option<Vec<u8>>,
-    /// Decoded value of `qcloud_ca_cert_id`.
-    pub ca_cert_id: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for SecretCertIds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretCertIds")
-            .field("has_cert_id", &self.cert_id.is_some())
-            .field("has_ca_cert_id", &self.ca_cert_id.is_some())
-            .finish()
-    }
-}
+pub use summary::{IngressSummary, Route, SecretCertIds, ServicePortSummary, ServiceSummary};
 
 /// The answer to "what does Secret ns/name hold?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,27 +26,6 @@ pub enum SecretLookup {
     NotFound,
     /// The view could not tell (API server unreachable, deadline passed). Rules warn, never deny.
     Unavailable(String),
-}
-
-/// A host+path route an Ingress puts on its CLB, for conflicts between Ingresses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Route {
-    pub host: String,
-    pub path: String,
-}
-
-/// What conflict rules need to know about another Ingress.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IngressSummary {
-    pub namespace: String,
-    pub name: String,
-    /// `kubernetes.io/ingress.existLbId`, when set.
-    pub exist_lb_id: Option<String>,
-    /// `kubernetes.io/ingress.qcloud-loadbalance-id` (written by TKE), when set.
-    pub lb_id: Option<String>,
-    /// `ingress.cloud.tencent.com/enable-group` is `"true"`.
-    pub enable_group: bool,
-    pub routes: Vec<Route>,
 }
 
 /// A synchronous, read-only view for one review. Rules only ever see this.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 
 use super::LiveConfig;
-use crate::cluster::offline::cert_ids;
+use crate::cluster::summary::cert_ids;
 use crate::cluster::{SecretCertIds, SecretLookup};
 
 /// Above this many cached Secrets, expired entries are dropped on the next insert.

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Shared, WatchHealth};
 use crate::cluster::ClusterState;
-use crate::cluster::offline::{summarise_ingress, summarise_service};
+use crate::cluster::summary::{summarise_ingress, summarise_service};
 
 /// A kind the live view caches.
 pub(super) trait Cached:
