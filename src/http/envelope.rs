@@ -288,6 +288,26 @@ pub struct ValidatingResponse {
     pub status: Option<Status>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Written to the API server's audit log as `<webhook name>/<key>`.
+    #[serde(
+        rename = "auditAnnotations",
+        skip_serializing_if = "AuditAnnotations::is_empty"
+    )]
+    pub audit_annotations: AuditAnnotations,
+}
+
+/// `response.auditAnnotations`: the ids of the rules that found something, so an audit log
+/// shows which rule denied or warned (`rules: host-grammar,https-only`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditAnnotations {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rules: String,
+}
+
+impl AuditAnnotations {
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
 }
 
 impl ValidatingResponse {
@@ -297,21 +317,28 @@ impl ValidatingResponse {
             allowed: true,
             status: None,
             warnings: Vec::new(),
+            audit_annotations: AuditAnnotations::default(),
         }
     }
 
     pub fn deny(uid: &str, message: String) -> Self {
         Self {
-            uid: uid.to_owned(),
-            allowed: false,
             status: Some(Status::bad_request(message)),
-            warnings: Vec::new(),
+            allowed: false,
+            ..Self::allow(uid)
         }
     }
 
     #[must_use]
     pub fn with_warnings(mut self, warnings: Vec<String>) -> Self {
         self.warnings = warnings;
+        self
+    }
+
+    /// Names the rules that found something in the audit log.
+    #[must_use]
+    pub fn with_rules(mut self, rule_ids: &[&str]) -> Self {
+        self.audit_annotations.rules = rule_ids.join(",");
         self
     }
 }
@@ -470,6 +497,13 @@ mod tests {
         assert_eq!(v["response"]["status"]["reason"], "BadRequest");
         assert!(v["response"].get("patch").is_none());
         assert!(v["response"].get("warnings").is_none());
+        assert!(v["response"].get("auditAnnotations").is_none());
+        let named = deny.with_rules(&["host-grammar", "https-only"]);
+        let v = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, &named)).unwrap();
+        assert_eq!(
+            v["response"]["auditAnnotations"],
+            json!({"rules": "host-grammar,https-only"})
+        );
 
         let patch: json_patch::Patch =
             serde_json::from_value(json!([{"op": "add", "path": "/a", "value": 1}])).unwrap();

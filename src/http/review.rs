@@ -56,7 +56,8 @@ pub async fn answer(
         Some(message) => ValidatingResponse::deny(uid, message.clone()),
         None => ValidatingResponse::allow(uid),
     }
-    .with_warnings(decision.warnings.clone());
+    .with_warnings(decision.warnings.clone())
+    .with_rules(&decision.rule_ids());
     let bytes = match endpoint {
         Endpoint::Validate => serde_json::to_vec(&ReviewResponse::new(parsed.version, &answer)),
         Endpoint::Mutate => {

@@ -1,0 +1,233 @@
+//! `check` tells a CI pipeline what `kubectl apply` will say later: for every AdmissionReview in
+//! `examples/reviews/` and `tests/fixtures/`, and every Ingress in the manifests of
+//! `tests/fixtures/check/` and `tests/corpus/`, the running server (over TLS) and `check` (given
+//! the object, with the same cluster state) reach the same decision with the same rule ids:
+//! `/mutate` against `check`, `/validate` against `check --no-mutate`.
+//!
+//! Reviews are sent as CREATEs: `check` reviews manifests, which have no old object to ratchet
+//! against. The server names its rules in `response.auditAnnotations.rules`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{Options, TestServer, repo_path};
+use qcloud_ingress_webhook::check::{self, Report};
+use qcloud_ingress_webhook::cluster::offline::OfflineCluster;
+use qcloud_ingress_webhook::cluster::state_file::{self, Object};
+use qcloud_ingress_webhook::rules::{Settings, Severity};
+use serde_json::{Value, json};
+
+/// What one front end says about one Ingress.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    allowed: bool,
+    rules: BTreeSet<String>,
+}
+
+/// One Ingress to judge, with the cluster state both front ends read.
+struct Case {
+    /// Where it comes from, for failure messages.
+    origin: String,
+    object: Value,
+    namespace: String,
+    state: Vec<PathBuf>,
+}
+
+/// The seed blog's state plus the objects the mistake fixtures refer to.
+fn repo_state() -> Vec<PathBuf> {
+    vec![
+        repo_path("examples/cluster-state"),
+        repo_path("tests/fixtures/cluster-state"),
+    ]
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn review_cases() -> Vec<Case> {
+    let dirs = [repo_path("examples/reviews"), repo_path("tests/fixtures")];
+    dirs.iter()
+        .flat_map(|d| json_files(d))
+        .map(|file| {
+            let review: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            Case {
+                origin: file.display().to_string(),
+                object: review["request"]["object"].clone(),
+                namespace: review["request"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_owned(),
+                state: repo_state(),
+            }
+        })
+        .collect()
+}
+
+/// Every YAML file under `dir`, recursively.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every Ingress of every manifest that parses; its own file is its cluster state.
+fn manifest_cases(dir: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for file in yaml_files(dir) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let Ok(objects) = state_file::read(&text, true) else {
+            continue;
+        };
+        for object in objects {
+            if let Object::Ingress {
+                object: Some(object),
+                namespace,
+                ..
+            } = object
+            {
+                cases.push(Case {
+                    origin: format!("{} ({})", file.display(), object["metadata"]["name"]),
+                    object,
+                    namespace: namespace.unwrap_or_else(|| "default".to_owned()),
+                    state: vec![file.clone()],
+                });
+            }
+        }
+    }
+    cases
+}
+
+fn server_verdict(response: &Value) -> Verdict {
+    let rules = response["auditAnnotations"]["rules"]
+        .as_str()
+        .unwrap_or_default();
+    Verdict {
+        allowed: response["allowed"] == true,
+        rules: rules
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+fn check_verdict(report: &Report) -> Verdict {
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    Verdict {
+        allowed: !report
+            .findings
+            .iter()
+            .any(|f| f.finding.severity == Severity::Deny),
+        rules: report
+            .findings
+            .iter()
+            .map(|f| f.finding.rule.id.to_owned())
+            .collect(),
+    }
+}
+
+/// `check` on the object alone (written to a file), with the case's cluster state.
+fn run_check(case: &Case, dir: &Path, mutate: bool) -> Verdict {
+    let file = dir.join("ingress.json");
+    std::fs::write(&file, serde_json::to_vec(&case.object).unwrap()).unwrap();
+    let options = check::Options {
+        inputs: vec![file],
+        cluster_state: case.state.clone(),
+        settings: Settings::default(),
+        namespace: case.namespace.clone(),
+        mutate,
+    };
+    check_verdict(&check::run(&options, &mut std::io::empty()).unwrap())
+}
+
+fn review_of(case: &Case, uid: usize) -> Value {
+    let object = &case.object;
+    let api_version = object["apiVersion"]
+        .as_str()
+        .unwrap_or("networking.k8s.io/v1");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("agree-{uid}"),
+            "kind": {"group": group, "version": version, "kind": "Ingress"},
+            "resource": {"group": group, "version": version, "resource": "ingresses"},
+            "namespace": case.namespace,
+            "name": object["metadata"]["name"],
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": object,
+        }
+    })
+}
+
+async fn assert_agree(cases: Vec<Case>) {
+    assert!(!cases.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let mut disagreements = Vec::new();
+    let mut denied = 0;
+    for (uid, case) in cases.iter().enumerate() {
+        let cluster = OfflineCluster::from_paths(&case.state).unwrap();
+        let server = TestServer::start_with(Options {
+            cluster: Some(Arc::new(cluster)),
+            ..Options::default()
+        })
+        .await;
+        let review = review_of(case, uid);
+        for (path, mutate) in [("/mutate", true), ("/validate", false)] {
+            let reply = server.review(path, &review).await;
+            let response = common::assert_answer(&reply, &review);
+            let served = server_verdict(&response);
+            let checked = run_check(case, dir.path(), mutate);
+            denied += usize::from(!served.allowed);
+            if served != checked {
+                disagreements.push(format!(
+                    "{} on {path}: server {served:?}, check {checked:?}",
+                    case.origin
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    assert!(
+        denied > 0,
+        "no case is denied: the comparison would prove little"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_and_fixture_reviews() {
+    assert_agree(review_cases()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_fixture_manifests() {
+    assert_agree(manifest_cases(&repo_path("tests/fixtures/check"))).await;
+}
