@@ -236,6 +236,9 @@ rules! {
         Qcloud(routes::ipv6_host_required);
 
     // Shared CLBs.
+    EXIST_LB_ID_FORMAT: "exist-lb-id-format", "C26", Some("E4018"), Deny,
+        "existLbId is a CLB id: lb- and 8 lowercase letters or digits",
+        Qcloud(shared_lb::exist_lb_id_format);
     EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4020"), Deny,
         "an existLbId is not used by another Ingress unless both are in an enable-group",
         Qcloud(shared_lb::exist_lb_in_use);

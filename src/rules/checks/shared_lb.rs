@@ -29,6 +29,45 @@ fn grouped_with(ctx: &Ctx<'_>, other: &IngressSummary) -> bool {
     ctx.is_true(keys::ENABLE_GROUP) && other.enable_group
 }
 
+/// Length of the part after `lb-` in every CLB id Tencent documents (`lb-6swtxxxx`).
+const CLB_ID_LEN: usize = 8;
+
+/// A placeholder (`lb-********`, `<your-clb-id>`) or a typo is not a CLB TKE can find (E4018).
+/// Only a value that cannot be an id denies; one of another length only warns, since the id
+/// format is shown by example, not specified.
+pub fn exist_lb_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(value) = ctx.annotation(keys::EXIST_LB_ID) else {
+        return;
+    };
+    let id = value.strip_prefix("lb-").unwrap_or_default();
+    let charset = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let (problem, severity) = if id.is_empty() || !id.chars().all(charset) {
+        (
+            format!("{value:?} is not a CLB id"),
+            crate::rules::Severity::Deny,
+        )
+    } else if id.len() == CLB_ID_LEN {
+        return;
+    } else {
+        (
+            format!(
+                "{value:?} has {} characters after lb-; CLB ids have {CLB_ID_LEN}",
+                id.len()
+            ),
+            crate::rules::Severity::Warn,
+        )
+    };
+    out.push(
+        Finding::new(
+            &c::EXIST_LB_ID_FORMAT,
+            annotation_field(keys::EXIST_LB_ID),
+            problem,
+            "copy the id (lb-xxxxxxxx) from the CLB console, in the Ingress's region",
+        )
+        .with_severity(severity),
+    );
+}
+
 pub fn exist_lb_in_use(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let Some((lb, others)) = others_on_lb(ctx) else {
         return;
@@ -102,6 +141,14 @@ pub(crate) mod tests {
     }
 
     rule_cases! {
+        exist_lb_id_format: EXIST_LB_ID_FORMAT {
+            fires placeholder: http().annotate(EXIST_LB, "lb-********") => "metadata.annotations[kubernetes.io/ingress.existLbId]";
+            fires angle_brackets: http().annotate(EXIST_LB, "<your-clb-id>");
+            fires uppercase: http().annotate(EXIST_LB, "lb-6SWT12AB");
+            fires another_length: http().annotate(EXIST_LB, "lb-6swt12");
+            clean documented_shape: http().annotate(EXIST_LB, "lb-6swtxxxx");
+            clean none: http();
+        }
         exist_lb_in_use: EXIST_LB_IN_USE {
             fires taken: on_shared_lb().with_ingress(other("taken", "other", false, "/x"))
                 => "metadata.annotations[kubernetes.io/ingress.existLbId]";
@@ -116,6 +163,15 @@ pub(crate) mod tests {
                 => "spec.rules[0].http.paths[0].path";
             clean other_path: grouped().with_ingress(other("neighbour", "other", true, "/api"));
         }
+    }
+
+    #[test]
+    fn only_an_id_of_another_length_merely_warns() {
+        let finding = &http()
+            .annotate(EXIST_LB, "lb-6swt12")
+            .findings_of(&crate::rules::catalogue::EXIST_LB_ID_FORMAT)[0];
+        assert_eq!(finding.severity, crate::rules::Severity::Warn);
+        assert!(!http().annotate(EXIST_LB, "lb-****").decide().allowed());
     }
 
     #[test]
