@@ -3,6 +3,11 @@
 //! object model (`ingress`) and `text` sit below all three. Front ends (`check`, `cli`) are on
 //! top. Read from the source, so a stray `use` fails here rather than in review.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 
 /// Every `.rs` file under `dir`.
