@@ -192,7 +192,7 @@ async fn assert_agree(cases: Vec<Case>) {
     assert!(!cases.is_empty());
     let dir = tempfile::tempdir().unwrap();
     let mut disagreements = Vec::new();
-    let mut denied = 0;
+    let mut denials = 0;
     for (uid, case) in cases.iter().enumerate() {
         let cluster = OfflineCluster::from_paths(&case.state).unwrap();
         let server = TestServer::start_with(Options {
@@ -204,12 +204,12 @@ async fn assert_agree(cases: Vec<Case>) {
         for (path, mutate) in [("/mutate", true), ("/validate", false)] {
             let reply = server.review(path, &review).await;
             let response = common::assert_answer(&reply, &review);
-            let served = server_verdict(&response);
-            let checked = run_check(case, dir.path(), mutate);
-            denied += usize::from(!served.allowed);
-            if served != checked {
+            let from_server = server_verdict(&response);
+            let from_check = run_check(case, dir.path(), mutate);
+            denials += usize::from(!from_server.allowed);
+            if from_server != from_check {
                 disagreements.push(format!(
-                    "{} on {path}: server {served:?}, check {checked:?}",
+                    "{} on {path}: server {from_server:?}, check {from_check:?}",
                     case.origin
                 ));
             }
@@ -217,7 +217,7 @@ async fn assert_agree(cases: Vec<Case>) {
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
     assert!(
-        denied > 0,
+        denials > 0,
         "no case is denied: the comparison would prove little"
     );
 }
