@@ -113,6 +113,16 @@ pub struct CheckArgs {
     /// Check each Ingress as written, without the fixes the chart's /mutate webhook applies first.
     #[arg(long)]
     pub no_mutate: bool,
+    /// Exit 1 when a Service, Secret or shared CLB is not among the inputs (unresolved).
+    #[arg(long)]
+    pub strict: bool,
+    /// Resolve references against this cluster (read-only: list/watch Services and Ingresses,
+    /// get Secrets), as live `serve` does.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Resolve references against this kubeconfig context (of --kubeconfig, or of KUBECONFIG).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Files, directories or `-` for standard input.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     pub inputs: Vec<PathBuf>,
@@ -221,8 +231,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `check`: exit 0 when nothing would be denied, 1 when something would, 2 when an input cannot be
-/// read (one line naming the file and document).
+/// `check`: exit 0 when nothing would be denied, 1 when something would (or, strict, a reference
+/// is unresolved), 2 when an input cannot be used.
 fn check(args: CheckArgs) -> ExitCode {
     let CheckArgs {
         cluster_state,
@@ -230,18 +240,27 @@ fn check(args: CheckArgs) -> ExitCode {
         output,
         namespace,
         no_mutate,
+        strict,
+        kubeconfig,
+        context,
         inputs,
     } = args;
     let settings = match load_settings(config.as_deref()) {
         Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("qcloud-ingress-webhook: {e:#}");
-            return ExitCode::from(2);
+        Err(e) => return fail(&e),
+    };
+    let cluster = if kubeconfig.is_some() || context.is_some() {
+        match CheckCluster::connect(kubeconfig, context) {
+            Ok(cluster) => Some(cluster),
+            Err(e) => return fail(&e),
         }
+    } else {
+        None
     };
     let options = crate::check::Options {
         inputs,
         cluster_state,
+        strict: strict || settings.fail_on_unresolved,
         settings,
         namespace,
         mutate: !no_mutate,
@@ -251,17 +270,76 @@ fn check(args: CheckArgs) -> ExitCode {
         OutputFormat::Json => crate::check::Format::Json,
         OutputFormat::Github => crate::check::Format::Github,
     };
-    match crate::check::run(&options, &mut std::io::stdin().lock()) {
-        Ok(outcome) => {
-            let text = crate::check::output::render(format, &outcome);
+    let live = cluster
+        .as_ref()
+        .map(|c| c as &dyn crate::check::LiveCluster);
+    match crate::check::run(&options, live, &mut std::io::stdin().lock()) {
+        Ok(report) => {
+            let text = crate::check::output::render(format, &report);
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-            ExitCode::from(outcome.exit_status())
+            ExitCode::from(report.exit_status())
         }
-        Err(e) => {
-            eprintln!("qcloud-ingress-webhook: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => fail(&anyhow::anyhow!(e)),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("qcloud-ingress-webhook: {error:#}");
+    ExitCode::from(2)
+}
+
+/// `check --kubeconfig`: the live view `serve` uses, on a runtime of its own, synced before the
+/// first Ingress is judged.
+struct CheckCluster {
+    runtime: tokio::runtime::Runtime,
+    view: crate::cluster::live::LiveCluster,
+}
+
+impl CheckCluster {
+    /// How long the first lists of Services and Ingresses may take.
+    const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+    /// How long one Ingress's Secret reads may take.
+    const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> anyhow::Result<Self> {
+        use crate::cluster::ClusterView as _;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let view = runtime.block_on(async {
+            let view = live_cluster(kubeconfig, context, Duration::from_secs(30)).await?;
+            let synced = tokio::time::timeout(Self::SYNC_TIMEOUT, async {
+                while !view.is_ready() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            synced.await.map_err(|_| {
+                anyhow::anyhow!(
+                    "the cluster's Services and Ingresses could not be listed within {}s",
+                    Self::SYNC_TIMEOUT.as_secs()
+                )
+            })?;
+            anyhow::Ok(view)
+        })?;
+        Ok(Self { runtime, view })
+    }
+}
+
+impl crate::check::LiveCluster for CheckCluster {
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+    ) -> Arc<dyn crate::cluster::ClusterLookup> {
+        use crate::cluster::ClusterView as _;
+        let request = crate::cluster::LookupRequest {
+            namespace: namespace.to_owned(),
+            secret_names,
+            deadline: std::time::Instant::now() + Self::LOOKUP_TIMEOUT,
+        };
+        self.runtime.block_on(self.view.lookup(request))
     }
 }
 

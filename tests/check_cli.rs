@@ -261,18 +261,25 @@ fn text_output_is_compiler_style_with_the_line_of_each_field() {
         &run.stdout,
         &format!("broken.yaml:{host}: deny host-grammar spec.rules[0].host: "),
     );
-    assert!(host_line.ends_with("(TKE E4052)"), "{host_line}");
+    assert!(
+        host_line.ends_with("(TKE Ingress error E4052)"),
+        "{host_line}"
+    );
     let path = line_of("broken.yaml", "path: /api/*");
     line_starting(
         &run.stdout,
         &format!("broken.yaml:{path}: deny path-grammar spec.rules[0].http.paths[1].path: "),
     );
-    let backend = line_of("broken.yaml", "name: does-not-exist");
+    // A Service that is not among the inputs is not a deny: it may exist in the cluster.
+    assert!(
+        !run.stdout.contains("backend-service-missing"),
+        "{}",
+        run.stdout
+    );
     line_starting(
         &run.stdout,
-        &format!(
-            "broken.yaml:{backend}: deny backend-service-missing spec.rules[0].http.paths[2].backend.service"
-        ),
+        "unresolved: 1 reference not among the inputs, not checked: Service default/does-not-exist; \
+         add them with --cluster-state, or resolve them against a cluster with --kubeconfig",
     );
     let lines: Vec<usize> = run
         .stdout
@@ -309,11 +316,11 @@ fn directories_lists_and_json_files_point_at_their_lines() {
         &format!("tree/nested/list.json:{json_host}: deny host-grammar spec.rules[0].host: "),
     );
     // The v1beta1 Ingress is reported in its own field names.
-    let gone = line_of("tree/ingress.yml", "serviceName: gone");
+    let internal = line_of("tree/ingress.yml", "serviceName: internal-only");
     line_starting(
         &run.stdout,
         &format!(
-            "tree/ingress.yml:{gone}: deny backend-service-missing spec.rules[0].http.paths[0].backend.serviceName"
+            "tree/ingress.yml:{internal}: deny backend-service-type spec.rules[0].http.paths[0].backend.serviceName"
         ),
     );
     assert!(!run.stdout.contains("notes.txt"), "{}", run.stdout);
@@ -386,7 +393,7 @@ fn github_output_annotates_file_and_line() {
         &run.stdout,
         &format!("::error file=broken.yaml,line={host},title=host-grammar::spec.rules[0].host: "),
     );
-    assert!(line.ends_with("(TKE E4052)"), "{line}");
+    assert!(line.ends_with("(TKE Ingress error E4052)"), "{line}");
 }
 
 #[test]
@@ -400,21 +407,35 @@ fn namespace_and_cluster_state_decide_what_exists() {
         run.stdout
     );
     assert!(run.stdout.contains("host-grammar"), "{}", run.stdout);
-    // ...but not in the namespace the manifests are checked for.
-    let elsewhere = check(
-        &[
-            "--cluster-state",
-            "state",
-            "--namespace",
-            "shop",
-            "broken.yaml",
-        ],
-        None,
-    );
+    assert!(!run.stdout.contains("unresolved"), "{}", run.stdout);
+    // ...but not in the namespace the manifests are checked for: unresolved, and with --strict
+    // that fails the run.
+    let args = [
+        "--cluster-state",
+        "state",
+        "--namespace",
+        "shop",
+        "broken.yaml",
+    ];
+    let elsewhere = check(&args, None);
     assert!(
-        elsewhere.stdout.contains("backend-service-missing"),
+        elsewhere.stdout.contains(
+            "unresolved: 1 reference not among the inputs, not checked: Service shop/does-not-exist"
+        ),
         "{}",
         elsewhere.stdout
+    );
+    let elsewhere_only = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: w}\n\
+        spec: {rules: [{host: a.example.com, http: {paths: [{path: /, pathType: Prefix, \
+        backend: {service: {name: in-another-chart, port: {number: 80}}}}]}}]}\n";
+    let lenient = check(&["-"], Some(elsewhere_only));
+    assert_eq!(lenient.code, 0, "{}", lenient.stdout);
+    let strict = check(&["--strict", "-"], Some(elsewhere_only));
+    assert_eq!(strict.code, 1, "{}", strict.stdout);
+    assert!(
+        strict.stdout.contains("failing (--strict)"),
+        "{}",
+        strict.stdout
     );
 }
 
@@ -530,10 +551,12 @@ fn the_broken_ingress_of_the_charts_notes_is_denied_at_its_lines() {
             "<stdin>:{rules}: deny http-rules-json metadata.annotations[kubernetes.io/ingress.http-rules]"
         ),
     );
-    let service = line_in(&manifest, "name: does-not-exist");
-    line_starting(
-        &run.stdout,
-        &format!("<stdin>:{service}: deny backend-service-missing "),
+    // Offline the Service is unresolved; against the cluster it would be denied too.
+    assert!(
+        run.stdout
+            .contains("unresolved: 1 reference not among the inputs, not checked: Service default/does-not-exist"),
+        "{}",
+        run.stdout
     );
 }
 

@@ -5,7 +5,9 @@
 //! `/mutate` against `check`, `/validate` against `check --no-mutate`.
 //!
 //! Reviews are sent as CREATEs: `check` reviews manifests, which have no old object to ratchet
-//! against. The server names its rules in `response.auditAnnotations.rules`.
+//! against. The server names its rules in `response.auditAnnotations.rules`. `check` reads the
+//! server's cluster the way `check --kubeconfig` reads a live one (whole, so a missing object
+//! is missing rather than unresolved).
 
 #![allow(
     clippy::unwrap_used,
@@ -24,6 +26,7 @@ use common::{Options, TestServer, repo_path};
 use qcloud_ingress_webhook::check::{self, Report};
 use qcloud_ingress_webhook::cluster::offline::OfflineCluster;
 use qcloud_ingress_webhook::cluster::state_file::{self, Object};
+use qcloud_ingress_webhook::cluster::{ClusterLookup, ClusterState};
 use qcloud_ingress_webhook::rules::{Settings, Severity};
 use serde_json::{Value, json};
 
@@ -152,18 +155,29 @@ fn check_verdict(report: &Report) -> Verdict {
     }
 }
 
-/// `check` on the object alone (written to a file), with the case's cluster state.
-fn run_check(case: &Case, dir: &Path, mutate: bool) -> Verdict {
+/// The server's cluster, as `check --kubeconfig` reads a live one: the whole cluster, so a
+/// missing object is missing, not unresolved.
+struct SameCluster(Arc<ClusterState>);
+
+impl check::LiveCluster for SameCluster {
+    fn lookup(&self, _namespace: &str, _secrets: Vec<String>) -> Arc<dyn ClusterLookup> {
+        self.0.clone()
+    }
+}
+
+/// `check` on the object alone (written to a file), against the server's cluster.
+fn run_check(case: &Case, cluster: &SameCluster, dir: &Path, mutate: bool) -> Verdict {
     let file = dir.join("ingress.json");
     std::fs::write(&file, serde_json::to_vec(&case.object).unwrap()).unwrap();
     let options = check::Options {
         inputs: vec![file],
-        cluster_state: case.state.clone(),
+        cluster_state: Vec::new(),
         settings: Settings::default(),
         namespace: case.namespace.clone(),
         mutate,
+        strict: false,
     };
-    check_verdict(&check::run(&options, &mut std::io::empty()).unwrap())
+    check_verdict(&check::run(&options, Some(cluster), &mut std::io::empty()).unwrap())
 }
 
 fn review_of(case: &Case, uid: usize) -> Value {
@@ -195,6 +209,7 @@ async fn assert_agree(cases: Vec<Case>) {
     let mut denials = 0;
     for (uid, case) in cases.iter().enumerate() {
         let cluster = OfflineCluster::from_paths(&case.state).unwrap();
+        let same = SameCluster(Arc::new(cluster.state().clone()));
         let server = TestServer::start_with(Options {
             cluster: Some(Arc::new(cluster)),
             ..Options::default()
@@ -205,7 +220,7 @@ async fn assert_agree(cases: Vec<Case>) {
             let reply = server.review(path, &review).await;
             let response = common::assert_answer(&reply, &review);
             let from_server = server_verdict(&response);
-            let from_check = run_check(case, dir.path(), mutate);
+            let from_check = run_check(case, &same, dir.path(), mutate);
             denials += usize::from(!from_server.allowed);
             if from_server != from_check {
                 disagreements.push(format!(

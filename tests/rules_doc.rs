@@ -51,8 +51,13 @@ fn header_line(rule: &Rule) -> String {
         Severity::Deny => "deny",
         Severity::Warn => "warn",
     };
+    let off = if rule.off_by_default {
+        " (off by default)"
+    } else {
+        ""
+    };
     format!(
-        "Check: {} · Severity: {severity} · TKE code: {}",
+        "Check: {} · Severity: {severity}{off} · TKE code: {}",
         rule.check,
         rule.tke_code.unwrap_or("none")
     )
@@ -250,6 +255,7 @@ mod examples {
     use qcloud_ingress_webhook::cluster::{
         ClusterState, SecretCertIds, ServicePortSummary, ServiceSummary,
     };
+    use qcloud_ingress_webhook::rules::settings::RuleSetting;
     use qcloud_ingress_webhook::rules::{
         AdmissionInput, Endpoint, Engine, Kind, Operation, Requester, Settings,
     };
@@ -293,6 +299,7 @@ mod examples {
                         name: Some("http".into()),
                         port: 80,
                     }],
+                    existed_lb_id: None,
                 },
             );
         }
@@ -398,7 +405,12 @@ mod examples {
         };
         let new = raw(&example.fragment)?;
         let old = example.before.as_ref().map(raw).transpose()?;
-        let engine = Engine::new(Settings::default()).map_err(|e| e.to_string())?;
+        // Rules that are off by default are documented as they behave when turned on.
+        let mut settings = Settings::default();
+        for rule in RULES.iter().filter(|r| r.off_by_default) {
+            settings.rules.insert(rule.id.to_owned(), RuleSetting::Warn);
+        }
+        let engine = Engine::new(settings).map_err(|e| e.to_string())?;
         let input = AdmissionInput {
             endpoint: Endpoint::Validate,
             operation: if old.is_some() {

@@ -187,6 +187,7 @@ fn node_port_service() -> ServiceSummary {
             name: Some("http".into()),
             port: 80,
         }],
+        existed_lb_id: None,
     }
 }
 
@@ -232,6 +233,7 @@ pub fn large_state() -> ClusterState {
             lb_id: Some(format!("lb-{i:08x}")),
             enable_group: false,
             routes: vec![Route {
+                listener: qcloud_ingress_webhook::ingress::listeners::Listener::HTTP_80,
                 host: format!("app-{i}.{namespace}.example.com"),
                 path: "/".into(),
             }],

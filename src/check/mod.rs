@@ -10,20 +10,25 @@
 pub mod locate;
 pub mod output;
 mod read;
+mod view;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::cluster::{ClusterLookup, ClusterState, IngressSummary, SecretLookup, ServiceSummary};
+use crate::cluster::{ClusterLookup, ClusterState};
 use crate::ingress;
 use crate::rules::{
-    AdmissionInput, Decision, Endpoint, Engine, Kind, Operation, Outcome, Requester, Settings, Skip,
+    Admission, AdmissionInput, Decision, Endpoint, Engine, Kind, Operation, Outcome, Requester,
+    Settings, Skip,
 };
 pub use output::{FileError, Format, Located, Note, Summary};
 use read::{Candidate, Inputs};
+use view::CheckView;
+pub use view::Unresolved;
 
 /// What `check` was asked to do.
 #[derive(Debug, Clone)]
@@ -36,16 +41,37 @@ pub struct Options {
     pub namespace: String,
     /// Apply the `/mutate` fixes before judging, as the chart's mutating webhook does.
     pub mutate: bool,
+    /// Exit 1 when a reference could not be resolved.
+    pub strict: bool,
 }
 
-/// The result of a run: inputs that could not be used, findings and notes in input order, and
-/// the counts.
+/// A live cluster to resolve references against (`--kubeconfig`): the view `serve` uses, with
+/// the Secrets one review reads fetched first.
+pub trait LiveCluster {
+    fn lookup(&self, namespace: &str, secret_names: Vec<String>) -> Arc<dyn ClusterLookup>;
+}
+
+/// The result of a run: inputs that could not be used, findings, notes and unresolved
+/// references in input order, and the counts.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub errors: Vec<FileError>,
     pub findings: Vec<Located>,
     pub notes: Vec<Note>,
+    pub unresolved: Vec<UnresolvedAt>,
     pub summary: Summary,
+    /// Unresolved references fail the run (`--strict`).
+    pub strict: bool,
+}
+
+/// An unresolved reference and the Ingress that makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnresolvedAt {
+    pub file: String,
+    pub line: usize,
+    pub namespace: String,
+    pub name: String,
+    pub reference: Unresolved,
 }
 
 impl Report {
@@ -54,10 +80,11 @@ impl Report {
         self.summary.denied > 0
     }
 
-    /// The exit status: 2 when an input could not be used, 1 when something would be denied.
+    /// The exit status: 2 when an input could not be used, 1 when something would be denied (or,
+    /// strict, a reference could not be resolved).
     pub fn exit_status(&self) -> u8 {
         if self.errors.is_empty() {
-            u8::from(self.any_denied())
+            u8::from(self.any_denied() || (self.strict && !self.unresolved.is_empty()))
         } else {
             2
         }
@@ -71,7 +98,11 @@ pub struct CheckError(pub String);
 
 /// Runs `check`: reads everything, decides on every Ingress of the inputs. Inputs that cannot be
 /// used are in [`Report::errors`]; the rest are still checked.
-pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Report, CheckError> {
+pub fn run(
+    options: &Options,
+    live: Option<&dyn LiveCluster>,
+    stdin: &mut dyn std::io::Read,
+) -> Result<Report, CheckError> {
     if options.inputs.is_empty() {
         return Err(CheckError(
             "no inputs: give files, directories, or - for standard input".into(),
@@ -83,62 +114,127 @@ pub fn run(options: &Options, stdin: &mut dyn std::io::Read) -> Result<Report, C
     inputs.read(&options.cluster_state, &options.namespace, false, stdin);
     let mut report = Report {
         errors: std::mem::take(&mut inputs.errors),
+        strict: options.strict,
         ..Report::default()
     };
     report.summary.files = inputs.files;
+    let judge = Judge {
+        engine: &engine,
+        state: &inputs.state,
+        live,
+        options,
+    };
     for candidate in &inputs.candidates {
-        check_one(&engine, &inputs.state, options, candidate, &mut report);
+        judge.check_one(candidate, &mut report);
     }
     Ok(report)
 }
 
-/// Decides on one Ingress as the webhook would on its CREATE, and records what it says.
-fn check_one(
-    engine: &Engine,
-    state: &ClusterState,
-    options: &Options,
-    candidate: &Candidate,
-    report: &mut Report,
-) {
-    let object = &candidate.object;
-    let namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(&options.namespace);
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    // A parsed value always serialises.
-    let Ok(raw) = serde_json::value::to_raw_value(object) else {
-        return;
-    };
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let kind = Kind {
-        group,
-        version,
-        kind: "Ingress",
-    };
-    let decide = |endpoint: Endpoint| {
-        let input = admission_input(endpoint, kind, namespace, &raw);
-        let cluster = WithoutSelf {
-            state,
-            namespace,
-            name,
+/// Everything one Ingress is judged with.
+struct Judge<'a> {
+    engine: &'a Engine,
+    state: &'a ClusterState,
+    live: Option<&'a dyn LiveCluster>,
+    options: &'a Options,
+}
+
+/// One Ingress of the inputs, as an admission request.
+struct Subject<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    kind: Kind<'a>,
+    raw: Box<RawValue>,
+}
+
+impl<'a> Subject<'a> {
+    fn of(candidate: &'a Candidate, default_namespace: &'a str) -> Option<Self> {
+        let object = &candidate.object;
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        let api_version = text("/apiVersion").unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        Some(Self {
+            namespace: text("/metadata/namespace")
+                .filter(|n| !n.is_empty())
+                .unwrap_or(default_namespace),
+            name: text("/metadata/name").unwrap_or_default(),
+            kind: Kind {
+                group,
+                version,
+                kind: "Ingress",
+            },
+            raw: serde_json::value::to_raw_value(object).ok()?,
+        })
+    }
+
+    /// A CREATE of the object by nobody in particular: offline there is no requester, so only
+    /// namespace exemptions can apply.
+    fn input(&self, endpoint: Endpoint) -> AdmissionInput<'_> {
+        AdmissionInput {
+            endpoint,
+            operation: Operation::Create,
+            kind: self.kind,
+            namespace: Some(self.namespace),
+            object: Some(&self.raw),
+            old_object: None,
+            requester: Requester::default(),
+        }
+    }
+}
+
+impl Judge<'_> {
+    /// Decides on one Ingress as the webhook would on its CREATE, and records what it says.
+    fn check_one(&self, candidate: &Candidate, report: &mut Report) {
+        let Some(subject) = Subject::of(candidate, &self.options.namespace) else {
+            return;
         };
-        engine.admit_with(&input, &cluster)
-    };
-    let endpoint = if options.mutate {
-        Endpoint::Mutate
-    } else {
-        Endpoint::Validate
-    };
-    let decision = decide(endpoint);
+        let endpoint = if self.options.mutate {
+            Endpoint::Mutate
+        } else {
+            Endpoint::Validate
+        };
+        let (decision, unresolved) = self.decide(&subject, endpoint);
+        if !count(candidate, &decision, report) {
+            return;
+        }
+        if decision.patch.is_some() {
+            let (as_written, _) = self.decide(&subject, Endpoint::Validate);
+            note_patch(candidate, &decision, &as_written, report);
+        }
+        report
+            .unresolved
+            .extend(unresolved.into_iter().map(|reference| UnresolvedAt {
+                file: candidate.file.clone(),
+                line: candidate.first_line,
+                namespace: subject.namespace.to_owned(),
+                name: subject.name.to_owned(),
+                reference,
+            }));
+        locate_findings(candidate, subject.namespace, subject.name, decision, report);
+    }
+
+    /// The admission function, with the live cluster's look-ups when there is one, and the
+    /// references the view could not follow.
+    fn decide(
+        &self,
+        subject: &Subject<'_>,
+        endpoint: Endpoint,
+    ) -> (Decision, BTreeSet<Unresolved>) {
+        let pending = match self.engine.admit(&subject.input(endpoint)) {
+            Admission::Decided(decision) => return (decision, BTreeSet::new()),
+            Admission::Pending(pending) => pending,
+        };
+        let live = self
+            .live
+            .map(|live| live.lookup(pending.namespace(), pending.secret_names()));
+        let view = CheckView::new(self.state, live, subject.namespace, subject.name);
+        let decision = pending.decide(&view);
+        (decision, view.unresolved())
+    }
+}
+
+/// Adds a decision to the counts; false when it is not a judgement to report (an object that
+/// does not decode becomes an input error).
+fn count(candidate: &Candidate, decision: &Decision, report: &mut Report) -> bool {
     match decision.outcome {
         Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
         Outcome::Denied if decision.findings.is_empty() => {
@@ -148,42 +244,18 @@ fn check_one(
                 message: format!(
                     "document {}: {}",
                     candidate.document,
-                    decision.deny_message.unwrap_or_default()
+                    decision.deny_message.clone().unwrap_or_default()
                 ),
             });
-            return;
+            return false;
         }
         _ => {}
     }
     if decision.reviewed {
         report.summary.ingresses += 1;
-        if !decision.allowed() {
-            report.summary.denied += 1;
-        }
+        report.summary.denied += usize::from(!decision.allowed());
     }
-    if decision.patch.is_some() {
-        note_patch(candidate, &decision, &decide(Endpoint::Validate), report);
-    }
-    locate_findings(candidate, namespace, name, decision, report);
-}
-
-/// A CREATE of `object` by nobody in particular: offline there is no requester, so only
-/// namespace exemptions can apply.
-fn admission_input<'a>(
-    endpoint: Endpoint,
-    kind: Kind<'a>,
-    namespace: &'a str,
-    object: &'a RawValue,
-) -> AdmissionInput<'a> {
-    AdmissionInput {
-        endpoint,
-        operation: Operation::Create,
-        kind,
-        namespace: Some(namespace),
-        object: Some(object),
-        old_object: None,
-        requester: Requester::default(),
-    }
+    true
 }
 
 /// What `/mutate` changes, and whether that changes the verdict: the object as written would be
@@ -252,28 +324,4 @@ fn locate_findings(
         });
     }
     report.findings[first_new..].sort_by_key(|f| f.line);
-}
-
-/// The cluster state as a CREATE of this Ingress would find it: without the Ingress itself, so it
-/// does not conflict with its own copy read from the inputs.
-struct WithoutSelf<'a> {
-    state: &'a ClusterState,
-    namespace: &'a str,
-    name: &'a str,
-}
-
-impl ClusterLookup for WithoutSelf<'_> {
-    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
-        self.state.service(namespace, name)
-    }
-
-    fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
-        self.state.secret(namespace, name)
-    }
-
-    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
-        let mut found = self.state.ingresses_on_lb(lb_id);
-        found.retain(|i| !(i.namespace == self.namespace && i.name == self.name));
-        found
-    }
 }

@@ -81,14 +81,14 @@ pub struct Summary {
     pub exempt: usize,
 }
 
-/// What an Ingress author reads: `<problem>; <fix> (TKE E4052)`.
+/// What an Ingress author reads: `<problem>; <fix> (TKE Ingress error E4052)`.
 pub fn message(finding: &Finding) -> String {
     let mut text = finding.problem.clone();
     if !finding.fix.is_empty() {
         let _ = write!(text, "; {}", finding.fix);
     }
     if let Some(code) = finding.tke_code {
-        let _ = write!(text, " (TKE {code})");
+        let _ = write!(text, " (TKE Ingress error {code})");
     }
     text
 }
@@ -130,9 +130,48 @@ fn text(report: &Report) -> String {
             message(&f.finding)
         );
     }
+    if let Some(line) = unresolved_line(report) {
+        let _ = writeln!(out, "{line}");
+    }
     out.push_str(&summary_line(report));
     out.push('\n');
     out
+}
+
+/// How many references were not among the inputs, which, and how to resolve them; `None` when
+/// every reference was resolved.
+pub fn unresolved_line(report: &Report) -> Option<String> {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = report
+        .unresolved
+        .iter()
+        .map(|u| u.reference.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return None;
+    }
+    let more = names.len().saturating_sub(SHOWN);
+    let mut listed = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        let _ = write!(listed, ", …and {more} more");
+    }
+    let verdict = if report.strict {
+        "failing (--strict)"
+    } else {
+        "not checked"
+    };
+    Some(format!(
+        "unresolved: {} not among the inputs, {verdict}: {listed}; add them with --cluster-state, \
+         or resolve them against a cluster with --kubeconfig",
+        plural(names.len(), "reference", "references")
+    ))
 }
 
 /// `checked 3 Ingresses in 2 files: 1 would be denied (1 deny, 2 warn findings)`.
@@ -209,6 +248,14 @@ fn json(report: &Report) -> String {
         .iter()
         .map(|n| json!({"file": n.file, "line": n.line, "document": n.document, "message": n.message}))
         .collect();
+    let unresolved: Vec<_> = report
+        .unresolved
+        .iter()
+        .map(|u| {
+            json!({"file": u.file, "line": u.line, "namespace": u.namespace, "name": u.name,
+                   "reference": u.reference.to_string()})
+        })
+        .collect();
     let errors: Vec<_> = report
         .errors
         .iter()
@@ -218,12 +265,14 @@ fn json(report: &Report) -> String {
         "errors": errors,
         "findings": items,
         "notes": notes,
+        "unresolved": unresolved,
         "summary": {
             "files": summary.files,
             "ingresses": summary.ingresses,
             "denied": summary.denied,
             "exempt": summary.exempt,
             "errors": report.errors.len(),
+            "unresolved": report.unresolved.len(),
             "deny": count(findings, Severity::Deny),
             "warn": count(findings, Severity::Warn),
         },
@@ -262,6 +311,14 @@ fn github(report: &Report) -> String {
             format!(" file={},line={}", escape_property(&n.file), n.line)
         };
         let _ = writeln!(out, "::notice{at}::{}", escape_data(&n.message));
+    }
+    if let Some(line) = unresolved_line(report) {
+        let command = if report.strict { "error" } else { "notice" };
+        let _ = writeln!(
+            out,
+            "::{command} title=unresolved references::{}",
+            escape_data(&line)
+        );
     }
     for f in findings {
         let command = match f.finding.severity {
@@ -365,9 +422,9 @@ mod tests {
         assert_eq!(
             render(Format::Text, &report(findings, summary)),
             "deploy/web.yaml:14: deny host-grammar spec.rules[0].host: \"localhost\" has no dot; \
-             use a domain name such as www.example.com (TKE E4052)\n\
+             use a domain name such as www.example.com (TKE Ingress error E4052)\n\
              deploy/web.yaml:20: warn listener-rule-quota spec.rules: 51 rules on the HTTP \
-             listener, 100% of 50 (TKE E4005)\n\
+             listener, 100% of 50 (TKE Ingress error E4005)\n\
              checked 3 qcloud Ingresses in 2 files: 1 would be denied (1 deny, 1 warn findings)\n"
         );
     }
@@ -408,7 +465,7 @@ mod tests {
         assert_eq!(value["findings"][1]["fix"], "");
         assert_eq!(
             value["summary"],
-            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "errors": 0, "deny": 1, "warn": 1})
+            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "errors": 0, "unresolved": 0, "deny": 1, "warn": 1})
         );
     }
 
@@ -421,12 +478,12 @@ mod tests {
         assert_eq!(
             lines[0],
             "::error file=deploy/a%2Cb%3Ac.yaml,line=14,title=host-grammar::spec.rules[0].host: \
-             \"localhost\" has no dot; use a domain name such as www.example.com (TKE E4052)"
+             \"localhost\" has no dot; use a domain name such as www.example.com (TKE Ingress error E4052)"
         );
         assert_eq!(
             lines[1],
             "::warning file=deploy/web.yaml,line=20,title=listener-rule-quota::spec.rules: 51 \
-             rules on the HTTP listener, 100%25 of 50 (TKE E4005)"
+             rules on the HTTP listener, 100%25 of 50 (TKE Ingress error E4005)"
         );
         assert!(lines[2].starts_with("checked 3 qcloud Ingresses"), "{out}");
     }
@@ -440,7 +497,7 @@ mod tests {
         );
         assert!(
             out.starts_with(
-                "::error title=path-grammar::spec.rules[0].http.paths[0].path: bad (TKE E4031)\n"
+                "::error title=path-grammar::spec.rules[0].http.paths[0].path: bad (TKE Ingress error E4031)\n"
             ),
             "{out}"
         );

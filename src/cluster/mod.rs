@@ -34,6 +34,14 @@ pub trait ClusterLookup: Send + Sync {
     fn secret(&self, namespace: &str, name: &str) -> SecretLookup;
     /// Other qcloud Ingresses whose `existLbId` or `qcloud-loadbalance-id` is `lb_id`.
     fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>>;
+    /// `(namespace, name)` of the Services bound to the console CLB `lb_id`
+    /// (`service.kubernetes.io/tke-existed-lbid`).
+    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)>;
+    /// False when the view holds only part of the cluster (`check` over some files): an object
+    /// it has not got may still exist, so the rules must not conclude that it is missing.
+    fn is_complete(&self) -> bool {
+        true
+    }
 }
 
 /// What a review will look up on demand, so the view can fetch it before the rules run.
@@ -80,12 +88,38 @@ pub struct ClusterState {
     pub ingresses: HashMap<(String, String), Arc<IngressSummary>>,
     /// lb id → keys of the Ingresses on it; kept in step with `ingresses`.
     lb_index: HashMap<String, Vec<(String, String)>>,
+    /// lb id → keys of the Services bound to it; kept in step with `services`.
+    service_lb_index: HashMap<String, Vec<(String, String)>>,
 }
 
 impl ClusterState {
+    /// Adds or replaces a Service and keeps the CLB index current.
     pub fn insert_service(&mut self, namespace: &str, name: &str, service: ServiceSummary) {
-        self.services
-            .insert((namespace.to_owned(), name.to_owned()), service);
+        self.remove_service(namespace, name);
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(lb) = &service.existed_lb_id {
+            add_key(&mut self.service_lb_index, lb, key.clone());
+        }
+        self.services.insert(key, service);
+    }
+
+    pub fn remove_service(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(lb) = self.services.remove(&key).and_then(|s| s.existed_lb_id) {
+            remove_key(&mut self.service_lb_index, &lb, &key);
+        }
+    }
+
+    /// Swaps the Services (and their index) with another state's, for a re-list.
+    pub fn swap_services(&mut self, other: &mut ClusterState) {
+        std::mem::swap(&mut self.services, &mut other.services);
+        std::mem::swap(&mut self.service_lb_index, &mut other.service_lb_index);
+    }
+
+    /// Swaps the Ingresses (and their index) with another state's, for a re-list.
+    pub fn swap_ingresses(&mut self, other: &mut ClusterState) {
+        std::mem::swap(&mut self.ingresses, &mut other.ingresses);
+        std::mem::swap(&mut self.lb_index, &mut other.lb_index);
     }
 
     pub fn insert_secret(&mut self, namespace: &str, name: &str, secret: SecretCertIds) {
@@ -98,10 +132,7 @@ impl ClusterState {
         let key = (summary.namespace.clone(), summary.name.clone());
         self.remove_ingress(&key.0, &key.1);
         for lb in lb_ids(&summary) {
-            self.lb_index
-                .entry(lb.to_owned())
-                .or_default()
-                .push(key.clone());
+            add_key(&mut self.lb_index, lb, key.clone());
         }
         self.ingresses.insert(key, Arc::new(summary));
     }
@@ -110,13 +141,23 @@ impl ClusterState {
         let key = (namespace.to_owned(), name.to_owned());
         if let Some(old) = self.ingresses.remove(&key) {
             for lb in lb_ids(&old) {
-                if let Some(keys) = self.lb_index.get_mut(lb) {
-                    keys.retain(|k| k != &key);
-                    if keys.is_empty() {
-                        self.lb_index.remove(lb);
-                    }
-                }
+                remove_key(&mut self.lb_index, lb, &key);
             }
+        }
+    }
+}
+
+type LbIndex = HashMap<String, Vec<(String, String)>>;
+
+fn add_key(index: &mut LbIndex, lb: &str, key: (String, String)) {
+    index.entry(lb.to_owned()).or_default().push(key);
+}
+
+fn remove_key(index: &mut LbIndex, lb: &str, key: &(String, String)) {
+    if let Some(keys) = index.get_mut(lb) {
+        keys.retain(|k| k != key);
+        if keys.is_empty() {
+            index.remove(lb);
         }
     }
 }
@@ -148,6 +189,13 @@ impl ClusterLookup for ClusterState {
             .flatten()
             .filter_map(|key| self.ingresses.get(key).cloned())
             .collect()
+    }
+
+    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
+        self.service_lb_index
+            .get(lb_id)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

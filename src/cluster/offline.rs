@@ -173,6 +173,7 @@ items:
         assert_eq!(
             on_lb[0].routes,
             [Route {
+                listener: crate::ingress::listeners::Listener::HTTP_80,
                 host: "a.example.com".into(),
                 path: "/".into()
             }]

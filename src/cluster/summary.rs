@@ -14,12 +14,17 @@ pub const CERT_ID_KEY: &str = "qcloud_cert_id";
 /// Key of the client CA certificate id (mutual TLS).
 pub const CA_CERT_ID_KEY: &str = "qcloud_ca_cert_id";
 
+/// The Service annotation that binds a Service to a CLB made in the CLB console.
+pub const SERVICE_EXISTED_LB_ID: &str = "service.kubernetes.io/tke-existed-lbid";
+
 /// What the rules need to know about a Service.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceSummary {
     /// `spec.type`; Kubernetes defaults an unset type to `ClusterIP`.
     pub service_type: String,
     pub ports: Vec<ServicePortSummary>,
+    /// `service.kubernetes.io/tke-existed-lbid`: the console CLB this Service uses, if any.
+    pub existed_lb_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +53,7 @@ impl fmt::Debug for SecretCertIds {
     }
 }
 
-/// A host+path route an Ingress puts on its CLB, for conflicts between Ingresses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Route {
-    pub host: String,
-    pub path: String,
-}
+pub use crate::ingress::listeners::Route;
 
 /// What conflict rules need to know about another Ingress.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -71,7 +71,15 @@ pub struct IngressSummary {
 
 pub fn summarise_service(service: &Service) -> ServiceSummary {
     let spec = service.spec.as_ref();
+    let existed_lb_id = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SERVICE_EXISTED_LB_ID))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
     ServiceSummary {
+        existed_lb_id,
         service_type: spec
             .and_then(|s| s.type_.clone())
             .unwrap_or_else(|| "ClusterIP".to_owned()),
@@ -120,24 +128,7 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let routes = ingress
-        .spec
-        .as_ref()
-        .and_then(|s| s.rules.as_ref())
-        .into_iter()
-        .flatten()
-        .flat_map(|rule| {
-            let host = rule.host.clone().unwrap_or_default();
-            rule.http.iter().flat_map(|h| &h.paths).map(move |p| Route {
-                host: host.clone(),
-                path: p
-                    .path
-                    .clone()
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "/".to_owned()),
-            })
-        })
-        .collect();
+    let routes = crate::ingress::listeners::routes(ingress);
     IngressSummary {
         namespace: namespace.to_owned(),
         name: ingress.metadata.name.clone().unwrap_or_default(),

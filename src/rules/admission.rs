@@ -357,6 +357,10 @@ impl ClusterLookup for NoCluster {
     fn ingresses_on_lb(&self, _: &str) -> Vec<std::sync::Arc<crate::cluster::IngressSummary>> {
         Vec::new()
     }
+
+    fn services_on_lb(&self, _: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Decodes the object under review; on `/mutate`, after the canonicalising patch (the API server

@@ -43,6 +43,9 @@ pub struct Rule {
     pub default_severity: Severity,
     /// One line: what the rule checks.
     pub summary: &'static str,
+    /// Runs only when the settings turn it on (it needs knowledge of the cluster the webhook
+    /// cannot see).
+    pub off_by_default: bool,
     pub(crate) run: Check,
 }
 
@@ -74,18 +77,21 @@ impl fmt::Debug for Rule {
 
 macro_rules! rules {
     ($($name:ident: $id:literal, $check:literal, $code:expr, $severity:expr,
-        $summary:literal, $run:expr;)*) => {
+        $summary:literal, $run:expr $(, $off:ident)?;)*) => {
         $(pub static $name: Rule = Rule {
             id: $id,
             check: $check,
             tke_code: $code,
             default_severity: $severity,
             summary: $summary,
+            off_by_default: rules!(@off $($off)?),
             run: $run,
         };)*
         /// Every rule, in documentation order.
         pub static RULES: &[&Rule] = &[$(&$name),*];
     };
+    (@off off_by_default) => { true };
+    (@off) => { false };
 }
 
 use Check::{AnyClass, Qcloud, Schema};
@@ -93,7 +99,7 @@ use Check::{AnyClass, Qcloud, Schema};
 rules! {
     // Which controller and which class.
     CLASS_AND_CLASS_NAME: "class-and-class-name", "C1", None, Deny,
-        "kubernetes.io/ingress.class and spec.ingressClassName are both set",
+        "kubernetes.io/ingress.class and spec.ingressClassName, when both are set, are the same",
         AnyClass(class::class_and_class_name);
     CLASS_TYPO: "class-typo", "C2", None, Warn,
         "a class value that looks like a misspelt qcloud, or an empty class annotation",
@@ -142,6 +148,9 @@ rules! {
     ENABLE_GROUP_NEEDS_EXIST_LB: "enable-group-needs-exist-lb", "C25", None, Deny,
         "enable-group is set together with existLbId, when the Ingress is created",
         Qcloud(annotation_values::enable_group_needs_exist_lb);
+    ENABLE_GROUP_CONFLICT: "enable-group-conflict", "C25", None, Deny,
+        "enable-group is not combined with tke-service-config-auto or mode: skip",
+        Qcloud(annotation_values::enable_group_conflict);
     CROSS_REGION: "cross-region", "C29", None, Warn,
         "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id",
         Qcloud(annotation_values::cross_region);
@@ -154,9 +163,15 @@ rules! {
     NGINX_ANNOTATION: "nginx-annotation", "C34", None, Warn,
         "nginx.ingress.kubernetes.io/* annotations have no effect on a qcloud Ingress",
         Qcloud(annotation_keys::nginx_annotation);
+    SERVICE_ANNOTATION: "service-annotation", "C31", None, Warn,
+        "Service annotations (service.cloud.tencent.com/*, service.kubernetes.io/*) have no effect on an Ingress",
+        Qcloud(annotation_keys::service_annotation);
     DIRECT_ACCESS_NETWORK: "direct-access-network", "C5", None, Warn,
-        "direct-access needs VPC-CNI pods, which the webhook cannot see",
-        Qcloud(direct_access::direct_access_network);
+        "direct-access needs a VPC-CNI or GlobalRouter cluster with direct access, which the webhook cannot see",
+        Qcloud(direct_access::direct_access_network), off_by_default;
+    GRACE_SHUTDOWN_WITHOUT_DIRECT_ACCESS: "grace-shutdown-without-direct-access", "C5", None, Warn,
+        "enable-grace-shutdown(-tkex) works only with direct access",
+        Qcloud(direct_access::grace_shutdown_without_direct_access);
 
     // HTTP / HTTPS placement.
     RULE_MIX_MISSING: "rule-mix-missing", "C9", None, Warn,
@@ -171,6 +186,12 @@ rules! {
     HTTPS_ONLY: "https-only", "C12", None, Warn,
         "with TLS and no rule-mix, rule-mix-both or auto-rewrite every rule is HTTPS only",
         Qcloud(listeners::https_only);
+    AUTO_REWRITE_LISTENERS: "auto-rewrite-listeners", "C8", None, Warn,
+        "auto-rewrite needs TLS and both an HTTP:80 and an HTTPS:443 listener",
+        Qcloud(listeners::auto_rewrite_listeners);
+    AUTO_REWRITE_CODE_ALONE: "auto-rewrite-code-alone", "C8", None, Warn,
+        "auto-rewrite-code does nothing without auto-rewrite: \"true\"",
+        Qcloud(listeners::auto_rewrite_code_alone);
 
     // TLS.
     TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,
@@ -226,7 +247,7 @@ rules! {
         "every spec.rules entry has http paths; a default backend alone is not supported",
         Qcloud(routes::rule_without_http);
     DUPLICATE_ROUTE: "duplicate-route", "C20", None, Deny,
-        "the same host and path do not lead to two different backends in one Ingress",
+        "the same host and path do not lead to two different backends on one listener",
         Qcloud(routes::duplicate_route);
     LISTENER_RULE_QUOTA: "listener-rule-quota", "C21", Some("E4005"), Warn,
         "at most 50 host+path rules per listener",
@@ -239,11 +260,11 @@ rules! {
     EXIST_LB_ID_FORMAT: "exist-lb-id-format", "C26", Some("E4018"), Deny,
         "existLbId is a CLB id: lb- and 8 lowercase letters or digits",
         Qcloud(shared_lb::exist_lb_id_format);
-    EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4020"), Deny,
-        "an existLbId is not used by another Ingress unless both are in an enable-group",
+    EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4019/E4020"), Deny,
+        "an existLbId is not used by another Ingress unless both are in an enable-group, nor by a Service",
         Qcloud(shared_lb::exist_lb_in_use);
     GROUP_ROUTE_CONFLICT: "group-route-conflict", "C20", None, Deny,
-        "host+path pairs are unique across the Ingresses sharing a CLB with enable-group",
+        "host+path pairs are unique per listener across the Ingresses sharing a CLB with enable-group",
         Qcloud(shared_lb::group_route_conflict);
 
     // UPDATE only.

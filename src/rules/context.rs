@@ -1,40 +1,31 @@
 //! The Ingress under review, read once into the shape the checks need: annotations, spec rules,
-//! the parsed http/https-rules entries, and which listener (HTTP, HTTPS) each spec path lands on.
+//! the parsed http/https-rules entries, and the listeners each spec path lands on (from the one
+//! model of what TKE builds, [`crate::ingress::listeners`]).
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
-use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, Ingress, IngressBackend, IngressRule, IngressTLS,
-};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressRule, IngressTLS};
 use serde_json::Value;
 
 use super::Operation;
 use super::annotations as keys;
 use crate::cluster::ClusterLookup;
+use crate::ingress::listeners::{self, Layout, Placement, SpecPath};
 
 static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
 
-/// One entry of `kubernetes.io/ingress.http-rules` or `https-rules`.
+/// One schema-valid entry of `kubernetes.io/ingress.http-rules` or `https-rules`, with where it
+/// is written and the keys TKE does not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The annotation it came from.
     pub key: &'static str,
     pub index: usize,
-    /// `""` when omitted: the CLB default domain.
-    pub host: String,
-    /// `/` when omitted.
-    pub path: String,
-    pub backend: Option<EntryBackend>,
-    pub has_rewrite: bool,
+    /// What TKE reads of it.
+    pub read: listeners::Entry,
     /// Keys TKE does not read, as `host`-level names or `backend.x`.
     pub unknown_keys: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryBackend {
-    pub service: String,
-    /// Always a string: TKE documents `"80"`; a JSON number is accepted and kept as its digits.
-    pub port: String,
 }
 
 impl Entry {
@@ -43,42 +34,11 @@ impl Entry {
     }
 }
 
-/// Where a spec path is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placement {
-    pub http: bool,
-    pub https: bool,
-    /// Under rule-mix, listed in neither annotation: HTTPS by default.
-    pub https_by_default: bool,
-}
+impl Deref for Entry {
+    type Target = listeners::Entry;
 
-/// A spec path with the keys TKE matches annotation entries on.
-pub struct SpecPath<'a> {
-    pub rule_index: usize,
-    pub path_index: usize,
-    pub path: &'a HTTPIngressPath,
-    /// `""` for no host.
-    pub host: &'a str,
-    /// `/` for none.
-    pub url: &'a str,
-}
-
-impl<'a> SpecPath<'a> {
-    pub fn field(&self) -> String {
-        format!(
-            "spec.rules[{}].http.paths[{}]",
-            self.rule_index, self.path_index
-        )
-    }
-
-    /// `(service, port)` as TKE compares them: the port number's digits, or its name.
-    pub fn backend_key(&self) -> Option<(&'a str, String)> {
-        let service = self.path.backend.service.as_ref()?;
-        let port = service.port.as_ref().map_or_else(String::new, |p| {
-            p.number
-                .map_or_else(|| p.name.clone().unwrap_or_default(), |n| n.to_string())
-        });
-        Some((service.name.as_str(), port))
+    fn deref(&self) -> &listeners::Entry {
+        &self.read
     }
 }
 
@@ -99,9 +59,13 @@ pub struct Ctx<'a> {
     pub default_backend: Option<&'a IngressBackend>,
     pub http_entries: Vec<Entry>,
     pub https_entries: Vec<Entry>,
+    /// Listeners and placement, as TKE will build them.
+    pub layout: Layout,
     /// Parsed JSON annotations that passed their schema, by key.
     pub json: Vec<(&'static str, Value)>,
     pub cluster: &'a dyn ClusterLookup,
+    /// The operator says the cluster binds Pods even without the direct-access annotation.
+    pub direct_access_by_default: bool,
 }
 
 /// What a [`Ctx`] is built from, besides the parsed JSON annotations.
@@ -121,7 +85,7 @@ impl<'a> Ctx<'a> {
     ) -> Self {
         let ingress = subject.ingress;
         let spec = ingress.spec.as_ref();
-        let entries = |key: &'static str| {
+        let entries = |key: &'static str| -> Vec<Entry> {
             json.iter()
                 .find(|(k, _)| *k == key)
                 .and_then(|(_, v)| v.as_array())
@@ -134,6 +98,12 @@ impl<'a> Ctx<'a> {
                 })
                 .unwrap_or_default()
         };
+        let for_http = entries(keys::HTTP_RULES);
+        let for_https = entries(keys::HTTPS_RULES);
+        // The model reads the entries that passed their schema, as the rules do.
+        let mut layout = Layout::of(ingress);
+        layout.http_entries = for_http.iter().map(|e| e.read.clone()).collect();
+        layout.https_entries = for_https.iter().map(|e| e.read.clone()).collect();
         Self {
             operation: subject.operation,
             namespace: subject.namespace,
@@ -149,11 +119,18 @@ impl<'a> Ctx<'a> {
             rules: spec.and_then(|s| s.rules.as_deref()).unwrap_or_default(),
             tls: spec.and_then(|s| s.tls.as_deref()).unwrap_or_default(),
             default_backend: spec.and_then(|s| s.default_backend.as_ref()),
-            http_entries: entries(keys::HTTP_RULES),
-            https_entries: entries(keys::HTTPS_RULES),
+            http_entries: for_http,
+            https_entries: for_https,
+            layout,
             json,
             cluster,
+            direct_access_by_default: false,
         }
+    }
+
+    /// The CLB binds Pod IPs: the annotation says so, or the cluster does it by default.
+    pub fn direct_access(&self) -> bool {
+        self.is_true(keys::DIRECT_ACCESS) || self.direct_access_by_default
     }
 
     /// An annotation of the object before an UPDATE.
@@ -179,88 +156,23 @@ impl<'a> Ctx<'a> {
 
     /// Certificates come from `spec.tls` or the certificate annotation.
     pub fn has_certificates(&self) -> bool {
-        !self.tls.is_empty() || self.annotations.contains_key(keys::CERTIFICATE)
+        self.layout.certificates
     }
 
     /// Every spec path, with its defaults filled in.
     pub fn spec_paths(&self) -> impl Iterator<Item = SpecPath<'a>> + 'a {
-        self.rules
-            .iter()
-            .enumerate()
-            .flat_map(|(rule_index, rule)| {
-                let host = rule.host.as_deref().unwrap_or_default();
-                rule.http
-                    .iter()
-                    .flat_map(|h| h.paths.iter().enumerate())
-                    .map(move |(path_index, path)| SpecPath {
-                        rule_index,
-                        path_index,
-                        path,
-                        host,
-                        url: path
-                            .path
-                            .as_deref()
-                            .filter(|p| !p.is_empty())
-                            .unwrap_or("/"),
-                    })
-            })
+        listeners::spec_paths(self.ingress)
     }
 
-    /// Which listeners a spec path is on (behaviour spec §3.2).
+    /// Which protocols a spec path is on (behaviour spec §3.2).
     pub fn placement(&self, path: &SpecPath<'_>) -> Placement {
-        let tls = self.has_certificates();
-        if self.is_true(keys::RULE_MIX_BOTH) {
-            return Placement {
-                http: true,
-                https: tls,
-                https_by_default: false,
-            };
-        }
-        if !tls {
-            return Placement {
-                http: true,
-                https: false,
-                https_by_default: false,
-            };
-        }
-        if !self.is_true(keys::RULE_MIX) {
-            return Placement {
-                http: false,
-                https: true,
-                https_by_default: false,
-            };
-        }
-        let listed = |entries: &[Entry]| entries.iter().any(|e| matches(e, path));
-        let http = listed(&self.http_entries);
-        let https = listed(&self.https_entries);
-        Placement {
-            http,
-            https: https || !http,
-            https_by_default: !http && !https,
-        }
+        self.layout.placement(path)
     }
-}
-
-/// TKE matches an annotation entry to a spec path on host, path, service name and port.
-fn matches(entry: &Entry, path: &SpecPath<'_>) -> bool {
-    let Some(backend) = &entry.backend else {
-        return false;
-    };
-    entry.host == path.host
-        && entry.path == path.url
-        && path
-            .backend_key()
-            .is_some_and(|(service, port)| backend.service == service && backend.port == port)
 }
 
 /// Reads one schema-valid entry.
 fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
     const KNOWN: [&str; 4] = ["host", "path", "backend", "rewrite"];
-    let text = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
     let mut unknown_keys: Vec<String> = item
         .as_object()
         .into_iter()
@@ -268,31 +180,18 @@ fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
         .filter(|k| !KNOWN.contains(&k.as_str()))
         .cloned()
         .collect();
-    let backend = item.get("backend").map(|b| {
+    if let Some(backend) = item.get("backend").and_then(Value::as_object) {
         unknown_keys.extend(
-            b.as_object()
-                .into_iter()
-                .flat_map(|o| o.keys())
+            backend
+                .keys()
                 .filter(|k| *k != "serviceName" && *k != "servicePort")
                 .map(|k| format!("backend.{k}")),
         );
-        EntryBackend {
-            service: text(b.get("serviceName")),
-            port: text(b.get("servicePort")),
-        }
-    });
-    let path = text(item.get("path"));
+    }
     Entry {
         key,
         index,
-        host: text(item.get("host")),
-        path: if path.is_empty() {
-            "/".to_owned()
-        } else {
-            path
-        },
-        backend,
-        has_rewrite: item.get("rewrite").is_some(),
+        read: listeners::Entry::from_value(item),
         unknown_keys,
     }
 }

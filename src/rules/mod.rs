@@ -235,7 +235,8 @@ impl Engine {
         } else {
             (Vec::new(), Vec::new())
         };
-        let ctx = Ctx::new(subject, parsed, cluster);
+        let mut ctx = Ctx::new(subject, parsed, cluster);
+        ctx.direct_access_by_default = self.settings.direct_access_by_default;
         for rule in RULES.iter().filter(|r| !self.is_off(r)) {
             match rule.run {
                 Check::Qcloud(check) if in_scope => check(&ctx, &mut findings),
@@ -253,7 +254,10 @@ impl Engine {
     }
 
     fn is_off(&self, rule: &Rule) -> bool {
-        self.settings.rules.get(rule.id) == Some(&settings::RuleSetting::Off)
+        match self.settings.rules.get(rule.id) {
+            Some(setting) => *setting == settings::RuleSetting::Off,
+            None => rule.off_by_default,
+        }
     }
 
     /// Applies a per-rule override; false when the rule is off.

@@ -56,7 +56,7 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
             let mut part = format!("{field}: {}", finding.problem);
             let mut notes = Vec::new();
             if let Some(code) = finding.tke_code {
-                notes.push(format!("TKE would fail with {code}"));
+                notes.push(format!("TKE would fail with Ingress error {code}"));
             }
             if !finding.fix.is_empty() {
                 notes.push(format!("fix: {}", finding.fix));

@@ -9,6 +9,8 @@
 //!   usernames: [system:serviceaccount:kube-system:l7-lb-controller]
 //!   groups: []
 //!   namespaces: [legacy-apps]
+//! directAccessByDefault: false # the cluster binds Pods without the direct-access annotation
+//! failOnUnresolved: false      # check: exit 1 when a Service or Secret is not among the inputs
 //! ```
 //!
 //! Defaults (no file, an empty file, or a key left out): `enforcement: enforce`, no overrides, and
@@ -79,6 +81,12 @@ pub struct Settings {
     /// Rule id → override.
     pub rules: HashMap<String, RuleSetting>,
     pub exempt: Exemptions,
+    /// The cluster makes direct access the default (TKE's `EnableDefaultDirectAccess`, or a
+    /// serverless cluster): the CLB binds Pods even without the annotation, so a ClusterIP
+    /// backend works.
+    pub direct_access_by_default: bool,
+    /// `check` fails (exit 1) when a reference is not among its inputs.
+    pub fail_on_unresolved: bool,
 }
 
 /// Why a settings file was rejected: one line, starting with the bad key where there is one.
@@ -95,6 +103,10 @@ struct SettingsFile {
     enforcement: Option<String>,
     rules: Option<BTreeMap<String, String>>,
     exempt: Option<ExemptFile>,
+    #[serde(rename = "directAccessByDefault")]
+    direct_access_by_default: Option<bool>,
+    #[serde(rename = "failOnUnresolved")]
+    fail_on_unresolved: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +117,13 @@ struct ExemptFile {
     namespaces: Option<Vec<String>>,
 }
 
-const TOP_KEYS: [&str; 3] = ["enforcement", "rules", "exempt"];
+const TOP_KEYS: [&str; 5] = [
+    "enforcement",
+    "rules",
+    "exempt",
+    "directAccessByDefault",
+    "failOnUnresolved",
+];
 const EXEMPT_KEYS: [&str; 3] = ["usernames", "groups", "namespaces"];
 
 impl Settings {
@@ -123,7 +141,11 @@ impl Settings {
 
 impl SettingsFile {
     fn into_settings(self) -> Result<Settings, SettingsError> {
-        let mut settings = Settings::default();
+        let mut settings = Settings {
+            direct_access_by_default: self.direct_access_by_default.unwrap_or_default(),
+            fail_on_unresolved: self.fail_on_unresolved.unwrap_or_default(),
+            ..Settings::default()
+        };
         if let Some(value) = self.enforcement {
             settings.enforcement = match value.trim() {
                 "enforce" => Enforcement::Enforce,
@@ -232,6 +254,9 @@ fn find_shape_error(root: &Value) -> Option<String> {
                 other => return Some(format!("rules: {} is not a mapping", short(other))),
             },
             "exempt" => return exempt_shape_error(value),
+            "directAccessByDefault" | "failOnUnresolved" if !value.is_boolean() => {
+                return Some(format!("{key}: {} is not true or false", short(value)));
+            }
             known if TOP_KEYS.contains(&known) => {}
             unknown => {
                 return Some(format!(

@@ -45,6 +45,7 @@ pub fn service(kind: &str) -> ServiceSummary {
             name: Some("http".into()),
             port: 80,
         }],
+        existed_lb_id: None,
     }
 }
 
@@ -294,6 +295,10 @@ impl ClusterLookup for Cluster<'_> {
 
     fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
         self.state.ingresses_on_lb(lb_id)
+    }
+
+    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
+        self.state.services_on_lb(lb_id)
     }
 }
 

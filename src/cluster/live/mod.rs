@@ -237,4 +237,8 @@ impl ClusterLookup for LiveLookup {
     fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
         self.shared.read().ingresses_on_lb(lb_id)
     }
+
+    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
+        self.shared.read().services_on_lb(lb_id)
+    }
 }

@@ -50,11 +50,12 @@ impl Cached for Service {
     }
 
     fn delete(state: &mut ClusterState, object: &Self) {
-        state.services.remove(&key(object));
+        let (namespace, name) = key(object);
+        state.remove_service(&namespace, &name);
     }
 
     fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
-        std::mem::swap(&mut state.services, &mut listed.services);
+        state.swap_services(listed);
     }
 }
 
@@ -81,8 +82,7 @@ impl Cached for Ingress {
     }
 
     fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
-        std::mem::swap(&mut state.ingresses, &mut listed.ingresses);
-        std::mem::swap(&mut state.lb_index, &mut listed.lb_index);
+        state.swap_ingresses(listed);
     }
 }
 

@@ -11,10 +11,15 @@ pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.operation != Operation::Create {
         return;
     }
+    // Terraform writes the CLB id TKE will report beside existLbId, so plans show no drift
+    // (behaviour spec §11.8): that is the console's and Terraform's own shape.
+    let restates_exist_lb = |key: &str| {
+        key == keys::LOADBALANCE_ID && ctx.annotation(key) == ctx.annotation(keys::EXIST_LB_ID)
+    };
     for key in ctx.annotations.keys() {
         // The legacy qcloud_cert_id annotation is compared with the Secret by its own rule.
         let read_only = keys::known(key).is_some_and(|k| k.read_only);
-        if read_only && key != keys::QCLOUD_CERT_ID {
+        if read_only && key != keys::QCLOUD_CERT_ID && !restates_exist_lb(key) {
             out.push(Finding::new(
                 &c::READ_ONLY_ANNOTATION,
                 annotation_field(key),
@@ -51,6 +56,45 @@ pub fn nginx_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             annotation_field(key),
             "is an nginx-ingress annotation; TKE's CLB controller ignores it",
             "remove it, or use the qcloud equivalent if there is one",
+        ));
+    }
+}
+
+/// The Ingress keys of the Service annotations people copy onto Ingresses (behaviour spec §11.7).
+const SERVICE_TO_INGRESS: [(&str, &str); 3] = [
+    ("service.kubernetes.io/tke-existed-lbid", keys::EXIST_LB_ID),
+    (
+        "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid",
+        keys::SUBNET_ID,
+    ),
+    (
+        "service.cloud.tencent.com/direct-access",
+        keys::DIRECT_ACCESS,
+    ),
+];
+
+pub fn service_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let service_keys = ctx.annotations.keys().filter(|k| {
+        k.starts_with("service.cloud.tencent.com/") || k.starts_with("service.kubernetes.io/")
+    });
+    for key in service_keys {
+        let ingress_key = SERVICE_TO_INGRESS
+            .iter()
+            .find(|(service, _)| service == key)
+            .map(|(_, ingress)| *ingress)
+            .or_else(|| {
+                let tail = key.rsplit('/').next().unwrap_or_default();
+                keys::known(&format!("ingress.cloud.tencent.com/{tail}")).map(|k| k.key)
+            });
+        let fix = ingress_key.map_or_else(
+            || "remove it; it configures a Service's CLB, not an Ingress's".to_owned(),
+            |k| format!("use {k} on an Ingress"),
+        );
+        out.push(Finding::new(
+            &c::SERVICE_ANNOTATION,
+            annotation_field(key),
+            "is a Service annotation; TKE's Ingress controller ignores it",
+            fix,
         ));
     }
 }
@@ -93,11 +137,19 @@ pub(crate) mod tests {
             clean written_by_tke_on_update: http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-12345678")
                 .updating(http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-12345678"));
             clean legacy_cert_id_has_its_own_rule: tls().annotate("qcloud_cert_id", "TKPmsWb3");
+            clean terraform_restates_exist_lb_id: http().annotate("kubernetes.io/ingress.qcloud-loadbalance-id", "lb-ab12cd34")
+                .annotate("kubernetes.io/ingress.existLbId", "lb-ab12cd34");
         }
         unknown_annotation: UNKNOWN_ANNOTATION {
             fires misspelt: http().annotate("ingress.cloud.tencent.com/internet-charge-type", "x");
             clean known: http().annotate("ingress.cloud.tencent.com/pass-to-target", "true");
             clean other_prefix: http().annotate("example.com/owner", "team-a");
+        }
+        service_annotation: SERVICE_ANNOTATION {
+            fires existed_lb_id: http().annotate("service.kubernetes.io/tke-existed-lbid", "lb-6swtxxxx")
+                => "metadata.annotations[service.kubernetes.io/tke-existed-lbid]";
+            fires direct_access: http().annotate("service.cloud.tencent.com/direct-access", "true");
+            clean ingress_keys: http().annotate("ingress.cloud.tencent.com/direct-access", "false");
         }
         nginx_annotation: NGINX_ANNOTATION {
             fires rewrite_target: http().annotate("nginx.ingress.kubernetes.io/rewrite-target", "/");
@@ -120,6 +172,25 @@ pub(crate) mod tests {
             decision.warnings[0]
         );
         assert!(!decision.warnings[0].contains('\n'));
+    }
+
+    #[test]
+    fn a_service_annotation_names_the_ingress_key() {
+        let fixture = http().annotate("service.kubernetes.io/tke-existed-lbid", "lb-6swtxxxx");
+        let finding = &fixture.findings_of(&c::SERVICE_ANNOTATION)[0];
+        assert_eq!(
+            finding.fix,
+            "use kubernetes.io/ingress.existLbId on an Ingress"
+        );
+        let unknown = http().annotate(
+            "service.cloud.tencent.com/local-svc-only-bind-node-with-pod",
+            "true",
+        );
+        assert!(
+            unknown.findings_of(&c::SERVICE_ANNOTATION)[0]
+                .fix
+                .starts_with("remove it")
+        );
     }
 
     #[test]

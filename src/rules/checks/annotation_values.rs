@@ -123,16 +123,17 @@ pub fn tke_service_config(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let field = annotation_field(keys::TKE_SERVICE_CONFIG);
+    // No documented code for the pair (E4051 is only the reserved suffix, spec §11.6).
     if ctx.is_true(keys::TKE_SERVICE_CONFIG_AUTO) {
-        out.push(
-            Finding::new(
+        out.push(Finding {
+            tke_code: None,
+            ..Finding::new(
                 &c::TKE_SERVICE_CONFIG,
                 field.clone(),
                 "is set together with tke-service-config-auto: \"true\"",
                 "use one: name your own TkeServiceConfig, or let TKE create one with -auto",
             )
-            .with_code("E4051"),
-        );
+        });
     }
     if let Some(suffix) = RESERVED_CONFIG_SUFFIXES.iter().find(|s| name.ends_with(*s)) {
         out.push(
@@ -154,6 +155,32 @@ pub fn enable_group_needs_exist_lb(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             annotation_field(keys::ENABLE_GROUP),
             "needs kubernetes.io/ingress.existLbId: groups share a CLB made in the CLB console",
             "add existLbId with the shared CLB's id, or remove enable-group",
+        ));
+    }
+}
+
+/// A group shares one CLB: TKE refuses a per-Ingress auto config and `mode: skip` there
+/// (behaviour spec §11.4; Tencent document 457/127545).
+pub fn enable_group_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !ctx.is_true(keys::ENABLE_GROUP) {
+        return;
+    }
+    let conflicts = [
+        (
+            keys::TKE_SERVICE_CONFIG_AUTO,
+            ctx.is_true(keys::TKE_SERVICE_CONFIG_AUTO),
+        ),
+        (keys::MODE, ctx.annotation(keys::MODE) == Some("skip")),
+    ];
+    for (key, _) in conflicts.iter().filter(|(_, set)| *set) {
+        out.push(Finding::new(
+            &c::ENABLE_GROUP_CONFLICT,
+            annotation_field(key),
+            format!(
+                "is not allowed on an Ingress with {}: \"true\"",
+                keys::ENABLE_GROUP
+            ),
+            "remove it; configure the shared CLB with a named tke-service-config instead",
         ));
     }
 }
@@ -188,6 +215,8 @@ pub(crate) mod tests {
     const BANDWIDTH: &str = "kubernetes.io/ingress.internetMaxBandwidthOut";
     const GROUPS: &str = "ingress.cloud.tencent.com/security-groups";
     const CONFIG: &str = "ingress.cloud.tencent.com/tke-service-config";
+    const GROUP: &str = "ingress.cloud.tencent.com/enable-group";
+    const EXIST: &str = "kubernetes.io/ingress.existLbId";
 
     rule_cases! {
         boolean_annotation: BOOLEAN_ANNOTATION {
@@ -224,12 +253,21 @@ pub(crate) mod tests {
         enable_group_needs_exist_lb: ENABLE_GROUP_NEEDS_EXIST_LB {
             fires alone: http().annotate("ingress.cloud.tencent.com/enable-group", "true");
             clean with_exist_lb: http().annotate("ingress.cloud.tencent.com/enable-group", "true")
-                .annotate("kubernetes.io/ingress.existLbId", "lb-shared1");
+                .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
+        }
+        enable_group_conflict: ENABLE_GROUP_CONFLICT {
+            fires auto_config: http().annotate(GROUP, "true").annotate(EXIST, "lb-shared12")
+                .annotate("ingress.cloud.tencent.com/tke-service-config-auto", "true")
+                => "metadata.annotations[ingress.cloud.tencent.com/tke-service-config-auto]";
+            fires skip_mode: http().annotate(GROUP, "true").annotate(EXIST, "lb-shared12")
+                .annotate("ingress.cloud.tencent.com/mode", "skip");
+            clean named_config: http().annotate(GROUP, "true").annotate(EXIST, "lb-shared12").annotate(CONFIG, "shared");
+            clean auto_config_alone: http().annotate("ingress.cloud.tencent.com/tke-service-config-auto", "true");
         }
         cross_region: CROSS_REGION {
             fires region_alone: http().annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou");
             fires vpc_with_exist_lb: http().annotate("ingress.cloud.tencent.com/cross-vpc-id", "vpc-1")
-                .annotate("kubernetes.io/ingress.existLbId", "lb-shared1");
+                .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
             clean region_with_vpc: http().annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou")
                 .annotate("ingress.cloud.tencent.com/cross-vpc-id", "vpc-1");
         }
@@ -244,7 +282,7 @@ pub(crate) mod tests {
         let message = decision.deny_message.unwrap();
         assert!(message.starts_with("metadata.annotations[ingress.cloud.tencent.com/direct-access]: \"yes\" is not a boolean"), "{message}");
         assert!(
-            message.contains("(TKE would fail with E4037; fix: set it to"),
+            message.contains("(TKE would fail with Ingress error E4037; fix: set it to"),
             "{message}"
         );
         assert!(message.ends_with("[boolean-annotation]"), "{message}");

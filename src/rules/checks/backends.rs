@@ -4,7 +4,6 @@
 use k8s_openapi::api::networking::v1::IngressBackend;
 
 use crate::cluster::ServiceSummary;
-use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::{Finding, Severity};
@@ -39,16 +38,16 @@ pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
         spec_reference(backend, "spec.defaultBackend", &mut out);
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        let Some(backend) = &entry.backend else {
+        let Some((service, port)) = &entry.backend else {
             continue;
         };
-        let port = match backend.port.parse::<i32>() {
+        let port = match port.parse::<i32>() {
             Ok(n) => Port::Number(n),
-            Err(_) => Port::Name(&backend.port),
+            Err(_) => Port::Name(port),
         };
         let field = format!("{}.backend", entry.field());
         out.push(Reference {
-            service: &backend.service,
+            service,
             port,
             name_field: format!("{field}.serviceName"),
             port_field: format!("{field}.servicePort"),
@@ -86,6 +85,14 @@ fn found<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (Reference<'a>, ServiceSu
 }
 
 pub fn backend_service_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    // A view that holds only part of the cluster cannot tell a missing Service from one it was
+    // not given; `check` reports those as unresolved.
+    if !ctx.cluster.is_complete() {
+        for reference in references(ctx) {
+            let _ = ctx.cluster.service(ctx.namespace, reference.service);
+        }
+        return;
+    }
     for reference in references(ctx) {
         let name = reference.service;
         if ctx.cluster.service(ctx.namespace, name).is_none() {
@@ -149,7 +156,7 @@ fn port_list(service: &ServiceSummary) -> String {
 }
 
 pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let direct = ctx.is_true(keys::DIRECT_ACCESS);
+    let direct = ctx.direct_access();
     for (reference, service) in found(ctx) {
         let kind = service.service_type.as_str();
         if matches!(kind, "NodePort" | "LoadBalancer") {
@@ -162,7 +169,7 @@ pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 "Service {:?} is {kind}; the CLB forwards to NodePorts",
                 reference.service
             ),
-            "make the Service type NodePort (or LoadBalancer), or set ingress.cloud.tencent.com/direct-access: \"true\" on VPC-CNI clusters",
+            "make the Service NodePort (or LoadBalancer), or set ingress.cloud.tencent.com/direct-access: \"true\" (VPC-CNI, or GlobalRouter with direct access)",
         );
         match (kind, direct) {
             // With direct access the CLB binds Pod IPs, so ClusterIP works.
@@ -226,6 +233,7 @@ pub(crate) mod tests {
             clean node_port: http();
             clean load_balancer: http().backend("lb");
             clean cluster_ip_with_direct_access: http().backend("internal").annotate("ingress.cloud.tencent.com/direct-access", "true");
+            clean cluster_ip_where_direct_access_is_the_default: http().backend("internal").with_settings(|s| s.direct_access_by_default = true);
         }
         resource_backend: RESOURCE_BACKEND {
             fires resource: http().set("/spec/rules/0/http/paths/0/backend", json!({"resource": {"kind": "Bucket", "name": "b"}}))

@@ -21,20 +21,24 @@ fn class_name(ingress: &Ingress) -> Option<&str> {
         .and_then(|s| s.ingress_class_name.as_deref())
 }
 
+/// Equal values are valid and common (charts set both); only differing ones are a mistake, which
+/// the API server refuses on create and so reaches us on UPDATE (behaviour spec §11.1).
 pub fn class_and_class_name(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.in_scope {
         return;
     }
     let annotation = ctx.annotation(keys::CLASS).filter(|a| !a.is_empty());
-    if let (Some(a), Some(_)) = (annotation, class_name(ctx.ingress)) {
+    if let (Some(a), Some(name)) = (annotation, class_name(ctx.ingress))
+        && a != name
+    {
         out.push(Finding::new(
             &c::CLASS_AND_CLASS_NAME,
             "spec.ingressClassName",
             format!(
-                "is set together with the annotation {}: {a:?}; the API server refuses this on create",
+                "{name:?} differs from the annotation {}: {a:?}; the API server refuses this on create",
                 keys::CLASS
             ),
-            "keep one: spec.ingressClassName: qcloud, or the annotation",
+            "set both to qcloud, or keep only one",
         ));
     }
 }
@@ -124,7 +128,9 @@ pub(crate) mod tests {
 
     rule_cases! {
         class_and_class_name: CLASS_AND_CLASS_NAME {
-            fires both_set: http().set("/spec/ingressClassName", json!("qcloud")) => "spec.ingressClassName";
+            fires differ: http().set("/spec/ingressClassName", json!("nginx")) => "spec.ingressClassName";
+            fires differ_the_other_way: http().annotate(CLASS, "nginx").set("/spec/ingressClassName", json!("qcloud"));
+            clean both_qcloud_as_charts_write_them: http().set("/spec/ingressClassName", json!("qcloud"));
             clean annotation_only: http();
             clean class_name_only: class_name(http(), "qcloud");
         }

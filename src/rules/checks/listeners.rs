@@ -1,10 +1,11 @@
 //! Which listener each rule lands on: rule-mix, rule-mix-both, redirects and the entries of
 //! http-rules / https-rules (behaviour spec §3).
 
+use crate::ingress::listeners::{Listener, Protocol};
 use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
-use crate::rules::context::Ctx;
+use crate::rules::context::{Ctx, Entry};
 use crate::rules::json::annotation_field;
 
 /// True when a rules annotation lists at least one entry.
@@ -13,12 +14,25 @@ fn has_entries(ctx: &Ctx<'_>, key: &str) -> bool {
         .is_some_and(|v| !matches!(v.trim(), "" | "null" | "[]"))
 }
 
+/// The console and Terraform write both rules annotations with `rule-mix: "false"`, restating
+/// `spec.rules` on the protocol each rule is on anyway (behaviour spec §11.8): nothing is lost
+/// when TKE ignores them, so only entries that ask for something else are worth a warning.
 pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.is_true(keys::RULE_MIX) {
         return;
     }
-    for key in [keys::HTTP_RULES, keys::HTTPS_RULES] {
-        if has_entries(ctx, key) {
+    let restated = |entry: &Entry, protocol: Protocol| {
+        !entry.is_redirect
+            && ctx
+                .spec_paths()
+                .any(|path| entry.matches(&path) && ctx.placement(&path).serves(protocol))
+    };
+    for (key, entries, protocol) in [
+        (keys::HTTP_RULES, &ctx.http_entries, Protocol::Http),
+        (keys::HTTPS_RULES, &ctx.https_entries, Protocol::Https),
+    ] {
+        let only_restated = entries.iter().all(|e| restated(e, protocol));
+        if has_entries(ctx, key) && !only_restated {
             out.push(Finding::new(
                 &c::RULE_MIX_MISSING,
                 annotation_field(key),
@@ -29,8 +43,11 @@ pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Without certificates everything is HTTP; but redirect entries in http-rules are read only
+/// under rule-mix, which is the official manual-redirect sample (behaviour spec §11.3).
 pub fn rule_mix_without_tls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    if ctx.is_true(keys::RULE_MIX) && !ctx.has_certificates() {
+    let redirects = ctx.http_entries.iter().any(|e| e.is_redirect);
+    if ctx.is_true(keys::RULE_MIX) && !ctx.has_certificates() && !redirects {
         out.push(Finding::new(
             &c::RULE_MIX_WITHOUT_TLS,
             annotation_field(keys::RULE_MIX),
@@ -56,16 +73,67 @@ pub fn rule_mix_both_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Users who come from nginx-ingress expect http:// to keep working (or to redirect); on TKE a
+/// TLS Ingress gets no HTTP listener at all. Quiet where listen-ports already says HTTPS only.
 pub fn https_only(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let serves_http = [keys::RULE_MIX, keys::RULE_MIX_BOTH, keys::AUTO_REWRITE]
         .iter()
         .any(|key| ctx.is_true(key));
-    if !ctx.tls.is_empty() && !serves_http {
+    let declared_https_only = ctx.annotations.contains_key(keys::LISTEN_PORTS)
+        && ctx
+            .layout
+            .listeners
+            .iter()
+            .all(|l| l.protocol == Protocol::Https);
+    if !ctx.tls.is_empty() && !serves_http && !declared_https_only {
         out.push(Finding::new(
             &c::HTTPS_ONLY,
             "spec.tls",
-            "makes every rule HTTPS only; plain HTTP requests get no answer",
-            "add rule-mix, rule-mix-both or auto-rewrite to serve or redirect HTTP",
+            "makes every rule HTTPS only; http:// requests get no listener",
+            "add auto-rewrite to redirect HTTP to HTTPS, or rule-mix to serve both",
+        ));
+    }
+}
+
+/// auto-rewrite turns each HTTPS rule into a redirect on HTTP:80; it needs TLS, and with
+/// listen-ports both an HTTP:80 and an HTTPS:443 listener (behaviour spec §11.3).
+pub fn auto_rewrite_listeners(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !ctx.is_true(keys::AUTO_REWRITE) {
+        return;
+    }
+    let field = annotation_field(keys::AUTO_REWRITE);
+    if !ctx.has_certificates() {
+        out.push(Finding::new(
+            &c::AUTO_REWRITE_LISTENERS,
+            field,
+            "has nothing to redirect: without spec.tls no rule is on HTTPS",
+            "add spec.tls, or remove auto-rewrite",
+        ));
+        return;
+    }
+    let listeners = &ctx.layout.listeners;
+    let missing: Vec<String> = [Listener::HTTP_80, Listener::HTTPS_443]
+        .iter()
+        .filter(|l| !listeners.contains(l))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        out.push(Finding::new(
+            &c::AUTO_REWRITE_LISTENERS,
+            field,
+            format!("needs an HTTP:80 and an HTTPS:443 listener; listen-ports has no {}", missing.join(" or ")),
+            "list {\"HTTP\":80} and {\"HTTPS\":443} in listen-ports, or redirect with rewrite entries",
+        ));
+    }
+}
+
+pub fn auto_rewrite_code_alone(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if ctx.annotations.contains_key(keys::AUTO_REWRITE_CODE) && !ctx.is_true(keys::AUTO_REWRITE) {
+        out.push(Finding::new(
+            &c::AUTO_REWRITE_CODE_ALONE,
+            annotation_field(keys::AUTO_REWRITE_CODE),
+            "does nothing: ingress.cloud.tencent.com/auto-rewrite is not \"true\"",
+            "add auto-rewrite: \"true\", or remove the code",
         ));
     }
 }
@@ -84,12 +152,14 @@ pub fn rules_entry_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    // Without rule-mix TKE ignores the entries (rule-mix-missing says so): nothing to deny.
-    if ctx.is_true(keys::REWRITE_SUPPORT) || !ctx.is_true(keys::RULE_MIX) {
+    // Without rule-mix TKE ignores the entries (rule-mix-missing says so): nothing to deny. Under
+    // enable-group rewrite-support is deprecated and not needed (behaviour spec §11.4).
+    let not_needed = ctx.is_true(keys::REWRITE_SUPPORT) || ctx.is_true(keys::ENABLE_GROUP);
+    if not_needed || !ctx.is_true(keys::RULE_MIX) {
         return;
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        if entry.has_rewrite {
+        if entry.is_redirect {
             out.push(Finding::new(
                 &c::REDIRECT_WITHOUT_REWRITE_SUPPORT,
                 format!("{}.rewrite", entry.field()),
@@ -106,6 +176,11 @@ pub(crate) mod tests {
     use serde_json::json;
 
     const HTTP_RULES: &str = "kubernetes.io/ingress.http-rules";
+    const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";
+    const LISTEN_PORTS: &str = "ingress.cloud.tencent.com/listen-ports";
+    const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
+    const CODE: &str = "ingress.cloud.tencent.com/auto-rewrite-code";
+    const OTHER_ENTRY: &str = r#"[{"host":"www.example.com","path":"/other","backend":{"serviceName":"web","servicePort":"80"}}]"#;
     const ENTRY: &str = r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#;
     const REDIRECT: &str = r#"[{"path":"/old","rewrite":{"port":443,"path":"/new"}}]"#;
 
@@ -118,14 +193,21 @@ pub(crate) mod tests {
 
     rule_cases! {
         rule_mix_missing: RULE_MIX_MISSING {
-            fires entries_without_rule_mix: http().annotate(HTTP_RULES, ENTRY) => "metadata.annotations[kubernetes.io/ingress.http-rules]";
+            fires asks_for_http_on_a_tls_ingress: with_tls_only(http()).annotate(HTTP_RULES, ENTRY)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules]";
             fires redirects_without_rule_mix: http().annotate(HTTP_RULES, REDIRECT);
+            fires an_entry_for_no_spec_rule: http().annotate(HTTP_RULES, OTHER_ENTRY);
             clean null: http().annotate(HTTP_RULES, "null");
             clean with_rule_mix: tls().annotate(HTTP_RULES, ENTRY);
+            clean console_restating_spec_rules: http().annotate(HTTP_RULES, ENTRY)
+                .annotate(HTTPS_RULES, "null").annotate("kubernetes.io/ingress.rule-mix", "false");
         }
         rule_mix_without_tls: RULE_MIX_WITHOUT_TLS {
             fires no_certificates: http().annotate("kubernetes.io/ingress.rule-mix", "true");
             clean with_tls: tls();
+            clean manual_redirect_sample: http().annotate("kubernetes.io/ingress.rule-mix", "true")
+                .annotate("ingress.cloud.tencent.com/rewrite-support", "true")
+                .annotate(HTTP_RULES, REDIRECT).annotate(HTTPS_RULES, "null");
         }
         rule_mix_both_conflict: RULE_MIX_BOTH_CONFLICT {
             fires with_rule_mix: tls().annotate("kubernetes.io/ingress.rule-mix-both", "true")
@@ -136,6 +218,21 @@ pub(crate) mod tests {
             fires tls_without_rule_mix: with_tls_only(http()) => "spec.tls";
             clean rule_mix: tls();
             clean auto_rewrite: with_tls_only(http()).annotate("ingress.cloud.tencent.com/auto-rewrite", "true");
+            clean listen_ports_say_https_only: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#);
+        }
+        auto_rewrite_listeners: AUTO_REWRITE_LISTENERS {
+            fires without_tls: http().annotate(AUTO_REWRITE, "true") => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";
+            fires no_http_80: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
+                .annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":443}]"#);
+            clean default_listeners: with_tls_only(http()).annotate(AUTO_REWRITE, "true");
+            clean both_listed: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
+                .annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#);
+        }
+        auto_rewrite_code_alone: AUTO_REWRITE_CODE_ALONE {
+            fires without_auto_rewrite: with_tls_only(http()).annotate(CODE, r#"{"defaultRewriteCode":301}"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite-code]";
+            clean with_auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
+                .annotate(CODE, r#"{"defaultRewriteCode":301}"#);
         }
         rules_entry_keys: RULES_ENTRY_KEYS {
             fires host_inside_backend: tls().annotate(HTTP_RULES,
@@ -149,6 +246,9 @@ pub(crate) mod tests {
             clean with_rewrite_support: tls().annotate(HTTP_RULES, REDIRECT)
                 .annotate("ingress.cloud.tencent.com/rewrite-support", "true");
             clean ignored_without_rule_mix: http().annotate(HTTP_RULES, REDIRECT);
+            clean not_needed_in_a_group: tls().annotate(HTTP_RULES, REDIRECT)
+                .annotate("ingress.cloud.tencent.com/enable-group", "true")
+                .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
         }
     }
 

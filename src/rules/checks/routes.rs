@@ -1,7 +1,8 @@
 //! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::ingress::listeners::Listener;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
@@ -131,37 +132,50 @@ pub fn rule_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
+    // E4013 is documented for an empty rules[].http; a default backend alone has no code
+    // (behaviour spec §11.6).
     if ctx.rules.is_empty() && ctx.default_backend.is_some() {
-        out.push(Finding::new(
-            &c::RULE_WITHOUT_HTTP,
-            "spec.defaultBackend",
-            "is the only backend; TKE makes CLB rules only from spec.rules",
-            "add a rule with http.paths (omit host for the CLB's default domain)",
-        ));
+        out.push(Finding {
+            tke_code: None,
+            ..Finding::new(
+                &c::RULE_WITHOUT_HTTP,
+                "spec.defaultBackend",
+                "is the only backend; TKE makes CLB rules only from spec.rules",
+                "add a rule with http.paths (omit host for the CLB's default domain)",
+            )
+        });
     }
 }
 
 /// `(service, port)` of a spec path.
 type BackendKey<'a> = Option<(&'a str, String)>;
 
-/// The same host and path sent to two different backends in one Ingress.
+/// The same host and path sent to two different backends on one listener.
 pub fn duplicate_route(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let mut first: HashMap<(&str, &str), (String, BackendKey<'_>)> = HashMap::new();
+    let mut first: HashMap<(Listener, &str, &str), (String, BackendKey<'_>)> = HashMap::new();
     for path in ctx.spec_paths() {
-        let backend = path.backend_key();
-        match first.get(&(path.host, path.url)) {
-            Some((field, seen)) if *seen != backend => out.push(Finding::new(
-                &c::DUPLICATE_ROUTE,
-                format!("{}.path", path.field()),
-                format!(
-                    "host {:?} path {:?} is already routed elsewhere by {field}",
-                    path.host, path.url
-                ),
-                "give each host+path one backend",
-            )),
-            Some(_) => {}
-            None => {
-                first.insert((path.host, path.url), (path.field(), backend));
+        let backend = path.backend();
+        for listener in ctx.layout.listeners_of(&path) {
+            match first.get(&(listener, path.host, path.url)) {
+                Some((field, seen)) if *seen != backend => {
+                    out.push(Finding::new(
+                        &c::DUPLICATE_ROUTE,
+                        format!("{}.path", path.field()),
+                        format!(
+                            "host {:?} path {:?} on {listener} is already routed elsewhere by {field}",
+                            path.host, path.url
+                        ),
+                        "give each host+path one backend",
+                    ));
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(
+                        (listener, path.host, path.url),
+                        (path.field(), backend.clone()),
+                    );
+                }
             }
         }
     }
@@ -169,18 +183,17 @@ pub fn duplicate_route(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 pub fn listener_rule_quota(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // Sets, not lists: cost stays linear in the request's rules.
-    let mut http: HashSet<(&str, &str)> = HashSet::new();
-    let mut https: HashSet<(&str, &str)> = HashSet::new();
+    let mut rules: BTreeMap<Listener, HashSet<(&str, &str)>> = BTreeMap::new();
     for path in ctx.spec_paths() {
-        let placement = ctx.placement(&path);
-        let route = (path.host, path.url);
-        for (on, set) in [(placement.http, &mut http), (placement.https, &mut https)] {
-            if on {
-                set.insert(route);
-            }
+        for listener in ctx.layout.listeners_of(&path) {
+            rules
+                .entry(listener)
+                .or_default()
+                .insert((path.host, path.url));
         }
     }
-    for (listener, count) in [("HTTP", http.len()), ("HTTPS", https.len())] {
+    for (listener, routes) in rules {
+        let count = routes.len();
         if count > RULES_PER_LISTENER {
             out.push(Finding::new(
                 &c::LISTENER_RULE_QUOTA,
@@ -274,7 +287,7 @@ pub(crate) mod tests {
         let decision = numbered_paths(51).decide();
         assert!(decision.allowed());
         assert!(
-            decision.warnings[0].contains("51 rules on the HTTP listener"),
+            decision.warnings[0].contains("51 rules on the HTTP:80 listener"),
             "{:?}",
             decision.warnings
         );

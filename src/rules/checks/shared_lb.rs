@@ -1,14 +1,15 @@
-//! Ingresses that share a CLB: through `existLbId` outside an enable-group (E4020), and host+path
-//! clashes inside one.
+//! Ingresses that share a CLB: the `existLbId` itself, a CLB already used by another Ingress or a
+//! Service outside an enable-group (E4019/E4020), and host+path clashes on one listener inside a
+//! group.
 
 use std::sync::Arc;
 
 use crate::cluster::IngressSummary;
-use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Severity};
 
 /// The `existLbId` of the Ingress under review and the other Ingresses the cluster has on it.
 fn others_on_lb<'a>(ctx: &Ctx<'a>) -> Option<(&'a str, Vec<Arc<IngressSummary>>)> {
@@ -72,16 +73,46 @@ pub fn exist_lb_in_use(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let Some((lb, others)) = others_on_lb(ctx) else {
         return;
     };
+    let field = annotation_field(keys::EXIST_LB_ID);
     for other in others.iter().filter(|o| !grouped_with(ctx, o)) {
-        out.push(Finding::new(
-            &c::EXIST_LB_IN_USE,
-            annotation_field(keys::EXIST_LB_ID),
-            format!(
-                "CLB {lb} is already used by Ingress {}/{}",
-                other.namespace, other.name
-            ),
-            "use another CLB, or set ingress.cloud.tencent.com/enable-group: \"true\" on every Ingress sharing it",
-        ));
+        // A CLB TKE created for the other Ingress is TKE-owned: E4019, not E4020 (§11.5).
+        let code = if other.exist_lb_id.is_some() {
+            "E4020"
+        } else {
+            "E4019"
+        };
+        out.push(
+            Finding::new(
+                &c::EXIST_LB_IN_USE,
+                field.clone(),
+                format!(
+                    "CLB {lb} is already used by Ingress {}/{}",
+                    other.namespace, other.name
+                ),
+                "use another CLB, or set ingress.cloud.tencent.com/enable-group: \"true\" on every Ingress sharing it",
+            )
+            .with_code(code),
+        );
+    }
+    for (namespace, name) in ctx.cluster.services_on_lb(lb) {
+        // Newer controllers (v2.12.0+) let a Service share a grouped CLB: only warn there.
+        let severity = if ctx.is_true(keys::ENABLE_GROUP) {
+            Severity::Warn
+        } else {
+            Severity::Deny
+        };
+        out.push(Finding {
+            tke_code: None,
+            ..Finding::new(
+                &c::EXIST_LB_IN_USE,
+                field.clone(),
+                format!(
+                    "CLB {lb} is already used by Service {namespace}/{name} (service.kubernetes.io/tke-existed-lbid)"
+                ),
+                "give the Ingress or the Service its own CLB",
+            )
+            .with_severity(severity)
+        });
     }
 }
 
@@ -91,21 +122,24 @@ pub fn group_route_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     };
     for other in others.iter().filter(|o| grouped_with(ctx, o)) {
         for path in ctx.spec_paths() {
-            if other
-                .routes
-                .iter()
-                .any(|r| r.host == path.host && r.path == path.url)
-            {
-                out.push(Finding::new(
-                    &c::GROUP_ROUTE_CONFLICT,
-                    format!("{}.path", path.field()),
-                    format!(
-                        "host {:?} path {:?} is already served on CLB {lb} by Ingress {}/{}",
-                        path.host, path.url, other.namespace, other.name
-                    ),
-                    "use a different host or path; every host+path must be unique across the group",
-                ));
-            }
+            let clash = ctx.layout.listeners_of(&path).into_iter().find(|listener| {
+                other
+                    .routes
+                    .iter()
+                    .any(|r| r.listener == *listener && r.host == path.host && r.path == path.url)
+            });
+            let Some(listener) = clash else {
+                continue;
+            };
+            out.push(Finding::new(
+                &c::GROUP_ROUTE_CONFLICT,
+                format!("{}.path", path.field()),
+                format!(
+                    "host {:?} path {:?} is already served on {listener} of CLB {lb} by Ingress {}/{}",
+                    path.host, path.url, other.namespace, other.name
+                ),
+                "use a different host, path or listen-ports listener; every host+path must be unique per listener across the group",
+            ));
         }
     }
 }
@@ -113,27 +147,54 @@ pub fn group_route_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::cluster::{IngressSummary, Route};
+    use crate::ingress::listeners::Listener;
     use crate::rules::testing::*;
 
     const EXIST_LB: &str = "kubernetes.io/ingress.existLbId";
     const GROUP: &str = "ingress.cloud.tencent.com/enable-group";
 
     fn other(name: &str, namespace: &str, group: bool, path: &str) -> IngressSummary {
+        on_listener(name, namespace, group, path, Listener::HTTP_80)
+    }
+
+    fn on_listener(
+        name: &str,
+        namespace: &str,
+        group: bool,
+        path: &str,
+        listener: Listener,
+    ) -> IngressSummary {
         IngressSummary {
             namespace: namespace.into(),
             name: name.into(),
-            exist_lb_id: Some("lb-shared1".into()),
-            lb_id: Some("lb-shared1".into()),
+            exist_lb_id: Some("lb-shared12".into()),
+            lb_id: Some("lb-shared12".into()),
             enable_group: group,
             routes: vec![Route {
+                listener,
                 host: "www.example.com".into(),
                 path: path.into(),
             }],
         }
     }
 
+    /// A CLB TKE made for another Ingress: it has no existLbId, only TKE's id annotation.
+    fn created_by_tke(name: &str) -> IngressSummary {
+        IngressSummary {
+            exist_lb_id: None,
+            ..other(name, "other", false, "/x")
+        }
+    }
+
+    fn service_on_lb() -> crate::cluster::ServiceSummary {
+        crate::cluster::ServiceSummary {
+            existed_lb_id: Some("lb-shared12".into()),
+            ..service("LoadBalancer")
+        }
+    }
+
     fn on_shared_lb() -> Fixture {
-        http().annotate(EXIST_LB, "lb-shared1")
+        http().annotate(EXIST_LB, "lb-shared12")
     }
 
     fn grouped() -> Fixture {
@@ -153,6 +214,8 @@ pub(crate) mod tests {
             fires taken: on_shared_lb().with_ingress(other("taken", "other", false, "/x"))
                 => "metadata.annotations[kubernetes.io/ingress.existLbId]";
             fires only_one_side_grouped: grouped().with_ingress(other("taken", "other", false, "/x"));
+            fires tke_made_it_for_another: on_shared_lb().with_ingress(created_by_tke("owner"));
+            fires a_service_uses_it: on_shared_lb().with_cluster(|c| c.insert_service("other", "lb-svc", service_on_lb()));
             clean free: on_shared_lb();
             clean its_own_earlier_version: on_shared_lb().updating(on_shared_lb())
                 .with_ingress(other("app", NS, false, "/"));
@@ -162,6 +225,11 @@ pub(crate) mod tests {
             fires same_host_and_path: grouped().with_ingress(other("neighbour", "other", true, "/"))
                 => "spec.rules[0].http.paths[0].path";
             clean other_path: grouped().with_ingress(other("neighbour", "other", true, "/api"));
+            clean same_route_on_another_listener: grouped()
+                .annotate("ingress.cloud.tencent.com/listen-ports", r#"[{"HTTP": 81}]"#)
+                .with_ingress(other("neighbour", "other", true, "/"));
+            clean http_beside_https: grouped()
+                .with_ingress(on_listener("neighbour", "other", true, "/", Listener::HTTPS_443));
         }
     }
 
@@ -172,6 +240,26 @@ pub(crate) mod tests {
             .findings_of(&crate::rules::catalogue::EXIST_LB_ID_FORMAT)[0];
         assert_eq!(finding.severity, crate::rules::Severity::Warn);
         assert!(!http().annotate(EXIST_LB, "lb-****").decide().allowed());
+    }
+
+    #[test]
+    fn the_code_says_who_made_the_clb_and_a_grouped_service_only_warns() {
+        let code = |fixture: Fixture| {
+            fixture.findings_of(&crate::rules::catalogue::EXIST_LB_IN_USE)[0].tke_code
+        };
+        let console = on_shared_lb().with_ingress(other("taken", "other", false, "/x"));
+        assert_eq!(code(console), Some("E4020"));
+        assert_eq!(
+            code(on_shared_lb().with_ingress(created_by_tke("owner"))),
+            Some("E4019")
+        );
+        let grouped_service =
+            grouped().with_cluster(|c| c.insert_service("other", "lb-svc", service_on_lb()));
+        assert!(grouped_service.decide().allowed());
+        let ungrouped_service =
+            on_shared_lb().with_cluster(|c| c.insert_service("other", "lb-svc", service_on_lb()));
+        let message = ungrouped_service.decide().deny_message.unwrap();
+        assert!(message.contains("Service other/lb-svc"), "{message}");
     }
 
     #[test]

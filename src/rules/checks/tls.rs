@@ -84,7 +84,9 @@ pub fn tls_secret_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for reference in secret_references(ctx.ingress) {
         let name = reference.name;
         match ctx.cluster.secret(ctx.namespace, name) {
+            // Only a view of the whole cluster can say a Secret is missing.
             SecretLookup::Found(_) => {}
+            SecretLookup::NotFound if !ctx.cluster.is_complete() => {}
             SecretLookup::NotFound => out.push(Finding::new(
                 &c::TLS_SECRET_MISSING,
                 reference.field(),

@@ -26,8 +26,10 @@ pub fn create_only_change(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Deleting a redirect annotation leaves TKE's redirects in place; under enable-group deleting
+/// auto-rewrite does turn it off, and rewrite-support is deprecated (behaviour spec §11.4).
 pub fn redirect_deleted(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    if !is_update(ctx) {
+    if !is_update(ctx) || ctx.is_true(keys::ENABLE_GROUP) {
         return;
     }
     for key in [keys::REWRITE_SUPPORT, keys::AUTO_REWRITE] {
@@ -49,6 +51,12 @@ pub(crate) mod tests {
     const SUBNET: &str = "kubernetes.io/ingress.subnetId";
     const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
 
+    fn grouped() -> Fixture {
+        http()
+            .annotate("ingress.cloud.tencent.com/enable-group", "true")
+            .annotate("kubernetes.io/ingress.existLbId", "lb-shared12")
+    }
+
     rule_cases! {
         create_only_change: CREATE_ONLY_CHANGE {
             fires subnet_changed: http().annotate(SUBNET, "subnet-2").updating(http().annotate(SUBNET, "subnet-1"))
@@ -61,6 +69,7 @@ pub(crate) mod tests {
             fires auto_rewrite_deleted: http().updating(http().annotate(AUTO_REWRITE, "true"))
                 => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";
             clean set_to_false: http().annotate(AUTO_REWRITE, "false").updating(http().annotate(AUTO_REWRITE, "true"));
+            clean deleted_in_a_group: grouped().updating(grouped().annotate(AUTO_REWRITE, "true"));
         }
     }
 }

@@ -4,6 +4,8 @@
 //! `networking.k8s.io/v1beta1` and `extensions/v1beta1` name backends `serviceName`/`servicePort`
 //! and the default backend `spec.backend`; everything else the rules look at is the same.
 
+pub mod listeners;
+
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -207,6 +209,12 @@ pub mod keys {
     pub const EXIST_LB_ID: &str = "kubernetes.io/ingress.existLbId";
     pub const LOADBALANCE_ID: &str = "kubernetes.io/ingress.qcloud-loadbalance-id";
     pub const ENABLE_GROUP: &str = "ingress.cloud.tencent.com/enable-group";
+    pub const RULE_MIX: &str = "kubernetes.io/ingress.rule-mix";
+    pub const RULE_MIX_BOTH: &str = "kubernetes.io/ingress.rule-mix-both";
+    pub const HTTP_RULES: &str = "kubernetes.io/ingress.http-rules";
+    pub const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";
+    pub const LISTEN_PORTS: &str = "ingress.cloud.tencent.com/listen-ports";
+    pub const CERTIFICATE: &str = "ingress.cloud.tencent.com/certificate";
 }
 
 /// The class name TKE's CLB controller answers to.
