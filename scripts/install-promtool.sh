@@ -38,15 +38,16 @@ download() {
   (cd "$work" && apt-get download -q -o APT::Sandbox::User=root "$1" >&2)
 }
 
-if [[ "$(apt-cache policy prometheus 2>/dev/null)" != *"Candidate: "[0-9]* ]]; then
-  echo "apt has no prometheus package in its index; running apt-get update" >&2
-  apt-get update -q >&2
-fi
-
 echo "installing promtool from Debian's prometheus=$DEB_VERSION" >&2
+# A machine's package index may be missing or older than the archive (whose old versions are
+# gone), so a failed download is retried once after apt-get update.
 if ! download "prometheus=$DEB_VERSION"; then
-  echo "warning: prometheus=$DEB_VERSION is no longer in the archive; taking the current version" >&2
-  download prometheus
+  echo "refreshing the package index (apt-get update)" >&2
+  apt-get update -q >&2
+  if ! download "prometheus=$DEB_VERSION"; then
+    echo "warning: prometheus=$DEB_VERSION is no longer in the archive; taking the current version" >&2
+    download prometheus
+  fi
 fi
 
 rm -rf "$UNPACKED"
