@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Chart tests: helm lint --strict with every ci/*.yaml value set, then tests/chart/test_chart.py,
-# which renders every value set with `helm template`, validates every object against the
+# Chart tests: helm lint --strict with every ci/*.yaml value set, then tests/chart/test_*.py:
+# test_chart.py renders every value set with `helm template`, validates every object against the
 # Kubernetes JSON schemas of 1.30 and the newest release kubernetes-validate ships, and asserts on
-# the rendered objects. Tools are pinned and installed into .tools/ (git-ignored) on first run.
+# the rendered objects; test_monitoring.py runs promtool on the PrometheusRule (check and unit
+# tests) and on every dashboard query. Tools are pinned and installed into .tools/ (git-ignored)
+# on first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HELM="$(bash scripts/install-helm.sh)"
-export HELM
+PROMTOOL="$(bash scripts/install-promtool.sh)"
+export HELM PROMTOOL
 CHART=charts/qcloud-ingress-webhook
 
 venv=.tools/chart-venv

@@ -14,7 +14,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== chart (helm lint, schema validation, assertions)"
+echo "== chart (helm lint, schema validation, assertions, promtool on alerts and dashboard)"
 bash scripts/chart-test.sh
 
 # Other suites (chart, ...) go above this line: the test runner's summary must be the last

@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -64,6 +65,7 @@ pub struct Metrics {
     rejected: Family<RejectLabels, Counter>,
     cert_reloads: Counter,
     cert_reload_errors: Counter,
+    cert_expiry: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,6 +88,7 @@ impl Metrics {
         let rejected = Family::<RejectLabels, Counter>::default();
         let cert_reloads = Counter::default();
         let cert_reload_errors = Counter::default();
+        let cert_expiry = Gauge::default();
         registry.register(
             "reviews",
             "AdmissionReviews answered, by endpoint, operation and decision",
@@ -116,6 +119,11 @@ impl Metrics {
             "Serving certificate reloads refused (the old pair was kept)",
             cert_reload_errors.clone(),
         );
+        registry.register(
+            "tls_cert_expiry_timestamp_seconds",
+            "notAfter of the leaf certificate served now, in seconds since the Unix epoch",
+            cert_expiry.clone(),
+        );
         Self {
             registry,
             reviews,
@@ -124,6 +132,7 @@ impl Metrics {
             rejected,
             cert_reloads,
             cert_reload_errors,
+            cert_expiry,
         }
     }
 
@@ -154,6 +163,11 @@ impl Metrics {
 
     pub fn cert_reload_failed(&self) {
         self.cert_reload_errors.inc();
+    }
+
+    /// Records the notAfter (Unix seconds) of the certificate now served.
+    pub fn cert_served_until(&self, not_after: i64) {
+        self.cert_expiry.set(not_after);
     }
 
     /// Reports the cluster view's cache health at each scrape (only views that cache anything report).

@@ -88,6 +88,30 @@ pub fn certified_key_from_pem(
     CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Pair(e.to_string()))
 }
 
+/// The leaf certificate's notAfter, in seconds since the Unix epoch.
+pub fn leaf_not_after(key: &CertifiedKey) -> Result<i64, TlsError> {
+    let leaf = key
+        .cert
+        .first()
+        .ok_or_else(|| TlsError::Pair("no certificate in the chain".into()))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| TlsError::Pair(format!("cannot read the certificate's validity: {e}")))?;
+    Ok(parsed.validity().not_after.timestamp())
+}
+
+/// A pair to serve and its notAfter: a certificate whose expiry cannot be read is not served,
+/// so the expiry gauge always describes what clients get.
+fn servable_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(CertifiedKey, i64), TlsError> {
+    let certified = certified_key_from_pem(cert_pem, key_pem, cert_path, key_path)?;
+    let not_after = leaf_not_after(&certified)?;
+    Ok((certified, not_after))
+}
+
 /// Reads and parses the pair from disk.
 pub fn load_certified_key(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
     let (cert, key) = read_pair(cert_path, key_path)?;
@@ -173,7 +197,8 @@ impl CertReloader {
         metrics: Arc<Metrics>,
     ) -> Result<Self, TlsError> {
         let (cert, key) = read_pair(&cert_path, &key_path)?;
-        let certified = certified_key_from_pem(&cert, &key, &cert_path, &key_path)?;
+        let (certified, not_after) = servable_pair(&cert, &key, &cert_path, &key_path)?;
+        metrics.cert_served_until(not_after);
         Ok(Self {
             resolver: Arc::new(CertResolver::new(certified)),
             cert_path,
@@ -203,9 +228,10 @@ impl CertReloader {
         if last.0 == cert && last.1 == key {
             return ReloadOutcome::Unchanged;
         }
-        let outcome = match certified_key_from_pem(&cert, &key, &self.cert_path, &self.key_path) {
-            Ok(certified) => {
+        let outcome = match servable_pair(&cert, &key, &self.cert_path, &self.key_path) {
+            Ok((certified, not_after)) => {
                 self.resolver.replace(certified);
+                self.metrics.cert_served_until(not_after);
                 self.metrics.cert_reloaded();
                 tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
                 ReloadOutcome::Reloaded
@@ -231,5 +257,53 @@ impl CertReloader {
             // File reads and parsing are blocking work.
             let _ = tokio::task::spawn_blocking(move || this.check()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed pair valid until midnight UTC of the given day (PEM cert, PEM key).
+    fn pair_expiring(year: i32, month: u8, day: u8) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn expiry_line(metrics: &Metrics) -> String {
+        let text = metrics.encode();
+        text.lines()
+            .find(|l| l.starts_with("qcloud_ingress_webhook_tls_cert_expiry_timestamp_seconds "))
+            .unwrap_or_else(|| panic!("no expiry gauge in\n{text}"))
+            .to_owned()
+    }
+
+    #[test]
+    fn expiry_gauge_follows_the_served_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let write = |(cert, key): (String, String)| {
+            std::fs::write(&cert_path, cert).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+        };
+        let metrics = Arc::new(Metrics::new());
+
+        write(pair_expiring(2031, 1, 2));
+        let reloader = CertReloader::load(cert_path.clone(), key_path.clone(), metrics.clone())
+            .expect("first pair loads");
+        // 2031-01-02T00:00:00Z
+        assert!(expiry_line(&metrics).ends_with(" 1925078400"));
+
+        write(pair_expiring(2032, 6, 30));
+        assert_eq!(reloader.check(), ReloadOutcome::Reloaded);
+        // 2032-06-30T00:00:00Z
+        assert!(expiry_line(&metrics).ends_with(" 1972166400"));
+
+        // A refused pair leaves the gauge on the certificate still served.
+        std::fs::write(&cert_path, "not a certificate").unwrap();
+        assert!(matches!(reloader.check(), ReloadOutcome::Refused(_)));
+        assert!(expiry_line(&metrics).ends_with(" 1972166400"));
     }
 }

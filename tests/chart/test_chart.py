@@ -36,7 +36,13 @@ FULLNAME = "qiw-qcloud-ingress-webhook"
 SERVICE_DNS = f"{FULLNAME}.{NAMESPACE}.svc"
 SCHEMA_VERSIONS = ["1.30.0", kubernetes_validate.utils.major_minor(kubernetes_validate.latest_version()) + ".0"]
 KUBE_VERSIONS = ["1.29.0"] + SCHEMA_VERSIONS
-CERT_MANAGER_KINDS = {"Issuer", "Certificate"}
+# Custom resources the Kubernetes schemas do not know: the API version each must have.
+CRD_KINDS = {
+    "Issuer": "cert-manager.io/v1",
+    "Certificate": "cert-manager.io/v1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
+}
 TKE_SAS = [
     "system:serviceaccount:kube-system:l7-lb-controller",
     "system:serviceaccount:kube-system:service-controller",
@@ -120,9 +126,10 @@ class SchemaValidation(unittest.TestCase):
                 for doc in render(values.name, version):
                     with self.subTest(values=values.name, version=version,
                                       kind=doc["kind"], name=doc["metadata"]["name"]):
-                        if doc["kind"] in CERT_MANAGER_KINDS:
-                            # Not in the Kubernetes schemas: check the fields cert-manager needs.
-                            self.assertEqual(doc["apiVersion"], "cert-manager.io/v1")
+                        if doc["kind"] in CRD_KINDS:
+                            # Not in the Kubernetes schemas: the fields every custom resource needs
+                            # (the tests below and test_monitoring.py check the rest).
+                            self.assertEqual(doc["apiVersion"], CRD_KINDS[doc["kind"]])
                             self.assertIsInstance(doc["spec"], dict)
                             continue
                         kubernetes_validate.validate(doc, version, strict=True)
@@ -139,7 +146,8 @@ class SchemaValidation(unittest.TestCase):
     def test_all_ci_value_sets_exist(self):
         names = {v.name for v in CI_VALUES}
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
-                     "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml"]:
+                     "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
+                     "monitoring-values.yaml"]:
             self.assertIn(want, names)
 
 
@@ -486,6 +494,135 @@ class Settings(unittest.TestCase):
         self.assertNotEqual(a, b)
 
 
+MONITORING = "monitoring-values.yaml"
+
+
+def dashboard_config_map(docs):
+    found = [d for d in find(docs, "ConfigMap") if d["metadata"]["name"] == f"{FULLNAME}-dashboard"]
+    return found[0] if found else None
+
+
+def chart_readme_anchors():
+    """GitHub's anchors for the chart README's headings (lower case, spaces to dashes)."""
+    headings = re.findall(r"^#+ (.+)$", (CHART / "README.md").read_text(), re.M)
+    return {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+class Monitoring(unittest.TestCase):
+    def test_everything_is_off_by_default(self):
+        docs = render()
+        self.assertEqual(find(docs, "ServiceMonitor"), [])
+        self.assertEqual(find(docs, "PrometheusRule"), [])
+        self.assertIsNone(dashboard_config_map(docs))
+
+    def test_each_part_switches_on_alone(self):
+        for part, kind in [("serviceMonitor", "ServiceMonitor"), ("prometheusRule", "PrometheusRule")]:
+            with self.subTest(part=part):
+                docs = render(None, "1.30.0", (f"metrics.{part}.enabled=true",))
+                self.assertEqual(len(find(docs, kind)), 1)
+                self.assertIsNone(dashboard_config_map(docs))
+        docs = render(None, "1.30.0", ("metrics.dashboard.enabled=true",))
+        self.assertIsNotNone(dashboard_config_map(docs))
+        self.assertEqual(find(docs, "ServiceMonitor") + find(docs, "PrometheusRule"), [])
+
+    def test_service_monitor_scrapes_the_admin_port(self):
+        docs = render(MONITORING)
+        monitor = one(docs, "ServiceMonitor")
+        (endpoint,) = monitor["spec"]["endpoints"]
+        self.assertEqual((endpoint["path"], endpoint["scheme"]), ("/metrics", "http"))
+        svc = one(docs, "Service")
+        (port,) = [p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"]]
+        self.assertEqual(port["targetPort"], "admin")
+        c = container(docs)
+        admin = [p for p in c["ports"] if p["name"] == "admin"][0]["containerPort"]
+        self.assertIn(f"--admin-listen=0.0.0.0:{admin}", c["args"])
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        self.assertEqual({k: svc["metadata"]["labels"].get(k) for k in selector}, selector)
+        self.assertEqual(monitor["spec"]["namespaceSelector"], {"matchNames": [NAMESPACE]})
+        # Our series have their own `endpoint` label; the operator's target label must not win.
+        self.assertIn({"action": "labeldrop", "regex": "endpoint"}, endpoint["relabelings"])
+
+    def test_labels_for_prometheus_and_grafana_selectors(self):
+        docs = render(MONITORING)
+        for kind in ["ServiceMonitor", "PrometheusRule"]:
+            labels = one(docs, kind)["metadata"]["labels"]
+            with self.subTest(kind=kind):
+                self.assertEqual(labels["release"], "kube-prometheus-stack")
+                self.assertEqual(labels["app.kubernetes.io/instance"], RELEASE)
+        cm = dashboard_config_map(docs)
+        self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
+        self.assertEqual(cm["metadata"]["annotations"], {"grafana_folder": "Kubernetes"})
+        custom = dashboard_config_map(render(MONITORING, "1.30.0", (
+            "metrics.dashboard.label=dashboards", "metrics.dashboard.labelValue=qiw")))
+        self.assertEqual(custom["metadata"]["labels"]["dashboards"], "qiw")
+        self.assertNotIn("grafana_dashboard", custom["metadata"]["labels"])
+
+    def test_chart_labels_win_over_user_labels(self):
+        docs = render(MONITORING, "1.30.0", ("metrics.serviceMonitor.labels.app\\.kubernetes\\.io/instance=x",))
+        self.assertEqual(one(docs, "ServiceMonitor")["metadata"]["labels"]["app.kubernetes.io/instance"], RELEASE)
+
+    def test_namespace_defaults_to_the_release_and_can_be_moved(self):
+        docs = render(MONITORING)
+        self.assertEqual(one(docs, "ServiceMonitor")["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(one(docs, "PrometheusRule")["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(dashboard_config_map(docs)["metadata"]["namespace"], NAMESPACE)
+        moved = render(MONITORING, "1.30.0", tuple(f"metrics.{p}.namespace=monitoring" for p in
+                                                   ["serviceMonitor", "prometheusRule", "dashboard"]))
+        monitor = one(moved, "ServiceMonitor")
+        self.assertEqual(monitor["metadata"]["namespace"], "monitoring")
+        self.assertEqual(monitor["spec"]["namespaceSelector"], {"matchNames": [NAMESPACE]})
+        self.assertEqual(one(moved, "PrometheusRule")["metadata"]["namespace"], "monitoring")
+        self.assertEqual(dashboard_config_map(moved)["metadata"]["namespace"], "monitoring")
+        rules = json.dumps(one(moved, "PrometheusRule")["spec"])
+        self.assertIn(f'namespace=\\"{NAMESPACE}\\"', rules, "alerts must still select the webhook's namespace")
+
+    def test_alerts_select_the_service_monitors_job_and_carry_runbooks(self):
+        docs = render(MONITORING)
+        job = f'job="{one(docs, "Service")["metadata"]["name"]}", namespace="{NAMESPACE}"'
+        anchors = chart_readme_anchors()
+        base = yaml.safe_load((CHART / "values.yaml").read_text())["metrics"]["prometheusRule"]["runbookUrl"]
+        rules = [r for g in one(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+        self.assertGreaterEqual(len(rules), 9)
+        for rule in rules:
+            with self.subTest(alert=rule["alert"]):
+                if "qcloud_ingress_webhook_" in rule["expr"] or "up{" in rule["expr"]:
+                    self.assertIn(job, rule["expr"])
+                self.assertIn(rule["labels"]["severity"], ["warning", "critical"])
+                self.assertEqual(rule["labels"]["team"], "platform")
+                self.assertTrue(rule["annotations"]["summary"])
+                self.assertTrue(rule["annotations"]["description"])
+                anchor = rule["alert"].lower()
+                self.assertEqual(rule["annotations"]["runbook_url"], f"{base}#{anchor}")
+                self.assertIn(anchor, anchors, f"README.md has no runbook heading for {rule['alert']}")
+
+    def test_latency_threshold_follows_the_webhook_timeouts(self):
+        def slow_expr(*sets):
+            rules = one(render(MONITORING, "1.30.0", sets), "PrometheusRule")["spec"]["groups"][0]["rules"]
+            return [r for r in rules if r["alert"] == "QcloudIngressWebhookSlowReviews"][0]["expr"]
+        expr = slow_expr("webhook.timeoutSeconds=10", "mutating.timeoutSeconds=3")
+        self.assertRegex(expr, r'endpoint="validate"\}\[5m\]\)\)\) > 0\.8 \* 10$')
+        self.assertRegex(expr, r'endpoint="mutate"\}\[5m\]\)\)\) > 0\.8 \* 3\n')
+        self.assertNotIn("mutate", slow_expr("mutating.enabled=false"))
+
+    def test_outage_alerts_are_critical_only_when_writes_are_blocked(self):
+        outage = {"QcloudIngressWebhookNoReadyReplica", "QcloudIngressWebhookCallsFailing"}
+        for policy, severity in [("Ignore", "warning"), ("Fail", "critical")]:
+            docs = render(MONITORING, "1.30.0", (f"webhook.failurePolicy={policy}",))
+            rules = one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]
+            for rule in rules:
+                with self.subTest(policy=policy, alert=rule["alert"]):
+                    want = severity if rule["alert"] in outage else "warning"
+                    self.assertEqual(rule["labels"]["severity"], want)
+
+    def test_dashboard_is_the_charts_file(self):
+        cm = dashboard_config_map(render(MONITORING))
+        shipped = json.loads((CHART / "dashboards" / "qcloud-ingress-webhook.json").read_text())
+        self.assertEqual(json.loads(cm["data"]["qcloud-ingress-webhook.json"]), shipped)
+        self.assertEqual(shipped["uid"], "qcloud-ingress-webhook")
+        variables = {v["name"] for v in shipped["templating"]["list"]}
+        self.assertEqual(variables, {"datasource", "namespace", "job"})
+
+
 def notes(*extra):
     """NOTES.txt as `helm install --dry-run=client` prints it (no cluster needed)."""
     cmd = [HELM, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
@@ -520,7 +657,9 @@ class Notes(unittest.TestCase):
 class ValuesSchema(unittest.TestCase):
     def test_bad_values_are_refused(self):
         for bad in ["enforcement=audit", "unknownKey=1", "webhook.failurePolicy=Sometimes",
-                    "webhook.timeoutSeconds=31", "certs.mode=vault", "replicaCount=-1"]:
+                    "webhook.timeoutSeconds=31", "certs.mode=vault", "replicaCount=-1",
+                    # Each alert sets its own severity.
+                    "metrics.prometheusRule.alertLabels.severity=info"]:
             with self.subTest(bad=bad):
                 proc = helm_template("--set", bad, check=False)
                 self.assertNotEqual(proc.returncode, 0, f"--set {bad} rendered")

@@ -155,3 +155,18 @@ exempt:
   groups: {{ .Values.exempt.groups | toJson }}
   namespaces: {{ .Values.exempt.namespaces | toJson }}
 {{- end }}
+
+{{/*
+Labels of a monitoring object: the chart's labels plus the user's (for a Prometheus or Grafana
+selector); the chart's win on a clash, so `helm` still owns what it created.
+Call with (dict "root" $ "extra" .Values.metrics.X.labels).
+*/}}
+{{- define "qiw.monitoringLabels" -}}
+{{- $chart := include "qiw.labels" .root | fromYaml }}
+{{- toYaml (merge (dict) $chart (.extra | default (dict))) }}
+{{- end }}
+
+{{/* The series the chart's ServiceMonitor produces: Prometheus Operator sets job to the Service name. */}}
+{{- define "qiw.metricsSelector" -}}
+job="{{ include "qiw.fullname" . }}", namespace="{{ .Release.Namespace }}"
+{{- end }}
