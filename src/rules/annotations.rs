@@ -201,6 +201,11 @@ pub fn is_bool(key: &str) -> bool {
     known(key).is_some_and(|a| a.kind == ValueKind::Bool)
 }
 
+/// True for the keys whose value is JSON checked against a schema.
+pub fn is_json(key: &str) -> bool {
+    known(key).is_some_and(|a| matches!(a.kind, ValueKind::Json(_)))
+}
+
 /// True when the annotation's value is `"true"`: how TKE reads every boolean.
 pub fn is_true(
     annotations: Option<&std::collections::BTreeMap<String, String>>,

@@ -9,7 +9,7 @@
 //!   `"false"` (other spellings such as `"yes"` or `"1"` stay validation findings: guessing their
 //!   meaning is not safe);
 //! - surrounding whitespace in annotation values under the TKE prefixes and in `qcloud_cert_id`
-//!   is trimmed, except the class annotation (a patch never changes which controller owns an
+//!   is trimmed, except in JSON values (whitespace around JSON is harmless), the class annotation (a patch never changes which controller owns an
 //!   Ingress) and values that are only whitespace (trimming `security-groups: " "` to `""` would
 //!   unbind every security group);
 //! - `servicePort` numbers inside `http-rules` / `https-rules` become strings, as TKE documents
@@ -91,6 +91,9 @@ fn canonicalise_annotations(operation: Operation, object: &Value, mutation: &mut
         let trimmed = match value.trim() {
             // Whitespace only: trimming would change its meaning, validation reports it instead.
             "" => value,
+            // JSON parsers skip surrounding whitespace (a YAML block scalar ends in a newline):
+            // trimming it would be a change, and a warning, for nothing.
+            _ if annotations::is_json(key) => value,
             trimmed => trimmed,
         };
         // `whole` is the value with every change the warning for the whole value describes;
@@ -385,8 +388,8 @@ mod tests {
         r#"[{"host":"a.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#, 1)]
     #[case::layout_and_other_entries_kept(
         "[\n  {\"backend\": {\"servicePort\": \"443\", \"serviceName\": \"a\"}},\n  {\"path\": \"/b\", \"backend\": {\"serviceName\": \"b\", \"servicePort\" :  8080 }},\n  {\"rewrite\": {\"port\": 443}}\n]\n",
-        "[\n  {\"backend\": {\"servicePort\": \"443\", \"serviceName\": \"a\"}},\n  {\"path\": \"/b\", \"backend\": {\"serviceName\": \"b\", \"servicePort\" :  \"8080\" }},\n  {\"rewrite\": {\"port\": 443}}\n]",
-        2
+        "[\n  {\"backend\": {\"servicePort\": \"443\", \"serviceName\": \"a\"}},\n  {\"path\": \"/b\", \"backend\": {\"serviceName\": \"b\", \"servicePort\" :  \"8080\" }},\n  {\"rewrite\": {\"port\": 443}}\n]\n",
+        1
     )]
     #[case::two_numbers(
         r#"[{"backend":{"servicePort":80}},{"backend":{"servicePort":81}}]"#,
@@ -399,7 +402,7 @@ mod tests {
         0
     )]
     #[case::null_kept("null", "null", 0)]
-    #[case::trimmed_null(" null\n", "null", 1)]
+    #[case::whitespace_around_json_kept(" null\n", " null\n", 0)]
     #[case::broken_json_kept(
         r#"[{"backend":{"servicePort":80}"#,
         r#"[{"backend":{"servicePort":80}"#,
@@ -439,7 +442,6 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "patched metadata.annotations[kubernetes.io/ingress.https-rules]: trimmed surrounding whitespace",
                 r#"patched metadata.annotations[kubernetes.io/ingress.https-rules][1].backend.servicePort: 8080 -> "8080""#,
             ]
         );
