@@ -419,6 +419,26 @@ mod tests {
     }
 
     #[test]
+    fn cluster_and_check_switches_are_booleans() {
+        let settings =
+            Settings::from_yaml_str("directAccessByDefault: true\nfailOnUnresolved: true\n")
+                .unwrap();
+        assert!(settings.direct_access_by_default && settings.fail_on_unresolved);
+        assert!(!Settings::default().direct_access_by_default);
+        let err = Settings::from_yaml_str("directAccessByDefault: yes please\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "directAccessByDefault: \"yes please\" is not true or false"
+        );
+        let err = Settings::from_yaml_str("directAccesByDefault: true\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("did you mean directAccessByDefault"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn did_you_mean_picks_the_nearest_close_candidate() {
         let ids = ["host-grammar", "path-grammar"];
         assert_eq!(

@@ -481,6 +481,11 @@ class Settings(unittest.TestCase):
         self.assertEqual(cfg["exempt"]["usernames"], TKE_SAS)
         self.assertEqual(set(cfg), {"enforcement", "exempt"})
 
+    def test_direct_access_by_default_reaches_the_config(self):
+        cfg = yaml.safe_load(one(render(sets=("directAccessByDefault=true",)), "ConfigMap")["data"]["config.yaml"])
+        self.assertIs(cfg["directAccessByDefault"], True)
+        self.assertNotIn("directAccessByDefault", self.config())
+
     def test_warn_mode_reaches_the_config(self):
         cfg = self.config("warn-values.yaml")
         self.assertEqual(cfg["enforcement"], "warn")

@@ -146,6 +146,9 @@ and both caBundles come from the same pair.
 {{/* The rule settings file (format: src/rules/settings.rs). */}}
 {{- define "qiw.config" -}}
 enforcement: {{ .Values.enforcement }}
+{{- if .Values.directAccessByDefault }}
+directAccessByDefault: true
+{{- end }}
 {{- with .Values.rules }}
 rules:
   {{- toYaml . | nindent 2 }}

@@ -1,0 +1,118 @@
+//! `check --kubeconfig`: the real binary resolves references against a cluster (the stand-in API
+//! server, a test double) through the view live `serve` uses. Against a cluster a Service or
+//! Secret that does not exist is missing, not unresolved; one the cluster has is found.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod stand_in_apiserver;
+
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use stand_in_apiserver::{StandIn, cert_secret, ingress, service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+/// An Ingress in `shop` with TLS from `secret` and a backend `backend`, as a manifest.
+fn manifest(backend: &str, secret: &str) -> String {
+    let mut object = ingress("shop", "front", "www.example.com", backend, None);
+    object["spec"]["tls"] = json!([{"hosts": ["www.example.com"], "secretName": secret}]);
+    object["metadata"]["annotations"]["ingress.cloud.tencent.com/auto-rewrite"] = json!("true");
+    serde_json::to_string(&object).unwrap()
+}
+
+/// Runs `check --output json ARGS -` with `stdin`, off the test's runtime.
+async fn check(args: Vec<String>, stdin: String) -> (i32, Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(BIN)
+            .arg("check")
+            .args(["--output", "json"])
+            .args(&args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code().unwrap(), value)
+    })
+    .await
+    .unwrap()
+}
+
+fn rules(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn references_resolve_against_the_cluster() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    stand_in.apply(cert_secret("shop", "web-cert", "Abcd1234"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let live = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+
+    // Both exist in the cluster: nothing to report, nothing unresolved.
+    let (code, report) = check(live.clone(), manifest("web", "web-cert")).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(rules(&report), Vec::<String>::new());
+    assert_eq!(report["unresolved"], json!([]));
+
+    // Against the cluster, absent means missing: denied, as the server would.
+    let (code, report) = check(live.clone(), manifest("gone", "no-cert")).await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        rules(&report),
+        ["tls-secret-missing", "backend-service-missing"]
+    );
+
+    // The same manifest without a cluster: unresolved, not denied.
+    let (code, report) = check(Vec::new(), manifest("gone", "no-cert")).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["summary"]["unresolved"], 2, "{report}");
+}
+
+#[tokio::test]
+async fn a_kubeconfig_that_does_not_work_is_an_error_not_a_verdict() {
+    let mut stand_in = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    stand_in.stop().await;
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(BIN)
+            .args(["check", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["--context", "elsewhere", "-"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("qcloud-ingress-webhook: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
