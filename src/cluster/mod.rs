@@ -6,6 +6,7 @@
 //! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files;
 //! the live view ([`live::LiveCluster`]) from kube-rs watches and on-demand Secret reads.
 
+pub mod confirm;
 pub mod live;
 pub mod offline;
 pub mod state_file;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use confirm::{Confirmed, Reads, Recording};
 pub use summary::{IngressSummary, Route, SecretCertIds, ServicePortSummary, ServiceSummary};
 
 /// The answer to "what does Secret ns/name hold?".
@@ -55,6 +57,10 @@ pub struct LookupRequest {
 
 pub type LookupFuture = Pin<Box<dyn Future<Output = Arc<dyn ClusterLookup>> + Send>>;
 
+/// The API server's answer about cached objects: `None` when the view keeps no cache to doubt
+/// (offline), `Err` when it could not answer in time.
+pub type ConfirmFuture = Pin<Box<dyn Future<Output = Option<Result<Confirmed, String>>> + Send>>;
+
 /// A source of [`ClusterLookup`]s: the offline files or the live cluster.
 pub trait ClusterView: Send + Sync + 'static {
     /// True once the view can answer (live caches synced).
@@ -64,6 +70,10 @@ pub trait ClusterView: Send + Sync + 'static {
     /// Health of the caches behind the view, for metrics; empty when nothing is cached (offline).
     fn cache_status(&self) -> Vec<CacheStatus> {
         Vec::new()
+    }
+    /// Asks the API server about the cached objects a deny would rest on, by `deadline`.
+    fn confirm(&self, _reads: Reads, _deadline: Instant) -> ConfirmFuture {
+        Box::pin(std::future::ready(None))
     }
 }
 

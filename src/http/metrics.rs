@@ -49,6 +49,13 @@ pub struct FindingLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConfirmationLabels {
+    /// `upheld` (the API server agreed with the cache), `overturned` (it did not, and the deny
+    /// went away or shrank), `failed` (no answer in time: the cache decided).
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
     pub endpoint: &'static str,
     /// `bad_request` (400) or `too_large` (413).
@@ -66,6 +73,8 @@ pub struct Metrics {
     cert_reloads: Counter,
     cert_reload_errors: Counter,
     cert_expiry: Gauge,
+    confirmations: Family<ConfirmationLabels, Counter>,
+    findings_overturned: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -124,6 +133,7 @@ impl Metrics {
             "notAfter of the leaf certificate served now, in seconds since the Unix epoch",
             cert_expiry.clone(),
         );
+        let (confirmations, findings_overturned) = register_confirmations(&mut registry);
         Self {
             registry,
             reviews,
@@ -133,7 +143,18 @@ impl Metrics {
             cert_reloads,
             cert_reload_errors,
             cert_expiry,
+            confirmations,
+            findings_overturned,
         }
+    }
+
+    /// One confirmation of cached facts with the API server, and how many deny findings it
+    /// removed.
+    pub fn observe_confirmation(&self, outcome: &'static str, overturned: usize) {
+        self.confirmations
+            .get_or_create(&ConfirmationLabels { outcome })
+            .inc();
+        self.findings_overturned.inc_by(overturned as u64);
     }
 
     pub fn observe_review(&self, labels: ReviewLabels, elapsed: Duration) {
@@ -183,6 +204,24 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+fn register_confirmations(
+    registry: &mut Registry,
+) -> (Family<ConfirmationLabels, Counter>, Counter) {
+    let confirmations = Family::<ConfirmationLabels, Counter>::default();
+    let overturned = Counter::default();
+    registry.register(
+        "deny_confirmations",
+        "Would-be denies on cached cluster facts, confirmed with the API server, by outcome",
+        confirmations.clone(),
+    );
+    registry.register(
+        "deny_findings_overturned",
+        "Deny findings on cached facts that the API server's answer removed",
+        overturned.clone(),
+    );
+    (confirmations, overturned)
 }
 
 // Cluster cache health (live mode). Read from the view at scrape time rather than pushed, so the

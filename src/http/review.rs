@@ -10,10 +10,10 @@ use super::envelope::{
     self, AdmissionRequest, MutatingResponse, ReviewResponse, Unreadable, ValidatingResponse,
 };
 use super::metrics::ReviewLabels;
-use crate::cluster::LookupRequest;
+use crate::cluster::{ClusterLookup, LookupRequest, Reads, Recording};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
-use crate::rules::{Admission, AdmissionInput, Decision, Operation, Requester};
+use crate::rules::{Admission, AdmissionInput, Decision, Operation, Pending, Requester, Severity};
 
 /// Time kept back from the API server's budget for encoding and the trip back.
 pub fn deadline_margin(budget: Duration) -> Duration {
@@ -114,12 +114,70 @@ async fn decide(
         secret_names: pending.secret_names(),
         deadline,
     });
-    if let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await {
-        pending.decide(lookup.as_ref())
-    } else {
+    let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await else {
         tracing::warn!(uid = %request.uid, "cluster view did not answer before the deadline");
-        pending.unchecked()
+        return pending.unchecked();
+    };
+    let recording = Recording::new(lookup.as_ref());
+    let decision = pending.decide(&recording);
+    if !rests_on_cache(&decision) {
+        return decision;
     }
+    confirmed(
+        state,
+        &pending,
+        lookup.as_ref(),
+        recording.into_reads(),
+        decision,
+        deadline,
+    )
+    .await
+}
+
+/// A deny with a finding of a rule that read the watch cache, which trails the API server.
+fn rests_on_cache(decision: &Decision) -> bool {
+    !decision.allowed()
+        && decision
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Deny && f.rule.reads_cache)
+}
+
+/// The decision once the API server has confirmed (or corrected) the cached facts the deny rests
+/// on; the cached one when it cannot answer in time.
+async fn confirmed(
+    state: &AppState,
+    pending: &Pending<'_>,
+    cache: &dyn ClusterLookup,
+    reads: Reads,
+    cached: Decision,
+    deadline: Instant,
+) -> Decision {
+    let answer = tokio::time::timeout_at(deadline.into(), state.cluster.confirm(reads, deadline));
+    let confirmed = match answer.await {
+        Ok(Some(Ok(confirmed))) => confirmed,
+        // Offline: the files are the whole truth, nothing to doubt.
+        Ok(None) => return cached,
+        Ok(Some(Err(_))) | Err(_) => {
+            state.metrics.observe_confirmation("failed", 0);
+            return cached;
+        }
+    };
+    let decision = pending.decide(&confirmed.over(cache));
+    let denies = |d: &Decision| {
+        d.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Deny)
+            .count()
+    };
+    let overturned = denies(&cached).saturating_sub(denies(&decision));
+    let outcome = if overturned > 0 {
+        "overturned"
+    } else {
+        "upheld"
+    };
+    state.metrics.observe_confirmation(outcome, overturned);
+    decision
 }
 
 /// Metrics and the one log line of a review: never objects, never Secret data.

@@ -46,6 +46,9 @@ pub struct Rule {
     /// Runs only when the settings turn it on (it needs knowledge of the cluster the webhook
     /// cannot see).
     pub off_by_default: bool,
+    /// Reads the live view's watch cache (Services, other Ingresses), which trails the API
+    /// server: a deny of this rule is confirmed with the API server first.
+    pub reads_cache: bool,
     pub(crate) run: Check,
 }
 
@@ -75,23 +78,35 @@ impl fmt::Debug for Rule {
     }
 }
 
+/// True when `flags` holds `flag` (the flags after a row's check: `off_by_default`,
+/// `reads_cache`).
+const fn has_flag(flags: &[&str], flag: &str) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        if flags[i].eq_ignore_ascii_case(flag) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 macro_rules! rules {
     ($($name:ident: $id:literal, $check:literal, $code:expr, $severity:expr,
-        $summary:literal, $run:expr $(, $off:ident)?;)*) => {
+        $summary:literal, $run:expr $(, $flag:ident)*;)*) => {
         $(pub static $name: Rule = Rule {
             id: $id,
             check: $check,
             tke_code: $code,
             default_severity: $severity,
             summary: $summary,
-            off_by_default: rules!(@off $($off)?),
+            off_by_default: has_flag(&[$(stringify!($flag)),*], "off_by_default"),
+            reads_cache: has_flag(&[$(stringify!($flag)),*], "reads_cache"),
             run: $run,
         };)*
         /// Every rule, in documentation order.
         pub static RULES: &[&Rule] = &[$(&$name),*];
     };
-    (@off off_by_default) => { true };
-    (@off) => { false };
 }
 
 use Check::{AnyClass, Qcloud, Schema};
@@ -225,13 +240,13 @@ rules! {
     // Backends.
     BACKEND_SERVICE_MISSING: "backend-service-missing", "C3", Some("E4041"), Deny,
         "every backend Service exists in the Ingress's namespace",
-        Qcloud(backends::backend_service_missing);
+        Qcloud(backends::backend_service_missing), reads_cache;
     BACKEND_PORT_MISSING: "backend-port-missing", "C3", Some("E4042"), Deny,
         "every backend port exists on its Service",
-        Qcloud(backends::backend_port_missing);
+        Qcloud(backends::backend_port_missing), reads_cache;
     BACKEND_SERVICE_TYPE: "backend-service-type", "C4", Some("E4047"), Deny,
         "backend Services are NodePort or LoadBalancer unless direct-access is \"true\"",
-        Qcloud(backends::backend_service_type);
+        Qcloud(backends::backend_service_type), reads_cache;
     RESOURCE_BACKEND: "resource-backend", "C4", None, Deny,
         "backends are Services; backend.resource cannot be bound to a CLB",
         Qcloud(backends::resource_backend);
@@ -262,10 +277,10 @@ rules! {
         Qcloud(shared_lb::exist_lb_id_format);
     EXIST_LB_IN_USE: "exist-lb-in-use", "C26", Some("E4019/E4020"), Deny,
         "an existLbId is not used by another Ingress unless both are in an enable-group, nor by a Service",
-        Qcloud(shared_lb::exist_lb_in_use);
+        Qcloud(shared_lb::exist_lb_in_use), reads_cache;
     GROUP_ROUTE_CONFLICT: "group-route-conflict", "C20", None, Deny,
         "host+path pairs are unique per listener across the Ingresses sharing a CLB with enable-group",
-        Qcloud(shared_lb::group_route_conflict);
+        Qcloud(shared_lb::group_route_conflict), reads_cache;
 
     // UPDATE only.
     CREATE_ONLY_CHANGE: "create-only-change", "C24", None, Warn,
@@ -302,5 +317,23 @@ mod tests {
         }
         assert_eq!(by_id("host-grammar"), Some(&HOST_GRAMMAR));
         assert_eq!(by_id("no-such-rule"), None);
+    }
+
+    #[test]
+    fn flags_mark_exactly_their_rules() {
+        let ids = |flag: fn(&Rule) -> bool| -> Vec<&str> {
+            RULES.iter().filter(|r| flag(r)).map(|r| r.id).collect()
+        };
+        assert_eq!(ids(|r| r.off_by_default), ["direct-access-network"]);
+        assert_eq!(
+            ids(|r| r.reads_cache),
+            [
+                "backend-service-missing",
+                "backend-port-missing",
+                "backend-service-type",
+                "exist-lb-in-use",
+                "group-route-conflict"
+            ]
+        );
     }
 }

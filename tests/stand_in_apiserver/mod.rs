@@ -10,7 +10,10 @@
 //!   when `allowWatchBookmarks=true`, and an `ERROR` event with code 410 (Gone) when the version
 //!   is older than the last [`StandIn::expire`] — which forces the client to re-list, as after
 //!   etcd compaction;
-//! - `GET` of one Secret by name (404 Status when missing), optionally slowed down.
+//! - `GET` of one Secret by name (404 Status when missing), optionally slowed down;
+//! - `GET` of one Service or Ingress by name, which always sees the latest write, while watch
+//!   events can be held back ([`StandIn::set_watch_delay`]): a watch trails the API server, as
+//!   the real one's does, by milliseconds or (behind a busy apiserver) seconds.
 //!
 //! Tests change objects while it runs ([`StandIn::apply`], [`StandIn::delete`]), stop it to play
 //! an unreachable API server ([`StandIn::stop`]) and start it again on the same port.
@@ -99,6 +102,10 @@ struct Store {
     pages: HashMap<String, u64>,
     watches: HashMap<String, u64>,
     secret_gets: u64,
+    /// Live watch events reach clients this long after their write.
+    watch_delay: Duration,
+    /// Single-object GETs of Services and Ingresses served.
+    object_gets: u64,
 }
 
 impl Store {
@@ -148,6 +155,14 @@ impl StandIn {
             .route(
                 "/api/v1/namespaces/{namespace}/secrets/{name}",
                 get(get_secret),
+            )
+            .route(
+                "/api/v1/namespaces/{namespace}/services/{name}",
+                get(get_service),
+            )
+            .route(
+                "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}",
+                get(get_ingress),
             )
             .fallback(|| async {
                 status(
@@ -293,6 +308,17 @@ current-context: stand-in
 
     pub fn secret_gets(&self) -> u64 {
         self.inner.store.lock().unwrap().secret_gets
+    }
+
+    /// Holds every live watch event back this long after its write, while GET and LIST see the
+    /// write at once.
+    pub fn set_watch_delay(&self, delay: Duration) {
+        self.inner.store.lock().unwrap().watch_delay = delay;
+    }
+
+    /// Single-object GETs of Services and Ingresses served so far.
+    pub fn object_gets(&self) -> u64 {
+        self.inner.store.lock().unwrap().object_gets
     }
 
     /// Lists served for `resource` (`services`, `ingresses`).
@@ -478,10 +504,12 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
     let mut signals = inner.signals.subscribe();
     let backlog: Vec<String>;
     let mut version;
+    let delay;
     {
         let mut store = inner.store.lock().unwrap();
         *store.watches.entry(resource.to_owned()).or_default() += 1;
         version = store.version;
+        delay = store.watch_delay;
         let collection = store.collection(resource);
         if from < collection.compacted_at {
             // As the API server does: 200, then one ERROR event with code 410.
@@ -512,6 +540,8 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
                     line,
                 }) if r == resource => {
                     version = v;
+                    // A watch that trails the writes (the delay in force when it opened).
+                    tokio::time::sleep(delay).await;
                     line
                 }
                 Ok(Signal::Expire { resource: r }) if r == resource => {
@@ -543,6 +573,36 @@ fn stream_response(receiver: mpsc::Receiver<String>) -> Response {
         Body::from_stream(lines),
     )
         .into_response()
+}
+
+async fn get_service(
+    State(inner): State<Arc<Inner>>,
+    UrlPath((namespace, name)): UrlPath<(String, String)>,
+) -> Response {
+    get_object(&inner, SERVICES, &(namespace, name))
+}
+
+async fn get_ingress(
+    State(inner): State<Arc<Inner>>,
+    UrlPath((namespace, name)): UrlPath<(String, String)>,
+) -> Response {
+    get_object(&inner, INGRESSES, &(namespace, name))
+}
+
+/// The object as last written, or a 404 Status, as the API server answers a GET.
+fn get_object(inner: &Inner, resource: &'static str, key: &(String, String)) -> Response {
+    let mut store = inner.store.lock().unwrap();
+    store.object_gets += 1;
+    match store.collection(resource).objects.get(key) {
+        Some(object) => {
+            ([("content-type", "application/json")], object.to_string()).into_response()
+        }
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("{resource} \"{}\" not found", key.1),
+        ),
+    }
 }
 
 async fn get_secret(

@@ -8,6 +8,7 @@
 //! re-listed map, or to answer one look-up, so neither side waits on the other for long; a
 //! copy-on-write `ArcSwap` would cost a copy of the whole state per event instead.
 
+mod confirm;
 mod secrets;
 mod watch;
 
@@ -22,8 +23,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::{
-    CacheStatus, ClusterLookup, ClusterState, ClusterView, IngressSummary, LookupFuture,
-    LookupRequest, SecretLookup, ServiceSummary,
+    CacheStatus, ClusterLookup, ClusterState, ClusterView, ConfirmFuture, IngressSummary,
+    LookupFuture, LookupRequest, Reads, SecretLookup, ServiceSummary,
 };
 use secrets::SecretReader;
 
@@ -70,6 +71,7 @@ pub async fn client(
 pub struct LiveCluster {
     shared: Arc<Shared>,
     secrets: Arc<SecretReader>,
+    client: kube::Client,
     watches: Vec<tokio::task::AbortHandle>,
 }
 
@@ -89,10 +91,11 @@ impl LiveCluster {
             ))
             .abort_handle(),
         ];
-        let secrets = Arc::new(SecretReader::new(client, config));
+        let secrets = Arc::new(SecretReader::new(client.clone(), config));
         Self {
             shared,
             secrets,
+            client,
             watches,
         }
     }
@@ -125,6 +128,11 @@ impl ClusterView for LiveCluster {
             });
             lookup
         })
+    }
+
+    fn confirm(&self, reads: Reads, deadline: Instant) -> ConfirmFuture {
+        let (client, shared) = (self.client.clone(), self.shared.clone());
+        Box::pin(async move { Some(confirm::confirm(client, shared, reads, deadline).await) })
     }
 
     fn cache_status(&self) -> Vec<CacheStatus> {

@@ -1,0 +1,214 @@
+//! Live mode denies only on facts the API server confirms. The stand-in API server (a test
+//! double) holds watch events back by seconds while GET and LIST see each write at once, as a
+//! busy API server's watches trail its writes; `kubectl apply -f app.yaml` writes the Service and
+//! then the Ingress milliseconds apart. Each would-be deny on a cached fact is confirmed by a GET,
+//! and a fact the API server contradicts is no finding.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed set-up is a failed test"
+)]
+
+mod common;
+mod stand_in_apiserver;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Options, TestServer};
+use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use serde_json::{Value, json};
+use stand_in_apiserver::{StandIn, ingress, service};
+
+/// How far the watch trails the writes.
+const WATCH_DELAY: Duration = Duration::from_secs(3);
+
+/// The webhook in live mode on a stand-in whose watches trail by [`WATCH_DELAY`], synced.
+async fn trailing_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDir) {
+    common::install_provider();
+    stand_in.set_watch_delay(WATCH_DELAY);
+    let dir = tempfile::tempdir().unwrap();
+    let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
+        .await
+        .unwrap();
+    let cluster = Arc::new(LiveCluster::start(client, LiveConfig::default()));
+    let server = TestServer::start_with(Options {
+        cluster: Some(cluster),
+        ..Options::default()
+    })
+    .await;
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while server.admin_get("/readyz").await.0 != 200 {
+        assert!(Instant::now() < give_up, "the live view never synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (server, dir)
+}
+
+fn create(object: &Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "5c0f1a2b-conf-4a3c-9d5e-000000000001",
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "operation": "CREATE",
+            "userInfo": {"username": "kubernetes-admin"},
+            "object": object,
+        }
+    })
+}
+
+/// The review's answer and how long it took.
+async fn review(server: &TestServer, object: &Value) -> (Value, Duration) {
+    let started = Instant::now();
+    let reply = server
+        .review("/validate?timeout=10s", &create(object))
+        .await;
+    (reply.json()["response"].clone(), started.elapsed())
+}
+
+fn cluster_ip(namespace: &str, name: &str) -> Value {
+    let mut svc = service(namespace, name, 80);
+    svc["spec"]["type"] = json!("ClusterIP");
+    svc
+}
+
+/// A counter's value (0 when the series does not exist yet).
+async fn metric(server: &TestServer, series: &str) -> u64 {
+    let (_, text) = server.admin_get("/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_created_just_before_its_ingress_is_found() {
+    let stand_in = StandIn::start().await;
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    stand_in.apply(service("shop", "web", 80));
+    let (answer, _) = review(
+        &server,
+        &ingress("shop", "front", "a.example.com", "web", None),
+    )
+    .await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert!(stand_in.object_gets() >= 1, "confirmed with a GET");
+    let overturned = r#"qcloud_ingress_webhook_deny_confirmations_total{outcome="overturned"}"#;
+    assert_eq!(metric(&server, overturned).await, 1);
+    assert_eq!(
+        metric(
+            &server,
+            "qcloud_ingress_webhook_deny_findings_overturned_total"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_changed_to_node_port_just_before_is_seen_as_node_port() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(cluster_ip("shop", "web"));
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    let front = ingress("shop", "front", "a.example.com", "web", None);
+    // The cache (listed before the change) still says ClusterIP...
+    let (before, _) = review(&server, &front).await;
+    assert_eq!(before["allowed"], false, "{before}");
+    // ...the API server now says NodePort.
+    stand_in.apply(service("shop", "web", 80));
+    let (after, _) = review(&server, &front).await;
+    assert_eq!(after["allowed"], true, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clb_freed_just_before_by_a_deleted_ingress_can_be_taken() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    stand_in.apply(ingress(
+        "shop",
+        "old",
+        "a.example.com",
+        "web",
+        Some("lb-6swt1234"),
+    ));
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    let new = ingress("shop", "new", "b.example.com", "web", Some("lb-6swt1234"));
+    let (taken, _) = review(&server, &new).await;
+    assert_eq!(taken["allowed"], false, "{taken}");
+    stand_in.delete("Ingress", "shop", "old");
+    let (freed, _) = review(&server, &new).await;
+    assert_eq!(freed["allowed"], true, "{freed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_never_existed_is_still_denied_at_once() {
+    let stand_in = StandIn::start().await;
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    let (answer, took) = review(
+        &server,
+        &ingress("shop", "front", "a.example.com", "never", None),
+    )
+    .await;
+    assert_eq!(answer["allowed"], false, "{answer}");
+    let message = answer["status"]["message"].as_str().unwrap();
+    assert!(message.contains("[backend-service-missing]"), "{message}");
+    assert!(
+        took < WATCH_DELAY,
+        "answered in {took:?}, without waiting for the watch"
+    );
+    let upheld = r#"qcloud_ingress_webhook_deny_confirmations_total{outcome="upheld"}"#;
+    assert_eq!(metric(&server, upheld).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_server_down_the_cache_answers_within_the_deadline() {
+    let mut stand_in = StandIn::start().await;
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    stand_in.stop().await;
+    let started = Instant::now();
+    let reply = server
+        .review(
+            "/validate?timeout=2s",
+            &create(&ingress("shop", "front", "a.example.com", "never", None)),
+        )
+        .await;
+    let answer = reply.json()["response"].clone();
+    assert_eq!(
+        answer["allowed"], false,
+        "the cache says the Service is missing: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let failed = r#"qcloud_ingress_webhook_deny_confirmations_total{outcome="failed"}"#;
+    assert_eq!(metric(&server, failed).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowing_answers_and_denies_on_the_object_alone_ask_nothing() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    let before = stand_in.object_gets();
+    let (ok, _) = review(
+        &server,
+        &ingress("shop", "front", "a.example.com", "web", None),
+    )
+    .await;
+    assert_eq!(ok["allowed"], true, "{ok}");
+    let (bad_host, _) = review(&server, &ingress("shop", "front", "localhost", "web", None)).await;
+    assert_eq!(bad_host["allowed"], false, "{bad_host}");
+    assert_eq!(
+        stand_in.object_gets(),
+        before,
+        "no GET without a deny on a cached fact"
+    );
+}
