@@ -6,6 +6,7 @@
 //! - [`rules`]: pure functions from an Ingress and a read-only cluster view to findings and patches;
 //! - [`cluster`]: that read-only cluster view (offline from YAML, or live from kube-rs caches).
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod cli;

@@ -237,6 +237,7 @@ pub fn large_state() -> ClusterState {
                 host: format!("app-{i}.{namespace}.example.com"),
                 path: "/".into(),
             }],
+            backends: vec![format!("app-{i}")],
         });
     }
     for i in 0..2_000 {

@@ -120,6 +120,15 @@ impl ClusterState {
         }
     }
 
+    /// The qcloud Ingresses in `namespace` whose backends include Service `name`.
+    pub fn ingresses_using(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
+        self.ingresses
+            .iter()
+            .filter(|((ns, _), i)| ns == namespace && i.backends.iter().any(|b| b == name))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// Swaps the Services (and their index) with another state's, for a re-list.
     pub fn swap_services(&mut self, other: &mut ClusterState) {
         std::mem::swap(&mut self.services, &mut other.services);

@@ -67,6 +67,8 @@ pub struct IngressSummary {
     /// `ingress.cloud.tencent.com/enable-group` is `"true"`.
     pub enable_group: bool,
     pub routes: Vec<Route>,
+    /// The Services its spec paths name, once each (for judging it again when one changes).
+    pub backends: Vec<String>,
 }
 
 pub fn summarise_service(service: &Service) -> ServiceSummary {
@@ -129,6 +131,11 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
             .filter(|v| !v.is_empty())
     };
     let routes = crate::ingress::listeners::routes(ingress);
+    let mut backends: Vec<String> = crate::ingress::listeners::spec_paths(ingress)
+        .filter_map(|p| p.backend().map(|(service, _)| service.to_owned()))
+        .collect();
+    backends.sort_unstable();
+    backends.dedup();
     IngressSummary {
         namespace: namespace.to_owned(),
         name: ingress.metadata.name.clone().unwrap_or_default(),
@@ -136,5 +143,6 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
         lb_id: annotation(keys::LOADBALANCE_ID),
         enable_group: annotation(keys::ENABLE_GROUP).as_deref() == Some("true"),
         routes,
+        backends,
     }
 }

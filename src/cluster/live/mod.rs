@@ -9,6 +9,7 @@
 //! copy-on-write `ArcSwap` would cost a copy of the whole state per event instead.
 
 mod confirm;
+mod feed;
 mod secrets;
 mod watch;
 
@@ -26,6 +27,7 @@ use super::{
     CacheStatus, ClusterLookup, ClusterState, ClusterView, ConfirmFuture, IngressSummary,
     LookupFuture, LookupRequest, Reads, SecretLookup, ServiceSummary,
 };
+pub use feed::AuditFeed;
 use secrets::SecretReader;
 
 /// Tuning of the live view.
@@ -36,6 +38,8 @@ pub struct LiveConfig {
     pub secret_ttl: Duration,
     /// Longest wait for Secret reads in one review (the review's own deadline also applies).
     pub secret_timeout: Duration,
+    /// Keep each qcloud Ingress (without what no rule reads) for the audit pass.
+    pub keep_ingresses: bool,
 }
 
 impl Default for LiveConfig {
@@ -43,6 +47,7 @@ impl Default for LiveConfig {
         Self {
             secret_ttl: Duration::from_secs(30),
             secret_timeout: Duration::from_secs(2),
+            keep_ingresses: false,
         }
     }
 }
@@ -78,7 +83,10 @@ pub struct LiveCluster {
 impl LiveCluster {
     /// Starts the Service and Ingress watches on the current tokio runtime.
     pub fn start(client: kube::Client, config: LiveConfig) -> Self {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            feed: config.keep_ingresses.then(Arc::default),
+            ..Shared::default()
+        });
         let watches = vec![
             tokio::spawn(watch::run::<Service>(
                 kube::Api::all(client.clone()),
@@ -98,6 +106,18 @@ impl LiveCluster {
             client,
             watches,
         }
+    }
+}
+
+impl LiveCluster {
+    /// The Ingresses kept for the audit pass, when [`LiveConfig::keep_ingresses`] is on.
+    pub fn audit_feed(&self) -> Option<Arc<AuditFeed>> {
+        self.shared.feed.clone()
+    }
+
+    /// The qcloud Ingresses whose backends include Service `namespace/name`.
+    pub fn ingresses_using(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
+        self.shared.read().ingresses_using(namespace, name)
     }
 }
 
@@ -152,6 +172,8 @@ struct Shared {
     ingresses: WatchHealth,
     /// Origin of the millisecond clocks in [`WatchHealth`].
     started: Instant,
+    /// The audit pass's objects and change marks, when the audit is on.
+    feed: Option<Arc<AuditFeed>>,
 }
 
 impl Default for Shared {
@@ -161,6 +183,7 @@ impl Default for Shared {
             services: WatchHealth::default(),
             ingresses: WatchHealth::default(),
             started: Instant::now(),
+            feed: None,
         }
     }
 }

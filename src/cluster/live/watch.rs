@@ -16,9 +16,9 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::{Shared, WatchHealth};
-use crate::cluster::ClusterState;
+use super::{AuditFeed, Shared, WatchHealth};
 use crate::cluster::summary::{summarise_ingress, summarise_service};
+use crate::cluster::{ClusterLookup as _, ClusterState};
 
 /// A kind the live view caches.
 pub(super) trait Cached:
@@ -31,6 +31,10 @@ pub(super) trait Cached:
     fn delete(state: &mut ClusterState, object: &Self);
     /// Swaps this kind's maps between the shared state and a freshly listed one.
     fn swap(state: &mut ClusterState, listed: &mut ClusterState);
+    /// Tells the audit feed (`state` is the view as it was before the change).
+    fn notice(feed: &AuditFeed, state: &ClusterState, object: &Self, deleted: bool);
+    /// Tells the audit feed which objects a (re-)list found.
+    fn relisted(feed: &AuditFeed, listed: &ClusterState);
 }
 
 fn key<K: ResourceExt>(object: &K) -> (String, String) {
@@ -56,6 +60,15 @@ impl Cached for Service {
 
     fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
         state.swap_services(listed);
+    }
+
+    fn notice(feed: &AuditFeed, _: &ClusterState, object: &Self, _: bool) {
+        feed.service_changed(key(object));
+    }
+
+    fn relisted(feed: &AuditFeed, _: &ClusterState) {
+        // Services may have gone while the watch was down: judge every Ingress again.
+        feed.mark_all();
     }
 }
 
@@ -84,6 +97,47 @@ impl Cached for Ingress {
     fn swap(state: &mut ClusterState, listed: &mut ClusterState) {
         state.swap_ingresses(listed);
     }
+
+    fn notice(feed: &AuditFeed, state: &ClusterState, object: &Self, deleted: bool) {
+        let key = key(object);
+        // Its CLB's other Ingresses, before and after: a conflict may have come or gone.
+        let mut neighbours: Vec<(String, String)> = Vec::new();
+        let old = state.ingresses.get(&key).map(|s| summarise_lb_ids(s));
+        let new = (!deleted && crate::ingress::is_qcloud(object))
+            .then(|| summarise_ingress(object, &key.0));
+        for lb in old
+            .into_iter()
+            .flatten()
+            .chain(new.iter().flat_map(summarise_lb_ids))
+        {
+            neighbours.extend(
+                state
+                    .ingresses_on_lb(&lb)
+                    .iter()
+                    .map(|i| (i.namespace.clone(), i.name.clone()))
+                    .filter(|k| *k != key),
+            );
+        }
+        if new.is_some() {
+            feed.ingress_applied(key, object, neighbours);
+        } else {
+            feed.ingress_gone(key, neighbours);
+        }
+    }
+
+    fn relisted(feed: &AuditFeed, listed: &ClusterState) {
+        feed.relisted(&listed.ingresses.keys().cloned().collect());
+    }
+}
+
+/// The CLB ids an Ingress summary is on.
+fn summarise_lb_ids(summary: &crate::cluster::IngressSummary) -> Vec<String> {
+    summary
+        .exist_lb_id
+        .iter()
+        .chain(summary.lb_id.iter())
+        .cloned()
+        .collect()
 }
 
 /// Watches `K` until aborted. Errors are retried with kube's default backoff while the last good
@@ -114,11 +168,17 @@ fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: E
         Event::Init => *listing = Some(ClusterState::default()),
         Event::InitApply(object) => {
             if let Some(listed) = listing.as_mut() {
+                if let Some(feed) = &shared.feed {
+                    K::notice(feed, listed, &object, false);
+                }
                 K::apply(listed, &object);
             }
         }
         Event::InitDone => {
             if let Some(mut listed) = listing.take() {
+                if let Some(feed) = &shared.feed {
+                    K::relisted(feed, &listed);
+                }
                 K::swap(&mut shared.write(), &mut listed);
                 // `listed` now holds the old maps; they are dropped here, outside the lock.
                 drop(listed);
@@ -127,11 +187,19 @@ fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: E
             }
         }
         Event::Apply(object) => {
-            K::apply(&mut shared.write(), &object);
+            let mut state = shared.write();
+            if let Some(feed) = &shared.feed {
+                K::notice(feed, &state, &object, false);
+            }
+            K::apply(&mut state, &object);
             health.touch(shared.started);
         }
         Event::Delete(object) => {
-            K::delete(&mut shared.write(), &object);
+            let mut state = shared.write();
+            if let Some(feed) = &shared.feed {
+                K::notice(feed, &state, &object, true);
+            }
+            K::delete(&mut state, &object);
             health.touch(shared.started);
         }
     }

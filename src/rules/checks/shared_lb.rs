@@ -175,6 +175,7 @@ pub(crate) mod tests {
                 host: "www.example.com".into(),
                 path: path.into(),
             }],
+            backends: vec!["web".into()],
         }
     }
 

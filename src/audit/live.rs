@@ -1,0 +1,238 @@
+//! The audit pass in `serve` (live mode): every qcloud Ingress in the watch cache is judged once,
+//! then again whenever it, an Ingress on its CLB or a Service it uses changes (debounced), and
+//! all of them again every `interval` (Secrets are read on demand, not watched). At most `rate`
+//! Ingresses are judged per second, so a cluster of 10,000 costs a bounded, steady trickle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::value::RawValue;
+
+use super::{Entry, Report, entries, input, rfc3339};
+use crate::cluster::confirm::Key;
+use crate::cluster::live::{AuditFeed, LiveCluster};
+use crate::cluster::{ClusterView, LookupRequest};
+use crate::rules::{Admission, Engine};
+
+/// Told of an Ingress whose deny findings changed.
+type DenyNotifier = Box<dyn Fn(&Key, &[Entry]) + Send + Sync>;
+
+/// How the pass runs.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditConfig {
+    /// Every Ingress is judged again this often.
+    pub interval: Duration,
+    /// At most this many Ingresses judged per second.
+    pub rate: u32,
+    /// Changes are gathered this long before they are judged.
+    pub debounce: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(600),
+            rate: 200,
+            debounce: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Results {
+    /// Every qcloud Ingress judged, with its findings (often none).
+    by_ingress: BTreeMap<Key, Vec<Entry>>,
+    last_pass: Option<SystemTime>,
+}
+
+/// The audit pass and what it last found.
+pub struct Auditor {
+    engine: Arc<Engine>,
+    view: Arc<LiveCluster>,
+    feed: Arc<AuditFeed>,
+    config: AuditConfig,
+    results: Mutex<Results>,
+    /// Told each Ingress whose deny findings changed (Kubernetes Events, when on).
+    on_change: Option<DenyNotifier>,
+}
+
+impl Auditor {
+    /// `None` when the live view keeps no Ingresses (started without the audit).
+    pub fn new(engine: Arc<Engine>, view: Arc<LiveCluster>, config: AuditConfig) -> Option<Self> {
+        Some(Self {
+            feed: view.audit_feed()?,
+            engine,
+            view,
+            config,
+            results: Mutex::default(),
+            on_change: None,
+        })
+    }
+
+    /// Calls `notify` for each Ingress whose deny findings change to a set that is not empty
+    /// (also when first judged).
+    #[must_use]
+    pub fn on_deny_change(
+        mut self,
+        notify: impl Fn(&Key, &[Entry]) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_change = Some(Box::new(notify));
+        self
+    }
+
+    fn results(&self) -> MutexGuard<'_, Results> {
+        self.results.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the pass last found.
+    pub fn report(&self) -> Report {
+        let results = self.results();
+        Report {
+            last_pass: results.last_pass.map(rfc3339),
+            ingresses: results.by_ingress.len(),
+            findings: results.by_ingress.values().flatten().cloned().collect(),
+        }
+    }
+
+    /// Findings by (rule id, severity), for gauges.
+    pub fn counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        let mut counts = BTreeMap::new();
+        for entry in self.results().by_ingress.values().flatten() {
+            *counts.entry((entry.rule, entry.severity)).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Seconds since the Unix epoch of the last completed pass, if any.
+    pub fn last_pass_seconds(&self) -> Option<u64> {
+        let last = self.results().last_pass?;
+        last.duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    }
+
+    /// Runs until aborted.
+    pub async fn run(self: Arc<Self>) {
+        let mut next_full = Instant::now() + self.config.interval;
+        loop {
+            if self.feed.is_settled() {
+                tokio::select! {
+                    () = self.feed.changed() => {}
+                    () = tokio::time::sleep_until(next_full.into()) => {}
+                }
+            }
+            tokio::time::sleep(self.config.debounce).await;
+            if Instant::now() >= next_full {
+                self.feed.mark_all();
+                next_full = Instant::now() + self.config.interval;
+            }
+            self.step().await;
+        }
+    }
+
+    /// Judges one batch of what changed: at most `rate` per second of debounce.
+    async fn step(&self) {
+        for (namespace, name) in self.feed.take_changed_services() {
+            self.feed.mark(self.view.ingresses_using(&namespace, &name));
+        }
+        let seconds = self.config.debounce.as_secs_f64().max(1.0);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a batch size of a few thousand at most"
+        )]
+        let batch = (f64::from(self.config.rate.max(1)) * seconds) as usize;
+        for (key, object) in self.feed.take(batch) {
+            self.judge(key, object).await;
+        }
+        if self.feed.is_settled() {
+            self.results().last_pass = Some(SystemTime::now());
+        }
+    }
+
+    async fn judge(&self, key: Key, object: Option<Arc<RawValue>>) {
+        let found = match object {
+            Some(object) => judge_live(&self.engine, &*self.view, &object, &key).await,
+            None => None,
+        };
+        let mut results = self.results();
+        let before = results.by_ingress.get(&key).map(|e| denies(e));
+        match found {
+            Some(entries) => {
+                let after = denies(&entries);
+                results.by_ingress.insert(key.clone(), entries);
+                drop(results);
+                if before.as_ref() != Some(&after) && !after.is_empty() {
+                    self.notify(&key);
+                }
+            }
+            None => {
+                results.by_ingress.remove(&key);
+            }
+        }
+    }
+
+    fn notify(&self, key: &Key) {
+        if let Some(notify) = &self.on_change {
+            let entries = self
+                .results()
+                .by_ingress
+                .get(key)
+                .cloned()
+                .unwrap_or_default();
+            notify(key, &entries);
+        }
+    }
+}
+
+/// The deny findings of an Ingress, as a comparable set.
+fn denies(entries: &[Entry]) -> BTreeSet<(&'static str, String)> {
+    entries
+        .iter()
+        .filter(|e| e.severity == "deny")
+        .map(|e| (e.rule, e.field.clone()))
+        .collect()
+}
+
+/// One Ingress judged against the live view, its Secrets fetched first.
+pub async fn judge_live(
+    engine: &Engine,
+    view: &dyn ClusterView,
+    object: &RawValue,
+    key: &Key,
+) -> Option<Vec<Entry>> {
+    let (namespace, name) = key;
+    let pending = match engine.admit(&input(object, namespace)) {
+        Admission::Pending(pending) => pending,
+        Admission::Decided(decision) => return entries(namespace, name, &decision),
+    };
+    let lookup = view
+        .lookup(LookupRequest {
+            namespace: namespace.clone(),
+            secret_names: pending.secret_names(),
+            deadline: std::time::Instant::now() + Duration::from_secs(5),
+        })
+        .await;
+    entries(namespace, name, &pending.decide(lookup.as_ref()))
+}
+
+/// One pass over every qcloud Ingress of a synced live view (the `audit` command): those in
+/// `namespace`, or all when `None`.
+pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) -> Report {
+    let Some(feed) = view.audit_feed() else {
+        return Report::default();
+    };
+    let mut report = Report::default();
+    for (key, object) in feed.all() {
+        if namespace.is_some_and(|ns| ns != key.0) {
+            continue;
+        }
+        if let Some(found) = judge_live(engine, view, &object, &key).await {
+            report.ingresses += 1;
+            report.findings.extend(found);
+        }
+    }
+    report.last_pass = Some(rfc3339(SystemTime::now()));
+    report
+}

@@ -1,0 +1,158 @@
+//! Audit: what the webhook would say about the Ingresses a cluster already has.
+//!
+//! Each qcloud Ingress is judged by the one admission function as a CREATE of the object as it
+//! stands (no ratcheting: an old mistake is still a mistake), against the live cluster view. In
+//! `serve` a background pass ([`live`]) keeps the findings current and `/audit` on the admin port
+//! shows them; `qcloud-ingress-webhook audit` runs one pass from a workstation or a CI job.
+
+pub mod live;
+pub mod output;
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::cluster::ClusterLookup;
+use crate::rules::{
+    AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, Operation, Requester,
+};
+
+/// One finding on one Ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub namespace: String,
+    pub name: String,
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub field: String,
+    pub tke_code: Option<&'static str>,
+    pub message: String,
+}
+
+impl Entry {
+    fn from(namespace: &str, name: &str, finding: &Finding) -> Self {
+        let mut message = finding.problem.clone();
+        if !finding.fix.is_empty() {
+            message.push_str("; ");
+            message.push_str(&finding.fix);
+        }
+        Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            rule: finding.rule.id,
+            severity: finding.severity.as_str(),
+            field: finding.field.clone(),
+            tke_code: finding.tke_code,
+            message,
+        }
+    }
+}
+
+/// The outcome of a pass: when it ended, how many qcloud Ingresses were judged, what was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// RFC 3339; `None` before the first pass has ended.
+    pub last_pass: Option<String>,
+    pub ingresses: usize,
+    pub findings: Vec<Entry>,
+}
+
+impl Report {
+    /// Ingresses with at least one deny finding (the webhook would refuse them as they stand).
+    pub fn denied(&self) -> usize {
+        let mut denied: Vec<(&str, &str)> = self
+            .findings
+            .iter()
+            .filter(|e| e.severity == "deny")
+            .map(|e| (e.namespace.as_str(), e.name.as_str()))
+            .collect();
+        denied.sort_unstable();
+        denied.dedup();
+        denied.len()
+    }
+}
+
+/// The admission request an audit makes for an Ingress as it stands.
+pub fn input<'a>(object: &'a RawValue, namespace: &'a str) -> AdmissionInput<'a> {
+    AdmissionInput {
+        endpoint: Endpoint::Validate,
+        operation: Operation::Create,
+        kind: Kind::INGRESS_V1,
+        namespace: Some(namespace),
+        object: Some(object),
+        old_object: None,
+        requester: Requester::default(),
+    }
+}
+
+/// What the admission function says of one Ingress: `None` when it is not a qcloud Ingress the
+/// rules judge (another class, an exempt namespace).
+pub fn entries(namespace: &str, name: &str, decision: &Decision) -> Option<Vec<Entry>> {
+    decision.reviewed.then(|| {
+        decision
+            .findings
+            .iter()
+            .map(|f| Entry::from(namespace, name, f))
+            .collect()
+    })
+}
+
+/// Judges one Ingress against a view that has everything at hand.
+pub fn judge(
+    engine: &Engine,
+    object: &RawValue,
+    namespace: &str,
+    name: &str,
+    cluster: &dyn ClusterLookup,
+) -> Option<Vec<Entry>> {
+    let decision = engine.admit_with(&input(object, namespace), cluster);
+    entries(namespace, name, &decision)
+}
+
+/// `SystemTime` as RFC 3339 in UTC, seconds precision (`2026-12-01T17:09:06Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(seconds / 86_400).unwrap_or_default();
+    let rest = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_972_146);
+        assert_eq!(rfc3339(t), "2026-11-29T17:09:06Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}

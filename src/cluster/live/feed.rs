@@ -1,0 +1,209 @@
+//! What the audit pass needs from the watches: each qcloud Ingress as it stands (without
+//! `managedFields`, the last-applied annotation and `status`, which no rule reads), and which
+//! ones to judge again: changed, sharing a CLB with one that changed, or using a Service that
+//! changed. Kept only when the audit is on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::value::RawValue;
+
+use crate::cluster::confirm::Key;
+
+/// The annotation `kubectl apply` writes: a second copy of the object, read by no rule.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+#[derive(Debug, Default)]
+struct State {
+    objects: HashMap<Key, Arc<RawValue>>,
+    dirty: BTreeSet<Key>,
+    dirty_services: BTreeSet<Key>,
+}
+
+/// Objects and change marks, shared by the watch tasks (writers) and the audit pass (reader).
+#[derive(Debug, Default)]
+pub struct AuditFeed {
+    state: Mutex<State>,
+    changed: tokio::sync::Notify,
+}
+
+impl AuditFeed {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A qcloud Ingress as it now stands, and the others to judge again with it (on its CLB).
+    pub(super) fn ingress_applied(
+        &self,
+        key: Key,
+        object: &k8s_openapi::api::networking::v1::Ingress,
+        neighbours: impl IntoIterator<Item = Key>,
+    ) {
+        let Some(raw) = compact(object) else {
+            return;
+        };
+        let mut state = self.state();
+        state.objects.insert(key.clone(), raw);
+        state.dirty.insert(key);
+        state.dirty.extend(neighbours);
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// An Ingress deleted, or no longer of class qcloud.
+    pub(super) fn ingress_gone(&self, key: Key, neighbours: impl IntoIterator<Item = Key>) {
+        let mut state = self.state();
+        if state.objects.remove(&key).is_some() {
+            state.dirty.insert(key);
+        }
+        state.dirty.extend(neighbours);
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    pub(super) fn service_changed(&self, key: Key) {
+        self.state().dirty_services.insert(key);
+        self.changed.notify_one();
+    }
+
+    /// After a re-list: objects not listed again are gone, and everything is judged again.
+    pub(super) fn relisted(&self, listed: &BTreeSet<Key>) {
+        let mut state = self.state();
+        let gone: Vec<Key> = state
+            .objects
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .cloned()
+            .collect();
+        for key in &gone {
+            state.objects.remove(key);
+        }
+        let all: Vec<Key> = state.objects.keys().cloned().chain(gone).collect();
+        state.dirty.extend(all);
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// Marks every Ingress to be judged again (a periodic full pass: Secrets are not watched).
+    pub fn mark_all(&self) {
+        let mut state = self.state();
+        let all: Vec<Key> = state.objects.keys().cloned().collect();
+        state.dirty.extend(all);
+    }
+
+    /// Marks these Ingresses to be judged again.
+    pub fn mark(&self, keys: impl IntoIterator<Item = Key>) {
+        self.state().dirty.extend(keys);
+    }
+
+    /// The Services that changed since the last call.
+    pub fn take_changed_services(&self) -> BTreeSet<Key> {
+        std::mem::take(&mut self.state().dirty_services)
+    }
+
+    /// Up to `max` Ingresses to judge, each with its object (`None`: it is gone).
+    pub fn take(&self, max: usize) -> Vec<(Key, Option<Arc<RawValue>>)> {
+        let mut state = self.state();
+        let keys: Vec<Key> = state.dirty.iter().take(max).cloned().collect();
+        keys.into_iter()
+            .map(|key| {
+                state.dirty.remove(&key);
+                let object = state.objects.get(&key).cloned();
+                (key, object)
+            })
+            .collect()
+    }
+
+    /// True when nothing waits to be judged.
+    pub fn is_settled(&self) -> bool {
+        let state = self.state();
+        state.dirty.is_empty() && state.dirty_services.is_empty()
+    }
+
+    /// Every Ingress held, for a one-off pass (`audit` on the command line).
+    pub fn all(&self) -> Vec<(Key, Arc<RawValue>)> {
+        let state = self.state();
+        let mut all: Vec<(Key, Arc<RawValue>)> = state
+            .objects
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Resolves when something changed since the last wake-up.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
+
+/// The object without what no rule reads, as compact JSON.
+fn compact(object: &k8s_openapi::api::networking::v1::Ingress) -> Option<Arc<RawValue>> {
+    let mut object = object.clone();
+    object.metadata.managed_fields = None;
+    object.status = None;
+    if let Some(annotations) = object.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    let mut value = serde_json::to_value(&object).ok()?;
+    value["apiVersion"] = "networking.k8s.io/v1".into();
+    value["kind"] = "Ingress".into();
+    serde_json::value::to_raw_value(&value).ok().map(Arc::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(name: &str) -> Key {
+        ("shop".to_owned(), name.to_owned())
+    }
+
+    fn ingress(name: &str) -> k8s_openapi::api::networking::v1::Ingress {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": name, "namespace": "shop",
+                "managedFields": [{"manager": "kubectl"}],
+                "annotations": {LAST_APPLIED: "{...}", "kubernetes.io/ingress.class": "qcloud"}
+            },
+            "status": {"loadBalancer": {}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn objects_are_kept_without_what_no_rule_reads() {
+        let feed = AuditFeed::default();
+        feed.ingress_applied(key("a"), &ingress("a"), [key("b")]);
+        let taken = feed.take(10);
+        assert_eq!(taken.len(), 2, "the changed one and its CLB neighbour");
+        let (_, object) = &taken[0];
+        let text = object.as_ref().unwrap().get();
+        assert!(
+            !text.contains("managedFields") && !text.contains(LAST_APPLIED),
+            "{text}"
+        );
+        assert!(!text.contains("status"), "{text}");
+        assert!(
+            text.contains("\"apiVersion\":\"networking.k8s.io/v1\""),
+            "{text}"
+        );
+        assert!(taken[1].1.is_none(), "b is not held");
+        assert!(feed.is_settled());
+    }
+
+    #[test]
+    fn a_relist_drops_the_unlisted_and_marks_everything() {
+        let feed = AuditFeed::default();
+        feed.ingress_applied(key("a"), &ingress("a"), []);
+        feed.ingress_applied(key("b"), &ingress("b"), []);
+        let _ = feed.take(10);
+        feed.relisted(&BTreeSet::from([key("a")]));
+        let taken = feed.take(10);
+        assert_eq!(taken.len(), 2);
+        assert!(taken.iter().any(|(k, o)| *k == key("b") && o.is_none()));
+        assert_eq!(feed.all().len(), 1);
+    }
+}
