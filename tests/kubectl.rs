@@ -6,7 +6,7 @@
 //! The chart is rendered as release `qcloud-ingress-webhook` in namespace `qcloud-ingress-webhook`
 //! with `certs.mode=external` and the test CA as `caBundle`, so the Service name the stand-in dials
 //! is the one the test certificate is for. The webhook server reads the example cluster state.
-//! Transcripts in tests/fixtures/kubectl/*.txt hold what kubectl printed.
+//! Transcripts in tests/fixtures/kubectl/*.txt hold what kubectl printed; README.md quotes one.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,6 +31,7 @@ use stand_in_apiserver::StandIn;
 use stand_in_apiserver::admission::Webhooks;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubectl");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 /// Release and namespace of the rendered chart: its Service is `<this>.<this>.svc`, the name in
 /// the test certificate (`common::SERVICE_HOST`).
 const RELEASE: &str = "qcloud-ingress-webhook";
@@ -284,7 +285,7 @@ fn check_transcript(name: &str, runs: &[&Shown]) {
     assert_eq!(
         transcript,
         expected,
-        "kubectl's output differs from {}; if the change is intended, run with KUBECTL_TRANSCRIPTS=write",
+        "kubectl's output differs from {}; if the change is intended, run with KUBECTL_TRANSCRIPTS=write and update README.md",
         path.display()
     );
 }
@@ -390,6 +391,17 @@ async fn without_the_mutating_webhook_the_validating_one_denies() {
         std::fs::read_to_string(Path::new(FIXTURES).join("deny-clusterip-backend.txt")).unwrap();
     assert_eq!(shown.transcript(), with_mutate.replace(MUTATE, VALIDATE));
     assert_eq!(cluster.stored("clusterip-backend"), None);
+}
+
+#[test]
+fn readme_quotes_the_captured_deny() {
+    let transcript =
+        std::fs::read_to_string(Path::new(FIXTURES).join("deny-clusterip-backend.txt")).unwrap();
+    let readme = std::fs::read_to_string(README).unwrap();
+    assert!(
+        readme.contains(&format!("```\n{transcript}```\n")),
+        "README.md must quote tests/fixtures/kubectl/deny-clusterip-backend.txt as a code block"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
