@@ -161,6 +161,12 @@ impl Cluster {
         std::fs::copy(Path::new(FIXTURES).join(name), self.dir.path().join(name)).unwrap();
     }
 
+    /// `kubectl apply -f name` of a manifest from tests/fixtures/kubectl.
+    async fn apply_fixture(&self, name: &str) -> Shown {
+        self.manifest(name);
+        self.kubectl(&["apply", "-f", name]).await
+    }
+
     /// Writes a manifest into the working directory.
     fn write(&self, name: &str, text: &str) {
         std::fs::write(self.dir.path().join(name), text).unwrap();
@@ -309,10 +315,7 @@ async fn an_allowed_ingress_is_created_and_its_warning_shown() {
     let Some(cluster) = Cluster::start(Endpoint::Webhook, &[]).await else {
         return;
     };
-    cluster.manifest("tke-ingress-ssl.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "tke-ingress-ssl.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("tke-ingress-ssl.yaml").await;
     check_transcript("allow-tke-ingress-ssl", &[&shown]);
     assert_eq!(shown.code, 0);
     let stored = cluster.stored("tke-ingress-ssl").expect("created");
@@ -349,10 +352,7 @@ async fn a_denied_ingress_shows_the_webhooks_message() {
     let Some(cluster) = Cluster::start(Endpoint::Webhook, &[]).await else {
         return;
     };
-    cluster.manifest("clusterip-backend.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "clusterip-backend.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("clusterip-backend.yaml").await;
     check_transcript("deny-clusterip-backend", &[&shown]);
     assert_eq!((shown.code, shown.stdout.as_str()), (1, ""));
     assert!(
@@ -382,10 +382,7 @@ async fn without_the_mutating_webhook_the_validating_one_denies() {
     let Some(cluster) = Cluster::start(Endpoint::Webhook, &values).await else {
         return;
     };
-    cluster.manifest("clusterip-backend.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "clusterip-backend.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("clusterip-backend.yaml").await;
     assert_eq!(called(&cluster), [VALIDATE]);
     let with_mutate =
         std::fs::read_to_string(Path::new(FIXTURES).join("deny-clusterip-backend.txt")).unwrap();
@@ -409,10 +406,7 @@ async fn a_deny_spells_out_ten_findings_and_counts_the_rest() {
     let Some(cluster) = Cluster::start(Endpoint::Webhook, &[]).await else {
         return;
     };
-    cluster.manifest("shop-before-services.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "shop-before-services.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("shop-before-services.yaml").await;
     check_transcript("deny-shop-before-services", &[&shown]);
     let message = deny_message(&shown);
     assert_eq!(message.matches("[backend-service-missing]").count(), 10);
@@ -429,10 +423,7 @@ async fn a_fixable_spelling_is_patched_and_each_change_shown() {
     let Some(cluster) = Cluster::start(Endpoint::Webhook, &[]).await else {
         return;
     };
-    cluster.manifest("rule-mix-spelling.yaml");
-    let applied = cluster
-        .kubectl(&["apply", "-f", "rule-mix-spelling.yaml"])
-        .await;
+    let applied = cluster.apply_fixture("rule-mix-spelling.yaml").await;
     let jsonpath = r#"jsonpath={.metadata.annotations.kubernetes\.io/ingress\.rule-mix} {.spec.rules[0].http.paths[0].pathType}{"\n"}"#;
     let got = cluster
         .kubectl(&["get", "ingress", "rule-mix-spelling", "-o", jsonpath])
@@ -564,10 +555,7 @@ async fn a_webhook_that_is_down_is_skipped_under_ignore() {
     let Some(cluster) = Cluster::start(Endpoint::Closed, &[]).await else {
         return;
     };
-    cluster.manifest("tke-ingress-ssl.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "tke-ingress-ssl.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("tke-ingress-ssl.yaml").await;
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     assert_eq!(
         shown.stdout,
@@ -591,10 +579,7 @@ async fn a_webhook_that_is_down_fails_the_request_under_fail() {
     let Some(cluster) = Cluster::start(Endpoint::Closed, &values).await else {
         return;
     };
-    cluster.manifest("tke-ingress-ssl.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "tke-ingress-ssl.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("tke-ingress-ssl.yaml").await;
     assert_eq!((shown.code, shown.stdout.as_str()), (1, ""));
     let refused = format!("dial tcp {}: connect: connection refused", cluster.endpoint);
     // The mutating webhook always fails open (chart); the validating one fails the request.
@@ -615,10 +600,7 @@ async fn a_webhook_slower_than_timeout_seconds_fails_the_request_under_fail() {
     let Some(cluster) = Cluster::start(Endpoint::Slow, &values).await else {
         return;
     };
-    cluster.manifest("tke-ingress-ssl.yaml");
-    let shown = cluster
-        .kubectl(&["apply", "-f", "tke-ingress-ssl.yaml"])
-        .await;
+    let shown = cluster.apply_fixture("tke-ingress-ssl.yaml").await;
     assert_eq!((shown.code, shown.stdout.as_str()), (1, ""));
     assert_eq!(
         shown.stderr,
