@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== tools (pinned helm in .tools/bin, used by chart and CLI tests)"
+echo "== tools (pinned helm and kubectl in .tools/bin, used by chart, CLI and kubectl tests)"
 HELM="$(bash scripts/install-helm.sh)"
-export HELM PATH="$PWD/.tools/bin:$PATH"
+KUBECTL="$(bash scripts/install-kubectl.sh)"
+export HELM KUBECTL PATH="$PWD/.tools/bin:$PATH"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,6 +1,11 @@
 //! Finding helm for tests that render the chart: `$HELM`, else `.tools/bin/helm` (installed by
 //! scripts/install-helm.sh), else `helm` on PATH. Tests skip with a message when none exists.
 
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,8 +34,13 @@ pub fn helm() -> Option<PathBuf> {
 
 /// `helm template test <chart> -n webhook <args>`: the rendered multi-document YAML.
 pub fn template(helm: &Path, args: &[&str]) -> String {
+    template_release(helm, "test", "webhook", args)
+}
+
+/// `helm template <release> <chart> -n <namespace> <args>`.
+pub fn template_release(helm: &Path, release: &str, namespace: &str, args: &[&str]) -> String {
     let output = Command::new(helm)
-        .args(["template", "test", CHART, "--namespace", "webhook"])
+        .args(["template", release, CHART, "--namespace", namespace])
         .args(args)
         .output()
         .expect("run helm");

@@ -17,6 +17,10 @@
 //!
 //! Tests change objects while it runs ([`StandIn::apply`], [`StandIn::delete`]), stop it to play
 //! an unreachable API server ([`StandIn::stop`]) and start it again on the same port.
+//!
+//! For kubectl it also serves discovery, OpenAPI v3 and Ingress create, update, patch and
+//! server-side apply, calling registered admission webhooks the way the API server does
+//! ([`api`], [`admission`]; [`StandIn::register_webhooks`]).
 
 #![allow(
     dead_code,
@@ -44,6 +48,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub mod admission;
+pub mod api;
 
 /// The resources the stand-in serves, by URL collection name.
 pub const SERVICES: &str = "services";
@@ -117,6 +124,7 @@ impl Store {
 struct Inner {
     store: Mutex<Store>,
     signals: broadcast::Sender<Signal>,
+    api: api::ApiState,
 }
 
 /// A running stand-in API server. Dropping it stops it.
@@ -133,6 +141,7 @@ impl StandIn {
         let inner = Arc::new(Inner {
             store: Mutex::default(),
             signals,
+            api: api::ApiState::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut stand_in = Self {
@@ -164,13 +173,10 @@ impl StandIn {
                 "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}",
                 get(get_ingress),
             )
-            .fallback(|| async {
-                status(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "not served by the stand-in",
-                )
-            })
+            // Discovery, OpenAPI and the Ingress write API (the GET above serves reads of one
+            // Ingress); anything else is logged as unserved.
+            .fallback(api::serve)
+            .method_not_allowed_fallback(api::serve)
             .with_state(self.inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop = Some(stop);
