@@ -2,8 +2,8 @@
 //! `examples/reviews/` and `tests/fixtures/`, and every Ingress in the manifests of
 //! `tests/fixtures/check/` and the real-world `tests/corpus/`, the running server (over TLS) and
 //! `check` (given the object, with the same cluster state) reach the same decision with the same
-//! rule ids:
-//! `/mutate` against `check`, `/validate` against `check --no-mutate`.
+//! rule ids: `/mutate` then `/validate` of the patched object (as the API server chains them)
+//! against `check`, `/validate` alone against `check --no-mutate`.
 //!
 //! Reviews are sent as CREATEs: `check` reviews manifests, which have no old object to ratchet
 //! against. The server names its rules in `response.auditAnnotations.rules`. `check` reads the
@@ -217,6 +217,30 @@ fn review_of(case: &Case, uid: usize) -> Value {
     })
 }
 
+/// The validating webhook's answer, after the mutating webhook's patch when `mutate` (as the API
+/// server calls them: /mutate first, its patch applied, then /validate).
+async fn through_the_chain(server: &TestServer, review: &Value, mutate: bool) -> Value {
+    let mut review = review.clone();
+    if mutate {
+        let reply = server.review("/mutate", &review).await;
+        let response = common::assert_answer(&reply, &review);
+        assert_eq!(
+            response["allowed"], true,
+            "/mutate never denies: {response}"
+        );
+        if let Some(patch) = response["patch"].as_str() {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(patch)
+                .unwrap();
+            let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+            json_patch::patch(&mut review["request"]["object"], &patch.0).unwrap();
+        }
+    }
+    let reply = server.review("/validate", &review).await;
+    common::assert_answer(&reply, &review)
+}
+
 async fn assert_agree(cases: Vec<Case>) {
     assert!(!cases.is_empty());
     let dir = tempfile::tempdir().unwrap();
@@ -232,8 +256,7 @@ async fn assert_agree(cases: Vec<Case>) {
         .await;
         let review = review_of(case, uid);
         for (path, mutate) in [("/mutate", true), ("/validate", false)] {
-            let reply = server.review(path, &review).await;
-            let response = common::assert_answer(&reply, &review);
+            let response = through_the_chain(&server, &review, mutate).await;
             let from_server = server_verdict(&response);
             let from_check = run_check(case, &same, dir.path(), mutate);
             denials += usize::from(!from_server.allowed);

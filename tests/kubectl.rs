@@ -363,8 +363,8 @@ async fn a_denied_ingress_shows_the_webhooks_message() {
         shown.stderr
     );
     assert_eq!(cluster.stored("clusterip-backend"), None);
-    // /mutate judges the patched object and denies first; a denied request goes no further.
-    assert_eq!(called(&cluster), [MUTATE]);
+    // /mutate patches and allows; the validating webhook judges the patched object and denies.
+    assert_eq!(called(&cluster), [MUTATE, VALIDATE]);
 
     // The chart's namespaceSelector leaves kube-system alone: no call, created as written.
     let shown = cluster
@@ -372,7 +372,7 @@ async fn a_denied_ingress_shows_the_webhooks_message() {
         .await;
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     assert_eq!(shown.stderr, "");
-    assert_eq!(called(&cluster), [MUTATE]);
+    assert_eq!(called(&cluster), [MUTATE, VALIDATE]);
     cluster.assert_all_served();
 }
 

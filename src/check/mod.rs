@@ -273,7 +273,7 @@ fn note_patch(
         message,
     };
     for change in patched
-        .warnings
+        .patch_warnings
         .iter()
         .filter_map(|w| w.strip_prefix("patched "))
     {

@@ -13,7 +13,9 @@ use super::metrics::ReviewLabels;
 use crate::cluster::{ClusterLookup, LookupRequest, Reads, Recording};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
-use crate::rules::{Admission, AdmissionInput, Decision, Operation, Pending, Requester, Severity};
+use crate::rules::{
+    Admission, AdmissionInput, Decision, Operation, Outcome, Pending, Requester, Severity,
+};
 
 /// Time kept back from the API server's budget for encoding and the trip back.
 pub fn deadline_margin(budget: Duration) -> Duration {
@@ -52,22 +54,15 @@ pub async fn answer(
             Decision::refused(&malformed.reason),
         ),
     };
-    let answer = match &decision.deny_message {
-        Some(message) => ValidatingResponse::deny(uid, message.clone()),
-        None => ValidatingResponse::allow(uid),
-    }
-    .with_warnings(decision.warnings.clone())
-    .with_rules(&decision.rule_ids());
     let bytes = match endpoint {
-        Endpoint::Validate => serde_json::to_vec(&ReviewResponse::new(parsed.version, &answer)),
-        Endpoint::Mutate => {
-            // The admission function keeps a patch only on an allowing answer.
-            let response = match &decision.patch {
-                Some(patch) => MutatingResponse::with_patch(answer, patch),
-                None => MutatingResponse::without_patch(answer),
-            };
-            serde_json::to_vec(&ReviewResponse::new(parsed.version, &response))
-        }
+        Endpoint::Validate => serde_json::to_vec(&ReviewResponse::new(
+            parsed.version,
+            &validating_answer(uid, &decision),
+        )),
+        Endpoint::Mutate => serde_json::to_vec(&ReviewResponse::new(
+            parsed.version,
+            &mutating_answer(uid, &decision),
+        )),
     }
     .map_err(|e| Unreadable(format!("could not encode the answer: {e}")))?;
     record(
@@ -80,6 +75,48 @@ pub async fn answer(
         started,
     );
     Ok(bytes)
+}
+
+/// The validating webhook's answer: the verdict, its warnings, the rules in the audit log.
+fn validating_answer(uid: &str, decision: &Decision) -> ValidatingResponse {
+    match &decision.deny_message {
+        Some(message) => ValidatingResponse::deny(uid, message.clone()),
+        None => ValidatingResponse::allow(uid),
+    }
+    .with_warnings(decision.warnings.clone())
+    .with_rules(&decision.rule_ids())
+}
+
+/// A deny no rule made: the request or its object could not be read.
+fn refused(decision: &Decision) -> bool {
+    decision.findings.is_empty() && !decision.allowed()
+}
+
+/// The mutating webhook's answer: allowed, with the canonicalising patch and one warning per
+/// change. It never denies on a rule (the validating webhook judges the patched object, and a
+/// mutating webhook should fail open), only a request it cannot read.
+fn mutating_answer(uid: &str, decision: &Decision) -> MutatingResponse {
+    if refused(decision) && decision.patch.is_none() {
+        return MutatingResponse::without_patch(validating_answer(uid, decision));
+    }
+    let answer = ValidatingResponse::allow(uid).with_warnings(decision.patch_warnings.clone());
+    match &decision.patch {
+        Some(patch) => MutatingResponse::with_patch(answer, patch),
+        None => MutatingResponse::without_patch(answer),
+    }
+}
+
+/// What the endpoint answered: `/mutate` allows (warned when it patches) unless the request
+/// could not be read.
+fn answered(endpoint: Endpoint, decision: &Decision) -> &'static str {
+    match (endpoint, decision.outcome) {
+        (Endpoint::Validate, outcome) | (Endpoint::Mutate, outcome @ Outcome::Skipped(_)) => {
+            outcome.as_str()
+        }
+        (Endpoint::Mutate, _) if decision.patch.is_some() => "warned",
+        (Endpoint::Mutate, _) if refused(decision) => "denied",
+        (Endpoint::Mutate, _) => "allowed",
+    }
 }
 
 /// The admission function, with the cluster facts it reads fetched within the deadline.
@@ -107,6 +144,8 @@ async fn decide(
     };
     let pending = match state.engine.admit(&input) {
         Admission::Decided(decision) => return decision,
+        // /mutate only patches: the rules, and the look-ups they need, are /validate's.
+        Admission::Pending(pending) if endpoint == Endpoint::Mutate => return pending.patch_only(),
         Admission::Pending(pending) => pending,
     };
     let lookup = state.cluster.lookup(LookupRequest {
@@ -200,7 +239,7 @@ fn record(
         ReviewLabels {
             endpoint: endpoint.as_str(),
             operation,
-            decision: decision.outcome.as_str(),
+            decision: answered(endpoint, decision),
         },
         elapsed,
     );
@@ -215,7 +254,7 @@ fn record(
         operation,
         namespace = %namespace,
         name = %name,
-        verdict = decision.outcome.as_str(),
+        verdict = answered(endpoint, decision),
         rules = %decision.rule_ids().join(","),
         patch_ops = decision.patch.as_ref().map_or(0, |p| p.0.len()),
         latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),

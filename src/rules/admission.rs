@@ -121,11 +121,14 @@ pub struct Decision {
     pub findings: Vec<Finding>,
     /// For the person running `kubectl apply`, when denied.
     pub deny_message: Option<String>,
-    /// One line each, at most 120 characters, within the API server's budget; patch warnings
-    /// first.
+    /// The rules' warnings: one line each, at most 120 characters, within the API server's
+    /// budget.
     pub warnings: Vec<String>,
-    /// The canonicalising patch (`/mutate` only): sent only with an allowing answer.
+    /// The canonicalising patch (`/mutate` only), whatever the verdict: the API server applies it
+    /// before the validating webhook judges the patched object.
     pub patch: Option<json_patch::Patch>,
+    /// One line per change the patch makes (`patched <field>: <old> -> <new>`).
+    pub patch_warnings: Vec<String>,
     /// The Ingress's namespace and name, where known (for logs and reports).
     pub namespace: String,
     pub name: String,
@@ -141,6 +144,7 @@ impl Decision {
             deny_message: None,
             warnings: Vec::new(),
             patch: None,
+            patch_warnings: Vec::new(),
             namespace: String::new(),
             name: String::new(),
             reviewed: false,
@@ -219,6 +223,26 @@ impl Pending<'_> {
         self.decision(verdict)
     }
 
+    /// The mutating webhook's answer: the canonicalising patch and its change warnings, no rules
+    /// (the validating webhook judges the patched object), so nothing to look up.
+    pub fn patch_only(&self) -> Decision {
+        let (patch, patch_warnings) = match &self.mutation {
+            Some(m) => (Some(m.patch.clone()), sanitize_warnings(m.warnings.clone())),
+            None => (None, Vec::new()),
+        };
+        Decision {
+            outcome: Outcome::Allowed,
+            findings: Vec::new(),
+            deny_message: None,
+            warnings: Vec::new(),
+            patch,
+            patch_warnings,
+            namespace: self.namespace.clone(),
+            name: self.ingress.name().to_owned(),
+            reviewed: true,
+        }
+    }
+
     /// The answer when the cluster could not be asked in time: allowed, unchecked, and saying so.
     pub fn unchecked(&self) -> Decision {
         self.decision(Verdict {
@@ -230,17 +254,13 @@ impl Pending<'_> {
         })
     }
 
-    /// An allowing answer carries the patch, its change warnings first; a deny carries neither,
-    /// since nothing is changed.
+    /// The verdict on the (patched) object, with the patch and its change warnings beside it.
     fn decision(&self, verdict: Verdict) -> Decision {
-        let (patch, warnings) = match &self.mutation {
-            Some(m) if verdict.allowed() => (
-                Some(m.patch.clone()),
-                m.warnings.iter().cloned().chain(verdict.warnings).collect(),
-            ),
-            _ => (None, verdict.warnings),
+        let (patch, patch_warnings) = match &self.mutation {
+            Some(m) => (Some(m.patch.clone()), sanitize_warnings(m.warnings.clone())),
+            None => (None, Vec::new()),
         };
-        let warnings = sanitize_warnings(warnings);
+        let warnings = sanitize_warnings(verdict.warnings);
         let outcome = match (&verdict.deny_message, warnings.is_empty()) {
             (Some(_), _) => Outcome::Denied,
             (None, true) => Outcome::Allowed,
@@ -252,6 +272,7 @@ impl Pending<'_> {
             deny_message: verdict.deny_message,
             warnings,
             patch,
+            patch_warnings,
             namespace: self.namespace.clone(),
             name: self.ingress.name().to_owned(),
             reviewed: true,
@@ -540,20 +561,23 @@ mod tests {
     }
 
     #[test]
-    fn mutate_judges_the_patched_object_and_patches_only_allowed_answers() {
+    fn mutate_judges_the_patched_object_and_always_carries_the_patch() {
         let fixable = http().annotate("kubernetes.io/ingress.rule-mix", "True");
         assert!(!fixable.decide_at(Endpoint::Validate).allowed());
         let mutated = fixable.decide_at(Endpoint::Mutate);
         assert!(mutated.allowed(), "{:?}", mutated.deny_message);
         assert!(mutated.patch.is_some());
         assert!(
-            mutated.warnings[0].starts_with("patched "),
+            mutated.patch_warnings[0].starts_with("patched "),
             "{:?}",
-            mutated.warnings
+            mutated.patch_warnings
         );
         let still_bad = fixable.host("localhost").decide_at(Endpoint::Mutate);
         assert!(!still_bad.allowed());
-        assert!(still_bad.patch.is_none());
+        assert!(
+            still_bad.patch.is_some(),
+            "the validating webhook denies, /mutate patches"
+        );
     }
 
     #[test]

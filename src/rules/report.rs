@@ -48,30 +48,40 @@ const MAX_DENY_FINDINGS: usize = 10;
 /// `admission webhook "…" denied the request: `):
 /// `spec.rules[0].host: "localhost" has no dot (TKE would fail with E4052; fix: …) [host-grammar]`.
 fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
+    let mut said: Vec<(&str, &str)> = Vec::new();
     let mut parts: Vec<String> = denies
         .iter()
         .take(MAX_DENY_FINDINGS)
         .map(|finding| {
-            let field = field_path(version, &finding.field);
-            let mut part = format!("{field}: {}", finding.problem);
-            let mut notes = Vec::new();
-            if let Some(code) = finding.tke_code {
-                notes.push(format!("TKE would fail with Ingress error {code}"));
-            }
-            if !finding.fix.is_empty() {
-                notes.push(format!("fix: {}", finding.fix));
-            }
-            if !notes.is_empty() {
-                let _ = write!(part, " ({})", notes.join("; "));
-            }
-            let _ = write!(part, " [{}]", finding.rule.id);
-            part
+            // A rule's code and fix are said once; later findings of it name only the field.
+            let first = !said.contains(&(finding.rule.id, finding.fix.as_str()));
+            said.push((finding.rule.id, finding.fix.as_str()));
+            deny_part(finding, version, first)
         })
         .collect();
     if denies.len() > MAX_DENY_FINDINGS {
         parts.push(format!("…and {} more", denies.len() - MAX_DENY_FINDINGS));
     }
     one_line(&parts.join("; "))
+}
+
+/// `field: problem (TKE would fail with Ingress error E4052; fix: …) [rule-id]`; without the
+/// code and fix when an earlier finding of the same rule said them.
+fn deny_part(finding: &Finding, version: IngressVersion, with_notes: bool) -> String {
+    let field = field_path(version, &finding.field);
+    let mut part = format!("{field}: {}", finding.problem);
+    let mut notes = Vec::new();
+    if let Some(code) = finding.tke_code.filter(|_| with_notes) {
+        notes.push(format!("TKE would fail with Ingress error {code}"));
+    }
+    if with_notes && !finding.fix.is_empty() {
+        notes.push(format!("fix: {}", finding.fix));
+    }
+    if !notes.is_empty() {
+        let _ = write!(part, " ({})", notes.join("; "));
+    }
+    let _ = write!(part, " [{}]", finding.rule.id);
+    part
 }
 
 /// One warning line of at most 120 characters: `field: problem (E-code)`, cut at the end if it
@@ -164,6 +174,28 @@ mod tests {
         assert_eq!(shorten_message("short"), "short");
     }
     use crate::rules::catalogue::TLS_SECRET_MISSING;
+
+    #[test]
+    fn a_rules_code_and_fix_are_said_once() {
+        use crate::rules::catalogue::BACKEND_SERVICE_MISSING;
+        let missing = |i: usize| {
+            Finding::new(
+                &BACKEND_SERVICE_MISSING,
+                format!("spec.rules[0].http.paths[{i}].backend.service.name"),
+                format!("Service \"s{i}\" does not exist"),
+                "create the Service first",
+            )
+        };
+        let (a, b) = (missing(0), missing(1));
+        let message = deny_message(&[&a, &b], IngressVersion::NetworkingV1);
+        assert_eq!(
+            message,
+            "spec.rules[0].http.paths[0].backend.service.name: Service \"s0\" does not exist \
+             (TKE would fail with Ingress error E4041; fix: create the Service first) \
+             [backend-service-missing]; spec.rules[0].http.paths[1].backend.service.name: \
+             Service \"s1\" does not exist [backend-service-missing]"
+        );
+    }
 
     #[test]
     fn only_old_denies_ratchet() {
