@@ -150,6 +150,7 @@ fn removed(old: IngressPlan) -> IngressDiff {
     };
     let mut changes = Vec::new();
     rule_changes(&old, &empty, &mut changes);
+    certificate_changes(&old, &empty, &mut changes);
     redirect_changes(&old, &empty, &mut changes);
     changes.sort();
     IngressDiff {
@@ -235,48 +236,47 @@ fn rule_changes(old: &IngressPlan, new: &IngressPlan, out: &mut Vec<Change>) {
     }
 }
 
-/// A domain on both sides whose certificate changed.
+/// `(listener, host, path)`: where a certificate (no path) or a redirect is.
+type Key = (String, String, Option<String>);
+
+/// Certificates of HTTPS domains that come, go or change.
 fn certificate_changes(old: &IngressPlan, new: &IngressPlan, out: &mut Vec<Change>) {
-    let certificates = |plan: &IngressPlan| -> BTreeMap<(String, String), String> {
+    let certificates = |plan: &IngressPlan| -> BTreeMap<Key, String> {
         let mut map = BTreeMap::new();
         for listener in &plan.listeners {
             for domain in &listener.domains {
                 if let Some(cert) = &domain.certificate {
-                    map.insert((listener.name(), domain.host.clone()), cert_text(cert));
+                    let key = (listener.name(), domain.host.clone(), None);
+                    map.insert(key, cert_text(cert));
                 }
             }
         }
         map
     };
-    let after = certificates(new);
-    for (key, was) in certificates(old) {
-        if let Some(is) = after.get(&key).filter(|is| **is != was) {
-            let mut change = Change::new("change", "certificate");
-            change.listener = Some(key.0);
-            change.host = Some(key.1);
-            change.before = Some(was);
-            change.after = Some(is.clone());
-            out.push(change);
-        }
-    }
+    keyed_changes("certificate", &certificates(old), &certificates(new), out);
 }
 
 fn redirect_changes(old: &IngressPlan, new: &IngressPlan, out: &mut Vec<Change>) {
-    type Key = (String, String, String);
     let redirects = |plan: &IngressPlan| -> BTreeMap<Key, String> {
         let from = |r: &super::RedirectPlan| {
-            (
-                r.from.listener.clone(),
-                r.from.host.clone(),
-                r.from.path.clone(),
-            )
+            let path = Some(r.from.path.clone());
+            (r.from.listener.clone(), r.from.host.clone(), path)
         };
         plan.redirects
             .iter()
             .map(|r| (from(r), redirect_target(r)))
             .collect()
     };
-    let (before, after) = (redirects(old), redirects(new));
+    keyed_changes("redirect", &redirects(old), &redirects(new), out);
+}
+
+/// What comes, goes or changes between two keyed descriptions.
+fn keyed_changes(
+    kind: &'static str,
+    before: &BTreeMap<Key, String>,
+    after: &BTreeMap<Key, String>,
+    out: &mut Vec<Change>,
+) {
     let keys: std::collections::BTreeSet<&Key> = before.keys().chain(after.keys()).collect();
     for key in keys {
         let (was, is) = (before.get(key), after.get(key));
@@ -286,10 +286,10 @@ fn redirect_changes(old: &IngressPlan, new: &IngressPlan, out: &mut Vec<Change>)
             (Some(a), Some(b)) if a != b => "change",
             _ => continue,
         };
-        let mut change = Change::new(op, "redirect");
+        let mut change = Change::new(op, kind);
         change.listener = Some(key.0.clone());
         change.host = Some(key.1.clone());
-        change.path = Some(key.2.clone());
+        change.path.clone_from(&key.2);
         change.before = was.cloned();
         change.after = is.cloned();
         out.push(change);

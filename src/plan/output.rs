@@ -159,9 +159,16 @@ fn plan_text(plan: &IngressPlan, out: &mut String) {
     );
     let _ = writeln!(out, "  CLB {}", clb_text(&plan.clb));
     for listener in &plan.listeners {
-        let _ = writeln!(out, "  {}", listener.name());
+        let name = listener.name();
+        let _ = writeln!(out, "  {name}");
         if listener.domains.is_empty() {
-            let _ = writeln!(out, "    (no rules)");
+            let redirects = plan.redirects.iter().any(|r| r.from.listener == name);
+            let what = if redirects {
+                "redirects only"
+            } else {
+                "no rules"
+            };
+            let _ = writeln!(out, "    ({what})");
         }
         for domain in &listener.domains {
             domain_text(domain, out);
@@ -177,11 +184,20 @@ fn plan_text(plan: &IngressPlan, out: &mut String) {
             "    {} {from} {} [{}]",
             r.from.listener,
             redirect_target(r),
-            r.origin
+            short_origin(&r.origin)
         );
     }
     ignored_text(&plan.file, &plan.ignored, out);
     findings_text(&plan.file, &plan.findings, out);
+}
+
+/// `auto-rewrite`, `http-rules[0]`: the annotation without its prefix.
+fn short_origin(field: &str) -> String {
+    let inner = field.strip_prefix("metadata.annotations[").unwrap_or(field);
+    let inner = inner.replacen(']', "", 1);
+    ["kubernetes.io/ingress.", "ingress.cloud.tencent.com/"]
+        .iter()
+        .fold(inner, |text, prefix| text.replacen(prefix, "", 1))
 }
 
 fn domain_text(domain: &DomainPlan, out: &mut String) {
@@ -269,6 +285,11 @@ fn change_text(change: &Change) -> String {
         (Some(host), Some(path)) => host_path(host, path),
         (Some(host), None) => host_text(host).to_owned(),
         _ => change.kind.to_owned(),
+    };
+    let what = match change.kind {
+        "redirect" => format!("redirect {what}"),
+        "certificate" => format!("certificate of {what}"),
+        _ => what,
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     match change.op {
