@@ -126,7 +126,7 @@ pub fn run(
         Some(old) => {
             let old = match old {
                 OldSide::Paths(paths) => read_side(options, paths, stdin, &mut report),
-                OldSide::Live(objects) => live_side(options, objects, stdin, &mut report),
+                OldSide::Live(objects) => live_side(options, objects, &new, stdin, &mut report),
             };
             report.diffs = Some(diff::run(&planner, &old, &new, &mut report));
         }
@@ -149,15 +149,28 @@ fn read_side(
     inputs
 }
 
-/// The live objects as the old side: candidates without lines, and `--cluster-state`.
+/// The live objects of the new side's Ingresses as the old side (the cluster's other Ingresses
+/// are not part of the update): candidates without lines, and `--cluster-state`.
 fn live_side(
     options: &Options,
     objects: &[Value],
+    new: &Inputs,
     stdin: &mut dyn std::io::Read,
     report: &mut Report,
 ) -> Inputs {
+    let key = |object: &Value| {
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        let namespace = text("/metadata/namespace").filter(|n| !n.is_empty());
+        let namespace = namespace.unwrap_or(&options.namespace).to_owned();
+        (
+            namespace,
+            text("/metadata/name").unwrap_or_default().to_owned(),
+        )
+    };
+    let wanted: Vec<_> = new.candidates.iter().map(|c| key(&c.object)).collect();
     let mut inputs = read_side(options, &[], stdin, report);
-    for (index, object) in objects.iter().enumerate() {
+    let objects = objects.iter().filter(|o| wanted.contains(&key(o)));
+    for (index, object) in objects.enumerate() {
         inputs.candidates.push(Candidate {
             file: CLUSTER_NAME.into(),
             document: index + 1,
