@@ -636,7 +636,16 @@ fn ignored(
         if !layout.rule_mix {
             add(field(key), "rule-mix is not \"true\"");
         } else if !layout.certificates {
-            add(field(key), "no TLS: every rule is HTTP");
+            let entries = match key {
+                keys::HTTP_RULES => &layout.http_entries,
+                _ => &layout.https_entries,
+            };
+            let why = if entries.iter().any(|e| e.is_redirect) {
+                "no TLS: every rule is HTTP (its redirect entries still apply)"
+            } else {
+                "no TLS: every rule is HTTP"
+            };
+            add(field(key), why);
         }
     }
     if layout.rule_mix && layout.certificates {
@@ -868,6 +877,10 @@ mod tests {
             ("/old", "/new")
         );
         assert_eq!(redirect.code, None);
+        assert_eq!(
+            clb.ignored[0].why,
+            "no TLS: every rule is HTTP (its redirect entries still apply)"
+        );
         let without_support = json!({
             "kubernetes.io/ingress.rule-mix": "true",
             "kubernetes.io/ingress.http-rules": r#"[{"path": "/old", "rewrite": {"port": 443}}]"#});
