@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check` and `dev-certs`.
+//! Command-line interface: `serve`, `check`, `plan` and `dev-certs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check Ingress manifests offline, as the webhook would.
     Check(CheckArgs),
+    /// Show the load balancer TKE will build from Ingress manifests (or, with --diff, what an
+    /// update changes on it).
+    Plan(PlanArgs),
     /// Write a development CA and serving certificate (never for production).
     DevCerts(DevCertsArgs),
 }
@@ -136,6 +139,45 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Extra cluster state (Services, Secrets, Ingresses) beside the inputs. Repeatable.
+    #[arg(long = "cluster-state", value_name = "PATH")]
+    pub cluster_state: Vec<PathBuf>,
+    /// Rule settings (YAML), as for `serve`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format (JSON: docs/plan-schema.json).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Namespace for objects that have none.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// Plan each Ingress as written, without the fixes the chart's /mutate webhook applies first.
+    #[arg(long)]
+    pub no_mutate: bool,
+    /// What an update changes: give OLD NEW (files or directories), or with --kubeconfig only
+    /// NEW, compared with the live objects.
+    #[arg(long)]
+    pub diff: bool,
+    /// Resolve references against this cluster (read-only), as `check --kubeconfig` does; with
+    /// --diff, the live Ingresses are the old side.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (of --kubeconfig, or of KUBECONFIG).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Files, directories or `-` for standard input (with --diff: OLD NEW, or NEW).
+    #[arg(value_name = "FILE|DIR|-", required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct DevCertsArgs {
     /// Directory for ca.crt, ca.key, tls.crt and tls.key.
     #[arg(long, default_value = "certs")]
@@ -161,6 +203,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Serve(serve_args) => serve(serve_args),
         Command::DevCerts(dev_args) => dev_certs(dev_args),
         Command::Check(check_args) => return check(check_args),
+        Command::Plan(plan_args) => return plan(plan_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,6 +327,70 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// `plan`: exit 0, 1 when the webhook would deny an Ingress, 2 when an input cannot be used.
+fn plan(args: PlanArgs) -> ExitCode {
+    let PlanArgs {
+        cluster_state,
+        config,
+        output,
+        namespace,
+        no_mutate,
+        diff,
+        kubeconfig,
+        context,
+        mut inputs,
+    } = args;
+    let settings = match load_settings(config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e),
+    };
+    let live = kubeconfig.is_some() || context.is_some();
+    let cluster = if live {
+        match CheckCluster::connect(kubeconfig.clone(), context.clone()) {
+            Ok(cluster) => Some(cluster),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        None
+    };
+    let old = match (diff, inputs.len(), &cluster) {
+        (false, _, _) => None,
+        (true, 2, _) => Some(crate::plan::OldSide::Paths(vec![inputs.remove(0)])),
+        (true, 1, Some(cluster)) => match cluster.ingresses(kubeconfig.as_deref(), context) {
+            Ok(objects) => Some(crate::plan::OldSide::Live(objects)),
+            Err(e) => return fail(&e),
+        },
+        (true, _, _) => {
+            return fail(&anyhow::anyhow!(
+                "--diff takes OLD NEW, or NEW with --kubeconfig (the live objects are OLD)"
+            ));
+        }
+    };
+    let options = crate::plan::Options {
+        inputs,
+        old,
+        cluster_state,
+        settings,
+        namespace,
+        mutate: !no_mutate,
+    };
+    let format = match output {
+        PlanFormat::Text => crate::plan::output::Format::Text,
+        PlanFormat::Json => crate::plan::output::Format::Json,
+    };
+    let live = cluster
+        .as_ref()
+        .map(|c| c as &dyn crate::check::LiveCluster);
+    match crate::plan::run(&options, live, &mut std::io::stdin().lock()) {
+        Ok(report) => {
+            let text = crate::plan::output::render(format, &report);
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            ExitCode::from(report.exit_status())
+        }
+        Err(e) => fail(&anyhow::anyhow!(e)),
+    }
+}
+
 fn fail(error: &anyhow::Error) -> ExitCode {
     eprintln!("qcloud-ingress-webhook: {error:#}");
     ExitCode::from(2)
@@ -324,6 +431,42 @@ impl CheckCluster {
             anyhow::Ok(view)
         })?;
         Ok(Self { runtime, view })
+    }
+}
+
+impl CheckCluster {
+    /// Every Ingress of the cluster as the API server returns it (`plan --diff` against the
+    /// live objects): listed in pages, the RBAC `check --kubeconfig` already needs.
+    fn ingresses(
+        &self,
+        kubeconfig: Option<&std::path::Path>,
+        context: Option<String>,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        use k8s_openapi::api::networking::v1::Ingress;
+        let list_all = async {
+            let client = crate::cluster::live::client(kubeconfig, context).await?;
+            let api: kube::Api<Ingress> = kube::Api::all(client);
+            let mut params = kube::api::ListParams::default().limit(500);
+            let mut objects = Vec::new();
+            loop {
+                let page = api.list(&params).await?;
+                for item in page.items {
+                    objects.push(serde_json::to_value(item)?);
+                }
+                match page.metadata.continue_ {
+                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                    _ => break,
+                }
+            }
+            anyhow::Ok(objects)
+        };
+        self.runtime.block_on(async {
+            tokio::time::timeout(Self::SYNC_TIMEOUT, list_all)
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("the cluster's Ingresses could not be listed in time")
+                })?
+        })
     }
 }
 

@@ -13,5 +13,6 @@ pub mod cli;
 pub mod cluster;
 pub mod http;
 pub mod ingress;
+pub mod plan;
 pub mod rules;
 pub mod text;

@@ -298,6 +298,7 @@ mod examples {
                     ports: vec![ServicePortSummary {
                         name: Some("http".into()),
                         port: 80,
+                        node_port: None,
                     }],
                     existed_lb_id: None,
                 },

@@ -186,6 +186,7 @@ fn node_port_service() -> ServiceSummary {
         ports: vec![ServicePortSummary {
             name: Some("http".into()),
             port: 80,
+            node_port: None,
         }],
         existed_lb_id: None,
     }

@@ -9,8 +9,8 @@
 
 pub mod locate;
 pub mod output;
-mod read;
-mod view;
+pub(crate) mod read;
+pub(crate) mod view;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -139,15 +139,15 @@ struct Judge<'a> {
 }
 
 /// One Ingress of the inputs, as an admission request.
-struct Subject<'a> {
-    namespace: &'a str,
-    name: &'a str,
-    kind: Kind<'a>,
-    raw: Box<RawValue>,
+pub(crate) struct Subject<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub kind: Kind<'a>,
+    pub raw: Box<RawValue>,
 }
 
 impl<'a> Subject<'a> {
-    fn of(candidate: &'a Candidate, default_namespace: &'a str) -> Option<Self> {
+    pub(crate) fn of(candidate: &'a Candidate, default_namespace: &'a str) -> Option<Self> {
         let object = &candidate.object;
         let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
         let api_version = text("/apiVersion").unwrap_or_default();
@@ -168,7 +168,7 @@ impl<'a> Subject<'a> {
 
     /// A CREATE of the object by nobody in particular: offline there is no requester, so only
     /// namespace exemptions can apply.
-    fn input(&self, endpoint: Endpoint) -> AdmissionInput<'_> {
+    pub(crate) fn input(&self, endpoint: Endpoint) -> AdmissionInput<'_> {
         AdmissionInput {
             endpoint,
             operation: Operation::Create,

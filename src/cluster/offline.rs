@@ -105,7 +105,7 @@ kind: Service
 metadata: {name: tke-app-1, namespace: demo}
 spec:
   type: NodePort
-  ports: [{name: http, port: 80}]
+  ports: [{name: http, port: 80, nodePort: 30080}]
 ---
 # an empty document and a comment are fine
 ---
@@ -151,7 +151,8 @@ items:
             svc.ports,
             [ServicePortSummary {
                 name: Some("http".into()),
-                port: 80
+                port: 80,
+                node_port: Some(30080),
             }]
         );
         assert_eq!(state.service("default", "tke-app-1"), None);

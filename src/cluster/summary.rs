@@ -27,10 +27,13 @@ pub struct ServiceSummary {
     pub existed_lb_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServicePortSummary {
     pub name: Option<String>,
     pub port: i32,
+    /// `nodePort`: the port the CLB binds on every node (NodePort and LoadBalancer Services).
+    /// `None` in a manifest that leaves it to Kubernetes, and for ClusterIP Services.
+    pub node_port: Option<i32>,
 }
 
 /// The two keys of a TLS Secret that TKE reads. Nothing else of a Secret is ever kept.
@@ -92,6 +95,7 @@ pub fn summarise_service(service: &Service) -> ServiceSummary {
             .map(|p| ServicePortSummary {
                 name: p.name.clone(),
                 port: p.port,
+                node_port: p.node_port,
             })
             .collect(),
     }

@@ -90,6 +90,33 @@ pub struct Entry {
     pub backend: Option<(String, String)>,
     /// A redirect entry (`rewrite`), which needs no spec path.
     pub is_redirect: bool,
+    /// Where a redirect entry sends requests.
+    pub rewrite: Option<Rewrite>,
+}
+
+/// The `rewrite` of a redirect entry: the target listener's port, host and path, each optional
+/// (the host and path default to the entry's own).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rewrite {
+    pub port: Option<u16>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+}
+
+impl Rewrite {
+    fn from_value(value: &Value) -> Self {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let port = match value.get("port") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        Self {
+            port,
+            host: text("host").filter(|h| !h.is_empty()),
+            path: text("path").filter(|p| !p.is_empty()),
+        }
+    }
 }
 
 impl Entry {
@@ -112,6 +139,7 @@ impl Entry {
                 .get("backend")
                 .map(|b| (text(b.get("serviceName")), text(b.get("servicePort")))),
             is_redirect: item.get("rewrite").is_some(),
+            rewrite: item.get("rewrite").map(Rewrite::from_value),
         }
     }
 

@@ -4,6 +4,7 @@
 //! `networking.k8s.io/v1beta1` and `extensions/v1beta1` name backends `serviceName`/`servicePort`
 //! and the default backend `spec.backend`; everything else the rules look at is the same.
 
+pub mod clb;
 pub mod listeners;
 
 use k8s_openapi::api::networking::v1::Ingress;
@@ -215,6 +216,16 @@ pub mod keys {
     pub const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";
     pub const LISTEN_PORTS: &str = "ingress.cloud.tencent.com/listen-ports";
     pub const CERTIFICATE: &str = "ingress.cloud.tencent.com/certificate";
+    pub const SUBNET_ID: &str = "kubernetes.io/ingress.subnetId";
+    pub const CHARGE_TYPE: &str = "kubernetes.io/ingress.internetChargeType";
+    pub const BANDWIDTH: &str = "kubernetes.io/ingress.internetMaxBandwidthOut";
+    pub const EXTENSIVE_PARAMETERS: &str = "kubernetes.io/ingress.extensiveParameters";
+    pub const CROSS_VPC_ID: &str = "ingress.cloud.tencent.com/cross-vpc-id";
+    pub const DIRECT_ACCESS: &str = "ingress.cloud.tencent.com/direct-access";
+    pub const REWRITE_SUPPORT: &str = "ingress.cloud.tencent.com/rewrite-support";
+    pub const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
+    pub const AUTO_REWRITE_CODE: &str = "ingress.cloud.tencent.com/auto-rewrite-code";
+    pub const LB_RS_WEIGHT: &str = "ingress.cloud.tencent.com/lb-rs-weight";
 }
 
 /// The class name TKE's CLB controller answers to.

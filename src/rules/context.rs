@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::Operation;
 use super::annotations as keys;
 use crate::cluster::ClusterLookup;
+use crate::ingress::clb::Clb;
 use crate::ingress::listeners::{self, Layout, Placement, SpecPath};
 
 static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
@@ -167,6 +168,12 @@ impl<'a> Ctx<'a> {
     /// Which protocols a spec path is on (behaviour spec §3.2).
     pub fn placement(&self, path: &SpecPath<'_>) -> Placement {
         self.layout.placement(path)
+    }
+
+    /// What TKE builds (the model `plan` prints), from the layout and the schema-valid JSON
+    /// annotations the rules read.
+    pub fn clb(&self) -> Clb {
+        Clb::build(self.ingress, &self.layout, &|key| self.json(key).cloned())
     }
 }
 

@@ -44,6 +44,7 @@ pub fn service(kind: &str) -> ServiceSummary {
         ports: vec![ServicePortSummary {
             name: Some("http".into()),
             port: 80,
+            node_port: None,
         }],
         existed_lb_id: None,
     }

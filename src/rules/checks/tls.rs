@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cluster::{SecretCertIds, SecretLookup};
+use crate::ingress::clb::{ListenerRules, UrlRule};
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
@@ -199,99 +200,47 @@ fn cert_id_problem(id: &[u8]) -> Option<String> {
     None
 }
 
-/// The hosts certificates cover, and whether there is a default one.
-struct Certificates {
-    hosts: Vec<String>,
-    default: bool,
-}
-
-impl Certificates {
-    fn of(ctx: &Ctx<'_>) -> Self {
-        if !ctx.tls.is_empty() {
-            let mut hosts = Vec::new();
-            let mut default = false;
-            for tls in ctx.tls {
-                match tls.hosts.as_deref() {
-                    Some(h) if !h.is_empty() => hosts.extend(h.iter().cloned()),
-                    _ => default = true,
-                }
-            }
-            return Self { hosts, default };
-        }
-        // The certificate annotation: entries with hosts, or without (the default).
-        let mut hosts = Vec::new();
-        let mut default = false;
-        for entry in ctx
-            .json(keys::CERTIFICATE)
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            match entry.get("hosts").and_then(|h| h.as_array()) {
-                Some(h) if !h.is_empty() => {
-                    hosts.extend(h.iter().filter_map(|v| v.as_str()).map(str::to_owned));
-                }
-                _ => default = true,
-            }
-        }
-        Self { hosts, default }
-    }
-
-    fn covers(&self, host: &str) -> bool {
-        if self.default {
-            return true;
-        }
-        !host.is_empty() && self.hosts.iter().any(|cert| host_matches(cert, host))
-    }
-}
-
-/// Exact match, or a one-level wildcard: `*.abc.com` covers `www.abc.com`, not `a.b.abc.com`.
-fn host_matches(cert: &str, host: &str) -> bool {
-    if cert == host {
-        return true;
-    }
-    cert.strip_prefix("*.").is_some_and(|suffix| {
-        host.split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix)
-    })
-}
-
-/// Every host served on HTTPS needs a certificate (E4040).
+/// Every host served on HTTPS needs a certificate (E4040): exactly the HTTPS domains the model
+/// of what TKE builds ([`crate::ingress::clb`]) leaves without one, which `plan` prints as
+/// "no certificate".
 pub fn tls_host_uncovered(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.has_certificates() {
         return;
     }
-    let certificates = Certificates::of(ctx);
+    let clb = ctx.clb();
     let mut reported: HashSet<usize> = HashSet::new();
-    for path in ctx.spec_paths() {
-        if reported.contains(&path.rule_index) || certificates.covers(path.host) {
-            continue;
+    let mut found = Vec::new();
+    for domain in clb.listeners.iter().flat_map(ListenerRules::uncovered) {
+        for rule in &domain.rules {
+            if reported.insert(rule.rule_index) {
+                found.push((rule.rule_index, uncovered(&domain.host, rule)));
+            }
         }
-        let placement = ctx.placement(&path);
-        if !placement.https {
-            continue;
-        }
-        reported.insert(path.rule_index);
-        let host = if path.host.is_empty() {
-            "(no host)".to_owned()
-        } else {
-            format!("{:?}", path.host)
-        };
-        let why = if placement.https_by_default {
-            format!(
-                "; {} went to HTTPS because neither http-rules nor https-rules lists it",
-                path.field()
-            )
-        } else {
-            String::new()
-        };
-        out.push(Finding::new(
-            &c::TLS_HOST_UNCOVERED,
-            format!("spec.rules[{}].host", path.rule_index),
-            format!("{host} is served on HTTPS but no TLS entry covers it{why}"),
-            "add the host to a spec.tls entry (or a *. wildcard), add a host-less default entry, or list the path in http-rules",
-        ));
     }
+    found.sort_by_key(|(index, _)| *index);
+    out.extend(found.into_iter().map(|(_, finding)| finding));
+}
+
+fn uncovered(host: &str, rule: &UrlRule) -> Finding {
+    let host = if host.is_empty() {
+        "(no host)".to_owned()
+    } else {
+        format!("{host:?}")
+    };
+    let why = if rule.https_by_default {
+        format!(
+            "; {} went to HTTPS because neither http-rules nor https-rules lists it",
+            rule.field()
+        )
+    } else {
+        String::new()
+    };
+    Finding::new(
+        &c::TLS_HOST_UNCOVERED,
+        format!("spec.rules[{}].host", rule.rule_index),
+        format!("{host} is served on HTTPS but no TLS entry covers it{why}"),
+        "add the host to a spec.tls entry (or a *. wildcard), add a host-less default entry, or list the path in http-rules",
+    )
 }
 
 /// The legacy `qcloud_cert_id` annotation is informational; a different id from the Secret's
@@ -440,13 +389,5 @@ pub(crate) mod tests {
         assert!(cert_id_problem(b"short").unwrap().contains("5 bytes"));
         assert!(cert_id_problem(b"TKPms-b3").is_some());
         assert!(!cert_id_problem(b"TKPmsWb3\r\n").unwrap().contains("TKP"));
-    }
-
-    #[test]
-    fn wildcards_cover_one_level() {
-        assert!(host_matches("*.abc.com", "www.abc.com"));
-        assert!(!host_matches("*.abc.com", "a.b.abc.com"));
-        assert!(!host_matches("*.abc.com", "abc.com"));
-        assert!(host_matches("www.abc.com", "www.abc.com"));
     }
 }

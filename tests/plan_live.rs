@@ -1,0 +1,124 @@
+//! `plan --kubeconfig`: the real binary plans against a cluster (the stand-in API server, a test
+//! double) through the live view `check --kubeconfig` uses: the Secret's certificate id and the
+//! Ingresses sharing a CLB come from the cluster, and `--diff` compares with the live object.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed set-up is a failed test"
+)]
+
+mod stand_in_apiserver;
+
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use stand_in_apiserver::{StandIn, cert_secret, ingress, service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+/// `front` in `shop`: www.example.com `/` to `web`, TLS from `web-cert`, on the shared CLB.
+fn front() -> Value {
+    let mut object = ingress(
+        "shop",
+        "front",
+        "www.example.com",
+        "web",
+        Some("lb-shared01"),
+    );
+    object["metadata"]["annotations"]["ingress.cloud.tencent.com/enable-group"] = json!("true");
+    object["metadata"]["annotations"]["ingress.cloud.tencent.com/auto-rewrite"] = json!("true");
+    object["spec"]["tls"] = json!([{"hosts": ["www.example.com"], "secretName": "web-cert"}]);
+    object
+}
+
+/// Runs `plan --output json ARGS -` with `stdin`, off the test's runtime.
+async fn plan(args: Vec<String>, stdin: String) -> (i32, Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(BIN)
+            .arg("plan")
+            .args(["--output", "json"])
+            .args(&args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code().unwrap(), value)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn plans_and_diffs_against_the_cluster() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    stand_in.apply(cert_secret("shop", "web-cert", "Abcd1234"));
+    stand_in.apply(front());
+    let mut other = ingress(
+        "shop",
+        "blog",
+        "blog.example.com",
+        "web",
+        Some("lb-shared01"),
+    );
+    other["metadata"]["annotations"]["ingress.cloud.tencent.com/enable-group"] = json!("true");
+    stand_in.apply(other);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let live = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+
+    // The plan reads the certificate id from the cluster's Secret and the CLB's other Ingress.
+    let (code, value) = plan(live.clone(), front().to_string()).await;
+    assert_eq!(code, 0, "{value}");
+    let planned = &value["ingresses"][0];
+    assert_eq!(planned["clb"]["sharedWith"], json!(["shop/blog"]));
+    let https = &planned["listeners"][1];
+    assert_eq!(https["protocol"], "HTTPS");
+    assert_eq!(
+        https["domains"][0]["certificate"]["certIds"],
+        json!(["Abcd1234"])
+    );
+    assert_eq!(value["unresolved"], json!([]));
+
+    // The live object is the old side: adding a path adds a rule and its redirect.
+    let mut edited = front();
+    let paths = edited["spec"]["rules"][0]["http"]["paths"]
+        .as_array_mut()
+        .unwrap();
+    paths.push(json!({"path": "/api", "pathType": "Prefix",
+        "backend": {"service": {"name": "web", "port": {"number": 80}}}}));
+    let mut args = live.clone();
+    args.push("--diff".into());
+    let (code, value) = plan(args, edited.to_string()).await;
+    assert_eq!(code, 0, "{value}");
+    let diff = &value["ingresses"][0];
+    assert_eq!(diff["change"], "changed", "{value}");
+    let changes: Vec<String> = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["op"], c["kind"], c["path"]))
+        .collect();
+    assert_eq!(
+        changes,
+        [r#""add" "redirect" "/api""#, r#""add" "rule" "/api""#],
+        "{value}"
+    );
+    // The other Ingress on the CLB is not among the inputs: it is not removed.
+    assert_eq!(value["ingresses"].as_array().unwrap().len(), 1, "{value}");
+}
