@@ -2,17 +2,13 @@
 //! cluster facts it names (a Secret's `qcloud_cert_id`, a Service's NodePort, the other
 //! Ingresses on a shared CLB), and the line of the manifest each part comes from.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::check::locate::{self, Node};
 use crate::cluster::{ClusterLookup, SecretLookup, ServiceSummary};
 use crate::ingress::clb::{self, CertKind, CertSource, Clb};
-use crate::ingress::listeners::{Layout, Listener};
-use crate::ingress::{self, DecodedIngress, keys};
-use crate::rules::annotations::{KNOWN, ValueKind};
+use crate::ingress::listeners::Listener;
+use crate::ingress::{self, DecodedIngress};
 
 /// What TKE builds from one Ingress, with the cluster facts, in the shape `plan --output json`
 /// prints (docs/plan-schema.json).
@@ -160,50 +156,6 @@ pub struct FindingPlan {
     pub problem: String,
     pub fix: String,
     pub message: String,
-}
-
-/// The JSON annotations' schemas, compiled once per run, so the model reads the values the
-/// rules read: an annotation that does not fit its schema is not read.
-pub struct Schemas(Vec<(&'static str, jsonschema::Validator)>);
-
-impl Schemas {
-    pub fn compile() -> Result<Self, String> {
-        let mut out = Vec::new();
-        for annotation in KNOWN {
-            let ValueKind::Json(schema) = annotation.kind else {
-                continue;
-            };
-            let value: Value = serde_json::from_str(schema.text).map_err(|e| e.to_string())?;
-            let validator = jsonschema::validator_for(&value).map_err(|e| e.to_string())?;
-            out.push((annotation.key, validator));
-        }
-        Ok(Self(out))
-    }
-
-    /// The parsed value of a JSON annotation, when it is valid JSON that fits its schema.
-    fn valid(&self, annotations: &BTreeMap<String, String>, key: &str) -> Option<Value> {
-        let value: Value = serde_json::from_str(annotations.get(key)?.trim()).ok()?;
-        let (_, validator) = self.0.iter().find(|(k, _)| *k == key)?;
-        validator.is_valid(&value).then_some(value)
-    }
-
-    /// The model as the rules see it: rules entries only from annotations that fit their schema.
-    pub fn model(&self, ingress: &k8s_openapi::api::networking::v1::Ingress) -> Clb {
-        static NONE: BTreeMap<String, String> = BTreeMap::new();
-        let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
-        let mut layout = Layout::of(ingress);
-        let entries = |key: &str| -> Vec<_> {
-            let value = self.valid(annotations, key);
-            let items = value.as_ref().and_then(Value::as_array);
-            let items = items.into_iter().flatten();
-            items
-                .map(crate::ingress::listeners::Entry::from_value)
-                .collect()
-        };
-        layout.http_entries = entries(keys::HTTP_RULES);
-        layout.https_entries = entries(keys::HTTPS_RULES);
-        Clb::build(ingress, &layout, &|key| self.valid(annotations, key))
-    }
 }
 
 /// Where the plan's lines come from: the manifest's line tree, in the written version's field

@@ -28,7 +28,7 @@ pub use build::{
     Binds, CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan,
     ListenerPlan, PointPlan, RedirectPlan, RulePlan, WeightPlan,
 };
-use build::{Facts, Lines, Schemas};
+use build::{Facts, Lines};
 pub use diff::IngressDiff;
 
 /// What `plan` was asked to do.
@@ -106,12 +106,10 @@ pub fn run(
         ));
     }
     let engine = Engine::new(options.settings.clone()).map_err(|e| PlanError(e.to_string()))?;
-    let schemas = Schemas::compile().map_err(PlanError)?;
     let mut report = Report::default();
     let new = read_side(options, &options.inputs, stdin, &mut report);
     let planner = Planner {
         engine: &engine,
-        schemas: &schemas,
         live,
         options,
     };
@@ -185,7 +183,6 @@ fn live_side(
 /// Everything one Ingress is planned with.
 pub struct Planner<'a> {
     engine: &'a Engine,
-    schemas: &'a Schemas,
     live: Option<&'a dyn LiveCluster>,
     options: &'a Options,
 }
@@ -306,7 +303,7 @@ impl Planner<'_> {
         decoded: &DecodedIngress,
         facts: &Facts<'_>,
     ) -> IngressPlan {
-        let model = self.schemas.model(&decoded.ingress);
+        let model = self.engine.model(&decoded.ingress);
         let (listeners, redirects, ignored) = facts.resolve(&model);
         let verdict = match decision.outcome {
             Outcome::Skipped(_) => "exempt",

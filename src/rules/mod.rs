@@ -223,6 +223,22 @@ impl Engine {
         report::verdict(findings, review.version)
     }
 
+    /// What TKE builds from an Ingress, as the rules see it (the model `plan` prints): its
+    /// layout and the JSON annotations that fit their schemas.
+    pub fn model(&self, ingress: &Ingress) -> crate::ingress::clb::Clb {
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
+        let (_, parsed) = self.schemas.check(annotations);
+        let nothing = crate::cluster::ClusterState::default();
+        let subject = Subject {
+            operation: Operation::Create,
+            namespace: "",
+            ingress,
+            old: None,
+        };
+        Ctx::new(subject, parsed, &nothing).clb()
+    }
+
     /// Every rule's findings with the settings applied, in catalogue order (JSON schema findings
     /// first, since later rules read the parsed values). An Ingress that is not TKE's gets only
     /// the class rules, and only as warnings.
