@@ -5,6 +5,7 @@
 //! `serve` a background pass ([`live`]) keeps the findings current and `/audit` on the admin port
 //! shows them; `qcloud-ingress-webhook audit` runs one pass from a workstation or a CI job.
 
+pub mod events;
 pub mod live;
 pub mod output;
 
