@@ -5,6 +5,7 @@
 //! and the default backend `spec.backend`; everything else the rules look at is the same.
 
 pub mod clb;
+pub mod lean;
 pub mod listeners;
 
 use k8s_openapi::api::networking::v1::Ingress;
@@ -108,10 +109,19 @@ pub fn api_version_of(object: &Value, fallback: &str) -> String {
         .to_owned()
 }
 
-/// Decodes an Ingress from its JSON text, in its own `apiVersion` or else `fallback`'s.
+/// Decodes an Ingress from its JSON text, in its own `apiVersion` or else `fallback`'s. A v1
+/// object (what the webhook registers for) is read in one pass keeping only what the rules read
+/// ([`lean`]); another version goes through a value tree and the v1beta1 conversion.
 pub fn decode_raw(text: &str, fallback_api_version: &str) -> Result<DecodedIngress, DecodeError> {
-    let object: Value =
-        serde_json::from_str(text).map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+    let invalid = |e: serde_json::Error| DecodeError::Invalid(one_line(&e.to_string()));
+    let assume_v1 = fallback_api_version == "networking.k8s.io/v1";
+    if let Some(ingress) = lean::read_v1(text, assume_v1).map_err(invalid)? {
+        return Ok(DecodedIngress {
+            ingress,
+            version: IngressVersion::NetworkingV1,
+        });
+    }
+    let object: Value = serde_json::from_str(text).map_err(invalid)?;
     decode_value(&api_version_of(&object, fallback_api_version), &object)
 }
 
