@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check`, `plan` and `dev-certs`.
+//! Command-line interface: `serve`, `check`, `plan`, `audit` and `dev-certs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ pub enum Command {
     /// Show the load balancer TKE will build from Ingress manifests (or, with --diff, what an
     /// update changes on it).
     Plan(PlanArgs),
+    /// Judge the qcloud Ingresses a cluster already has, as the webhook would judge them now.
+    Audit(AuditCommandArgs),
     /// Write a development CA and serving certificate (never for production).
     DevCerts(DevCertsArgs),
 }
@@ -90,6 +92,24 @@ pub struct ServeArgs {
     /// Then wait at most this long for in-flight requests.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The background audit of `serve` (live mode only).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Live mode: judge every qcloud Ingress of the cluster again this often (changed ones are
+    /// judged within seconds); `0s` turns the audit, `/audit` and its metrics off.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub audit_interval: Duration,
+    /// Live mode: the audit judges at most this many Ingresses per second.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_rate: u32,
+    /// Live mode: post a Warning Event (reason WouldBeDenied) on each Ingress whose deny findings
+    /// change; needs RBAC to create Events.
+    #[arg(long)]
+    pub audit_events: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -171,6 +191,26 @@ pub struct PlanArgs {
     pub inputs: Vec<PathBuf>,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditCommandArgs {
+    /// Only the Ingresses of this namespace (default: every namespace).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Rule settings (YAML), as for `serve`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format (JSON: the report `/audit` serves).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Kubeconfig file to use instead of `KUBECONFIG` (read-only: list/watch Services and
+    /// Ingresses, get Secrets).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
     Text,
@@ -204,6 +244,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::DevCerts(dev_args) => dev_certs(dev_args),
         Command::Check(check_args) => return check(check_args),
         Command::Plan(plan_args) => return plan(plan_args),
+        Command::Audit(audit_args) => return audit(audit_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +277,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls_reload_interval,
         shutdown_delay,
         shutdown_grace,
+        audit,
     } = args;
     let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
@@ -263,15 +305,47 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let cluster: Arc<dyn crate::cluster::ClusterView> = match offline {
-            Some(view) => Arc::new(view),
-            None => Arc::new(live_cluster(kubeconfig, context, secret_cache_ttl).await?),
+        let state = if let Some(view) = offline {
+            AppState::new(engine, Arc::new(view), limits)
+        } else {
+            let client = live_client(kubeconfig, context).await?;
+            let config = live_config(secret_cache_ttl, !audit.audit_interval.is_zero());
+            let view = Arc::new(crate::cluster::live::LiveCluster::start(
+                client.clone(),
+                config,
+            ));
+            let auditor = start_audit(&audit, &engine, &view, client);
+            AppState::new(engine, view, limits).with_audit(auditor)
         };
-        let state = AppState::new(engine, cluster, limits);
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::server::shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`).
+fn start_audit(
+    args: &AuditArgs,
+    engine: &Arc<crate::rules::Engine>,
+    view: &Arc<crate::cluster::live::LiveCluster>,
+    client: kube::Client,
+) -> Option<Arc<crate::audit::live::Auditor>> {
+    use crate::audit::live::{AuditConfig, Auditor};
+    let config = AuditConfig {
+        interval: args.audit_interval,
+        rate: args.audit_rate,
+        ..AuditConfig::default()
+    };
+    let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;
+    if args.audit_events {
+        auditor = auditor.on_deny_change(move |key, entries| {
+            let post = crate::audit::events::post(client.clone(), key.clone(), entries.to_vec());
+            tokio::spawn(post);
+        });
+    }
+    let auditor = Arc::new(auditor);
+    tokio::spawn(auditor.clone().run());
+    Some(auditor)
 }
 
 /// `check`: exit 0 when nothing would be denied, 1 when something would (or, strict, a reference
@@ -391,6 +465,45 @@ fn plan(args: PlanArgs) -> ExitCode {
     }
 }
 
+/// `audit`: one pass over the cluster's qcloud Ingresses; exit 0 when none would be denied as it
+/// stands, 1 when one would, 2 when the cluster cannot be read.
+fn audit(args: AuditCommandArgs) -> ExitCode {
+    let AuditCommandArgs {
+        namespace,
+        config,
+        output,
+        kubeconfig,
+        context,
+    } = args;
+    let report = load_settings(config.as_deref())
+        .and_then(|settings| audit_once(settings, kubeconfig, context, namespace.as_deref()));
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    let format = match output {
+        OutputFormat::Text => crate::audit::output::Format::Text,
+        OutputFormat::Json => crate::audit::output::Format::Json,
+        OutputFormat::Github => crate::audit::output::Format::Github,
+    };
+    let text = crate::audit::output::render(format, &report);
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    ExitCode::from(u8::from(report.denied() > 0))
+}
+
+/// The engine, a synced live view keeping every Ingress, and one audit pass over it.
+fn audit_once(
+    settings: crate::rules::Settings,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    namespace: Option<&str>,
+) -> anyhow::Result<crate::audit::Report> {
+    let engine = crate::rules::Engine::new(settings)?;
+    let cluster = CheckCluster::connect_with(kubeconfig, context, true)?;
+    let pass = crate::audit::live::once(&engine, &cluster.view, namespace);
+    Ok(cluster.runtime.block_on(pass))
+}
+
 fn fail(error: &anyhow::Error) -> ExitCode {
     eprintln!("qcloud-ingress-webhook: {error:#}");
     ExitCode::from(2)
@@ -410,13 +523,25 @@ impl CheckCluster {
     const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
     fn connect(kubeconfig: Option<PathBuf>, context: Option<String>) -> anyhow::Result<Self> {
+        Self::connect_with(kubeconfig, context, false)
+    }
+
+    /// `keep_ingresses`: keep every Ingress's object too, for `audit`.
+    fn connect_with(
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        keep_ingresses: bool,
+    ) -> anyhow::Result<Self> {
         use crate::cluster::ClusterView as _;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         let view = runtime.block_on(async {
-            let view = live_cluster(kubeconfig, context, Duration::from_secs(30)).await?;
+            let client = live_client(kubeconfig, context).await?;
+            Self::probe(&client).await?;
+            let config = live_config(Duration::from_secs(30), keep_ingresses);
+            let view = crate::cluster::live::LiveCluster::start(client, config);
             let synced = tokio::time::timeout(Self::SYNC_TIMEOUT, async {
                 while !view.is_ready() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -431,6 +556,33 @@ impl CheckCluster {
             anyhow::Ok(view)
         })?;
         Ok(Self { runtime, view })
+    }
+
+    /// One small list of each watched resource, so an unreachable API server or a missing
+    /// permission is one line at once rather than a silent wait for the watches (which retry).
+    async fn probe(client: &kube::Client) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Service;
+        use k8s_openapi::api::networking::v1::Ingress;
+        let one = kube::api::ListParams::default().limit(1);
+        // The root cause alone: kube's wrappers repeat themselves ("client error (Connect)").
+        let failed = |what: &str, error: kube::Error| {
+            let error = anyhow::Error::new(error);
+            anyhow::anyhow!("cannot list {what}: {}", error.root_cause())
+        };
+        let lists = async {
+            kube::Api::<Service>::all(client.clone())
+                .list_metadata(&one)
+                .await
+                .map_err(|e| failed("Services", e))?;
+            kube::Api::<Ingress>::all(client.clone())
+                .list_metadata(&one)
+                .await
+                .map_err(|e| failed("Ingresses", e))?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(Self::LOOKUP_TIMEOUT, lists)
+            .await
+            .map_err(|_| anyhow::anyhow!("the API server did not answer within 10s"))?
     }
 }
 
@@ -497,23 +649,27 @@ fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<crate::rule
     crate::rules::Settings::from_yaml_str(&text).map_err(|e| named(e.to_string()))
 }
 
-/// Live mode: the kube client and the watches (readiness waits for their first lists).
-async fn live_cluster(
+/// Live mode: the kube client from a kubeconfig or the in-cluster account.
+async fn live_client(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
-    secret_ttl: Duration,
-) -> anyhow::Result<crate::cluster::live::LiveCluster> {
-    use crate::cluster::live::{LiveCluster, LiveConfig, client};
+) -> anyhow::Result<kube::Client> {
     use anyhow::Context as _;
-    let client = client(kubeconfig.as_deref(), context).await.context(
-        "live mode needs a kubeconfig or an in-cluster service account \
-         (or pass --cluster-state PATH to serve on an offline cluster state)",
-    )?;
-    let config = LiveConfig {
+    crate::cluster::live::client(kubeconfig.as_deref(), context)
+        .await
+        .context(
+            "live mode needs a kubeconfig or an in-cluster service account \
+             (or pass --cluster-state PATH to serve on an offline cluster state)",
+        )
+}
+
+/// Live mode: how the watches run (readiness waits for their first lists).
+fn live_config(secret_ttl: Duration, keep_ingresses: bool) -> crate::cluster::live::LiveConfig {
+    crate::cluster::live::LiveConfig {
         secret_ttl,
-        ..LiveConfig::default()
-    };
-    Ok(LiveCluster::start(client, config))
+        keep_ingresses,
+        ..crate::cluster::live::LiveConfig::default()
+    }
 }
 
 /// `dev-certs`: write a development CA and serving certificate.

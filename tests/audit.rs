@@ -176,3 +176,209 @@ async fn a_new_ingress_on_a_taken_clb_makes_both_conflict() {
     })
     .await;
 }
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+/// The real binary's `serve` on the stand-in, with `audit_args`; returns the admin port once
+/// ready.
+async fn serve(
+    stand_in: &StandIn,
+    dir: &std::path::Path,
+    audit_args: &[&str],
+) -> (common::KillOnDrop, u16) {
+    let certs = common::test_certs();
+    std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
+    std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
+    let admin_port = common::free_port();
+    let child = common::KillOnDrop(
+        std::process::Command::new(BIN)
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .arg("--tls-cert")
+            .arg(dir.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(dir.join("tls.key"))
+            .arg("--kubeconfig")
+            .arg(stand_in.kubeconfig(dir))
+            .args(audit_args)
+            .env_remove("KUBECONFIG")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while admin_get(admin_port, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < give_up, "the binary did not get ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, admin_port)
+}
+
+async fn admin_get(port: u16, path: &str) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        ),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// A cluster with one good Ingress and one whose host TKE refuses.
+async fn cluster_with_one_bad_ingress() -> StandIn {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    stand_in.apply(ingress("shop", "good", "a.example.com", "web", None));
+    stand_in.apply(ingress("shop", "localhost", "localhost", "web", None));
+    stand_in.apply(service("team-b", "web", 80));
+    stand_in.apply(ingress("team-b", "fine", "b.example.com", "web", None));
+    stand_in
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_shows_the_audit_on_the_admin_port_and_posts_one_event() {
+    let stand_in = cluster_with_one_bad_ingress().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-events"]).await;
+
+    let give_up = Instant::now() + Duration::from_secs(15);
+    let report = loop {
+        let (status, body) = admin_get(admin, "/audit").await;
+        assert_eq!(status, 200, "{body}");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if !report["lastPass"].is_null() {
+            break report;
+        }
+        assert!(Instant::now() < give_up, "no audit pass ended: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(report["ingresses"], 3, "{report}");
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["name"], "localhost");
+    assert_eq!(findings[0]["rule"], "host-grammar");
+    assert_eq!(findings[0]["severity"], "deny");
+
+    let (_, metrics) = admin_get(admin, "/metrics").await;
+    for line in [
+        "qcloud_ingress_webhook_audit_ingresses 3",
+        r#"qcloud_ingress_webhook_audit_findings{rule="host-grammar",severity="deny"} 1"#,
+        "qcloud_ingress_webhook_audit_last_pass_timestamp_seconds ",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+
+    eventually("the Event is posted", || !stand_in.events().is_empty()).await;
+    let events = stand_in.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["involvedObject"]["name"], "localhost");
+    assert_eq!(event["metadata"]["namespace"], "shop");
+    assert_eq!(event["reason"], "WouldBeDenied");
+    assert_eq!(event["type"], "Warning");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("[host-grammar]"),
+        "{event}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_audit_events_nothing_is_posted_and_interval_0s_turns_the_audit_off() {
+    let stand_in = cluster_with_one_bad_ingress().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (child, admin) = serve(&stand_in, dir.path(), &[]).await;
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while !admin_get(admin, "/audit").await.1.contains("lastPass\":\"") {
+        assert!(Instant::now() < give_up, "no audit pass ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stand_in.events(), Vec::<serde_json::Value>::new());
+    drop(child);
+
+    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-interval", "0s"]).await;
+    let (status, body) = admin_get(admin, "/audit").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        "the audit is off: it runs in live mode with --audit-interval above 0s\n"
+    );
+    let (_, metrics) = admin_get(admin, "/metrics").await;
+    assert!(!metrics.contains("audit_"), "{metrics}");
+}
+
+/// Runs `audit ARGS` against `stand_in`, off the test's runtime: (exit code, stdout, stderr).
+async fn audit_command(stand_in: &StandIn, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(BIN)
+            .arg("audit")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(&args)
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_command_lists_findings_and_exits_1_when_something_would_be_denied() {
+    let stand_in = cluster_with_one_bad_ingress().await;
+
+    let (code, stdout, stderr) = audit_command(&stand_in, &[]).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```\n$ qcloud-ingress-webhook audit\n{stdout}```")),
+        "README.md must quote this output of `audit`:\n{stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("shop/localhost: deny host-grammar spec.rules[0].host: "),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with("(TKE Ingress error E4052)"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "audited 3 qcloud Ingresses: 1 would be denied as they stand (1 deny, 0 warn findings)"
+    );
+
+    // One namespace, and JSON: the report `/audit` serves.
+    let (code, stdout, _) = audit_command(&stand_in, &["-n", "team-b", "--output", "json"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["ingresses"], 1);
+    assert_eq!(report["findings"], json!([]));
+
+    let (code, stdout, _) = audit_command(&stand_in, &["--output", "github"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        stdout.starts_with("::error title=host-grammar::shop/localhost spec.rules[0].host: "),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_command_names_a_cluster_it_cannot_reach() {
+    let mut stand_in = StandIn::start().await;
+    stand_in.stop().await;
+    let (code, stdout, stderr) = audit_command(&stand_in, &[]).await;
+    assert_eq!(code, 2, "{stdout}");
+    assert_eq!(stdout, "");
+    assert!(stderr.starts_with("qcloud-ingress-webhook: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

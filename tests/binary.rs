@@ -15,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,7 +36,7 @@ async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
     assert!(status.success());
     assert_eq!(std::fs::read(certs.join("tls.crt")).unwrap(), tls_before);
 
-    let (port, admin_port) = (free_port(), free_port());
+    let (port, admin_port) = (common::free_port(), common::free_port());
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{port}")])

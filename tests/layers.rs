@@ -1,7 +1,8 @@
 //! The three layers import downwards only: the HTTP layer may use the rules and the cluster view,
 //! the rules may use the cluster view's read-only trait, the cluster view uses neither; the
-//! object model (`ingress`) and `text` sit below all three. Front ends (`check`, `plan`, `cli`)
-//! are on top. Read from the source, so a stray `use` fails here rather than in review.
+//! object model (`ingress`) and `text` sit below all three. The audit (`audit`) judges with the
+//! rules against the cluster view, and the HTTP layer serves what it found. Front ends (`check`,
+//! `plan`, `cli`) are on top. Read from the source, so a stray `use` fails here rather than in review.
 
 #![allow(
     clippy::expect_used,
@@ -68,6 +69,13 @@ fn layers_import_downwards_only() {
         ("ingress", "http"),
         ("ingress", "check"),
         ("ingress", "plan"),
+        ("rules", "audit"),
+        ("cluster", "audit"),
+        ("ingress", "audit"),
+        ("audit", "http"),
+        ("audit", "check"),
+        ("audit", "plan"),
+        ("audit", "cli"),
     ];
     let found: Vec<String> = forbidden
         .iter()

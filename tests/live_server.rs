@@ -195,24 +195,6 @@ async fn an_exist_lb_id_in_use_is_denied_until_the_other_ingress_goes() {
     eventually("the CLB is free", || allowed(&server, &request)).await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child on drop, so a failed assertion leaves no server behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_binary_serves_in_live_mode_with_kubeconfig_and_context_flags() {
     let stand_in = StandIn::start().await;
@@ -221,8 +203,8 @@ async fn the_binary_serves_in_live_mode_with_kubeconfig_and_context_flags() {
     let certs = common::test_certs();
     std::fs::write(dir.path().join("tls.crt"), &certs.cert_pem).unwrap();
     std::fs::write(dir.path().join("tls.key"), &certs.key_pem).unwrap();
-    let (port, admin_port) = (free_port(), free_port());
-    let _child = Child(
+    let (port, admin_port) = (common::free_port(), common::free_port());
+    let _child = common::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{port}")])

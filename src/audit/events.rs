@@ -7,8 +7,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
 
 use super::Entry;
 use crate::cluster::confirm::Key;
@@ -111,7 +111,10 @@ mod tests {
         let message = first.message.clone().unwrap();
         assert!(message.contains("[host-grammar]"), "{message}");
         let again = event(&key, &[entry("deny", "host-grammar")], now).unwrap();
-        assert_eq!(first.metadata.name, again.metadata.name, "same findings, same Event");
+        assert_eq!(
+            first.metadata.name, again.metadata.name,
+            "same findings, same Event"
+        );
         let other = event(&key, &[entry("deny", "path-grammar")], now).unwrap();
         assert_ne!(first.metadata.name, other.metadata.name);
     }

@@ -95,6 +95,11 @@ impl Auditor {
         }
     }
 
+    /// How many qcloud Ingresses have been judged.
+    pub fn ingresses(&self) -> usize {
+        self.results().by_ingress.len()
+    }
+
     /// Findings by (rule id, severity), for gauges.
     pub fn counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
         let mut counts = BTreeMap::new();

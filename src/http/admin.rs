@@ -1,4 +1,5 @@
-//! The plain-HTTP admin listener: `/healthz` (and `/livez`), `/readyz`, `/metrics`.
+//! The plain-HTTP admin listener: `/healthz` (and `/livez`), `/readyz`, `/metrics`, and `/audit`
+//! (what the background audit last found, as JSON).
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +15,7 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/audit", get(audit))
         .with_state(state)
 }
 
@@ -36,4 +38,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+async fn audit(State(state): State<AppState>) -> axum::response::Response {
+    match &state.audit {
+        Some(auditor) => axum::Json(auditor.report()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "the audit is off: it runs in live mode with --audit-interval above 0s\n",
+        )
+            .into_response(),
+    }
 }

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::audit::live::Auditor;
 use crate::cluster::ClusterView;
 
 /// Near the API server's `apiserver_admission_webhook_admission_duration_seconds` buckets.
@@ -197,6 +198,12 @@ impl Metrics {
             .register_collector(Box::new(ClusterCacheCollector { cluster }));
     }
 
+    /// Exposes what the background audit last found, read at scrape time.
+    pub fn watch_audit(&mut self, auditor: Arc<Auditor>) {
+        self.registry
+            .register_collector(Box::new(AuditCollector { auditor }));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -280,6 +287,59 @@ impl Collector for ClusterCacheCollector {
         )?;
         for (status, labels) in statuses.iter().zip(&labels) {
             ConstGauge::new(status.age_seconds).encode(family.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+// The audit's findings (live mode, audit on). Labels are rule ids and severities: bounded by the
+// catalogue, never by Ingress names.
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    rule: &'static str,
+    severity: &'static str,
+}
+
+struct AuditCollector {
+    auditor: Arc<Auditor>,
+}
+
+impl std::fmt::Debug for AuditCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditCollector")
+    }
+}
+
+impl Collector for AuditCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let ingresses = self.auditor.ingresses();
+        let family = encoder.encode_descriptor(
+            "audit_ingresses",
+            "qcloud Ingresses the background audit has judged",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(ingresses).unwrap_or(i64::MAX)).encode(family)?;
+        let mut family = encoder.encode_descriptor(
+            "audit_findings",
+            "Findings on the cluster's Ingresses as they stand, by rule and severity",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((rule, severity), count) in self.auditor.counts() {
+            let labels = AuditLabels { rule, severity };
+            ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX))
+                .encode(family.encode_family(&labels)?)?;
+        }
+        if let Some(seconds) = self.auditor.last_pass_seconds() {
+            let family = encoder.encode_descriptor(
+                "audit_last_pass_timestamp_seconds",
+                "When the audit last judged every Ingress that needed it (Unix time)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::try_from(seconds).unwrap_or(i64::MAX)).encode(family)?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The HTTP layer: TLS listener, admin listener, AdmissionReview envelopes, metrics and logs.
 //!
 //! - [`server`]: the HTTPS accept loop (tokio-rustls + hyper-util) and the webhook [`router`];
-//! - [`admin`]: plain-HTTP `/healthz`, `/readyz`, `/metrics`;
+//! - [`admin`]: plain-HTTP `/healthz`, `/readyz`, `/metrics` and `/audit`;
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
 //! - [`tls`]: the hot-swappable serving certificate;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::audit::live::Auditor;
 use crate::cluster::ClusterView;
 use crate::rules::Engine;
 pub use server::{Server, ServerConfig, router};
@@ -86,18 +87,39 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub readiness: Arc<Readiness>,
     pub limits: Limits,
+    /// The background audit (live `serve` with `--audit-interval` above 0).
+    pub audit: Option<Arc<Auditor>>,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, cluster: Arc<dyn ClusterView>, limits: Limits) -> Self {
+        Self::build(engine, cluster, limits, None)
+    }
+
+    /// The same, also serving the audit's findings on `/audit` and as gauges on `/metrics`.
+    #[must_use]
+    pub fn with_audit(self, auditor: Option<Arc<Auditor>>) -> Self {
+        Self::build(self.engine, self.cluster, self.limits, auditor)
+    }
+
+    fn build(
+        engine: Arc<Engine>,
+        cluster: Arc<dyn ClusterView>,
+        limits: Limits,
+        audit: Option<Arc<Auditor>>,
+    ) -> Self {
         let mut metrics = metrics::Metrics::new();
         metrics.watch_cluster(cluster.clone());
+        if let Some(auditor) = &audit {
+            metrics.watch_audit(auditor.clone());
+        }
         Self {
             engine,
             cluster,
             metrics: Arc::new(metrics),
             readiness: Arc::new(Readiness::default()),
             limits,
+            audit,
         }
     }
 }

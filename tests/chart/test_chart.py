@@ -147,7 +147,7 @@ class SchemaValidation(unittest.TestCase):
         names = {v.name for v in CI_VALUES}
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
                      "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
-                     "monitoring-values.yaml"]:
+                     "monitoring-values.yaml", "audit-events-values.yaml"]:
             self.assertIn(want, names)
 
 
@@ -337,6 +337,8 @@ class Workload(unittest.TestCase):
             "--tls-key=/etc/qcloud-ingress-webhook/tls/tls.key",
             "--config=/etc/qcloud-ingress-webhook/config/config.yaml",
             "--log-format=json",
+            "--audit-interval=10m",
+            "--audit-rate=200",
         ])
         cli = (ROOT / "src" / "cli.rs").read_text()
         for arg in args[1:]:
@@ -463,6 +465,15 @@ class Workload(unittest.TestCase):
                                                 "namespace": NAMESPACE}])
         self.assertEqual(one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"],
                          sa["metadata"]["name"])
+
+    def test_audit_events_add_event_creation_and_the_flag(self):
+        docs = render("audit-events-values.yaml")
+        rules = one(docs, "ClusterRole")["rules"]
+        self.assertIn({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}, rules)
+        args = container(docs)["args"]
+        self.assertIn("--audit-events", args)
+        self.assertIn("--audit-interval=30m", args)
+        self.assertNotIn("--audit-events", container(render())["args"])
 
 
 class Settings(unittest.TestCase):
@@ -663,6 +674,7 @@ class ValuesSchema(unittest.TestCase):
     def test_bad_values_are_refused(self):
         for bad in ["enforcement=audit", "unknownKey=1", "webhook.failurePolicy=Sometimes",
                     "webhook.timeoutSeconds=31", "certs.mode=vault", "replicaCount=-1",
+                    "audit.rate=0", "audit.interval=soon",
                     # Each alert sets its own severity.
                     "metrics.prometheusRule.alertLabels.severity=info"]:
             with self.subTest(bad=bad):

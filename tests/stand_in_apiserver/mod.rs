@@ -15,6 +15,9 @@
 //!   events can be held back ([`StandIn::set_watch_delay`]): a watch trails the API server, as
 //!   the real one's does, by milliseconds or (behind a busy apiserver) seconds.
 //!
+//! - `POST` of an Event (the audit's `--audit-events`): stored by name, 409 `AlreadyExists` for a
+//!   name already taken, as the API server answers a create.
+//!
 //! Tests change objects while it runs ([`StandIn::apply`], [`StandIn::delete`]), stop it to play
 //! an unreachable API server ([`StandIn::stop`]) and start it again on the same port.
 //!
@@ -45,7 +48,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -113,6 +116,10 @@ struct Store {
     watch_delay: Duration,
     /// Single-object GETs of Services and Ingresses served.
     object_gets: u64,
+    /// Events created, by (namespace, name).
+    events: BTreeMap<(String, String), Value>,
+    /// Event creates refused because the name was taken.
+    event_conflicts: u64,
 }
 
 impl Store {
@@ -173,6 +180,7 @@ impl StandIn {
                 "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}",
                 get(get_ingress),
             )
+            .route("/api/v1/namespaces/{namespace}/events", post(create_event))
             // Discovery, OpenAPI and the Ingress write API (the GET above serves reads of one
             // Ingress); anything else is logged as unserved.
             .fallback(api::serve)
@@ -328,6 +336,23 @@ current-context: stand-in
     }
 
     /// Lists served for `resource` (`services`, `ingresses`).
+    /// The Events created so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.inner
+            .store
+            .lock()
+            .unwrap()
+            .events
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Event creates refused with 409 because one of that name existed.
+    pub fn event_conflicts(&self) -> u64 {
+        self.inner.store.lock().unwrap().event_conflicts
+    }
+
     pub fn lists(&self, resource: &str) -> u64 {
         let store = self.inner.store.lock().unwrap();
         store.lists.get(resource).copied().unwrap_or_default()
@@ -609,6 +634,42 @@ fn get_object(inner: &Inner, resource: &'static str, key: &(String, String)) -> 
             &format!("{resource} \"{}\" not found", key.1),
         ),
     }
+}
+
+/// Creates an Event: 201 with the stored object, or 409 `AlreadyExists` when its name is taken.
+async fn create_event(
+    State(inner): State<Arc<Inner>>,
+    UrlPath(namespace): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(mut event) = serde_json::from_slice::<Value>(&body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    };
+    let Some(name) = event["metadata"]["name"].as_str().map(str::to_owned) else {
+        return status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            "metadata.name: Required value",
+        );
+    };
+    let mut store = inner.store.lock().unwrap();
+    let key = (namespace.clone(), name.clone());
+    if store.events.contains_key(&key) {
+        store.event_conflicts += 1;
+        return status(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            &format!("events \"{name}\" already exists"),
+        );
+    }
+    event["metadata"]["namespace"] = Value::String(namespace);
+    store.events.insert(key, event.clone());
+    (
+        StatusCode::CREATED,
+        [("content-type", "application/json")],
+        event.to_string(),
+    )
+        .into_response()
 }
 
 async fn get_secret(
