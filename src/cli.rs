@@ -90,7 +90,7 @@ pub struct ServeArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::http::server::parse_go_duration(text)
+    crate::text::parse_go_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration like 10s, 500ms or 1m30s"))
 }
 
@@ -218,7 +218,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let state = AppState::new(engine, cluster, limits);
         let server = Server::bind(server_config, state).await?;
-        server.run(crate::http::server::shutdown_signal()).await;
+        server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
     })
 }

@@ -1,6 +1,9 @@
 //! The HTTP layer: TLS listener, admin listener, AdmissionReview envelopes, metrics and logs.
 //!
-//! - [`server`]: the HTTPS accept loop (tokio-rustls + hyper-util) and the webhook [`router`];
+//! - [`server`]: the HTTPS server's configuration, binding and running its parts together;
+//! - [`router`]: the webhook routes, body reading and the `?timeout=` budget;
+//! - [`accept`]: the accept loop (TLS handshake, hyper connection serving, connection slots);
+//! - [`shutdown`]: signals, the endpoint-update delay and the drain;
 //! - [`admin`]: plain-HTTP `/healthz`, `/readyz`, `/metrics`;
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
@@ -8,13 +11,16 @@
 //! - [`conn`]: per-connection read deadlines (slow headers vs idle keep-alive);
 //! - [`metrics`], [`logging`].
 
+pub mod accept;
 pub mod admin;
 pub mod conn;
 pub mod envelope;
 pub mod logging;
 pub mod metrics;
 pub mod review;
+pub mod router;
 pub mod server;
+pub mod shutdown;
 pub mod tls;
 
 use std::sync::Arc;
@@ -23,7 +29,8 @@ use std::time::Duration;
 
 use crate::cluster::ClusterView;
 use crate::rules::Engine;
-pub use server::{Server, ServerConfig, router};
+pub use router::router;
+pub use server::{Server, ServerConfig};
 
 /// Limits applied to every webhook request.
 #[derive(Debug, Clone, Copy)]
