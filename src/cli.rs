@@ -59,12 +59,30 @@ pub struct ServeArgs {
     /// Rule settings (YAML).
     #[arg(long, env = "QIW_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Largest request body accepted; larger ones get 413. The API server caps requests at 3 MiB.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
-    pub max_body_bytes: usize,
     /// Log format; `auto` is human on a terminal and JSON otherwise.
     #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "QIW_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Limits on what one request or client may take.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// How often the certificate files are re-read (hot reload).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// After SIGTERM, keep serving this long with /readyz 503 while endpoints update.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// Then wait at most this long for in-flight requests.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// `serve` flags that bound what a request or a client may take: time, connections, memory.
+/// docs/threat-model.md explains the defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Largest request body accepted; larger ones get 413. The API server caps requests at 3 MiB.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
     /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
     /// server sends no `?timeout=`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -75,18 +93,46 @@ pub struct ServeArgs {
     /// How long an idle keep-alive connection is kept (longer than the API server's 90s).
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
-    /// Connections served at once.
+    /// Time a client has to complete the TLS handshake.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// Time a client has to start its first request once the handshake is done.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub first_request_timeout: Duration,
+    /// Connections served at once; when all are taken, the one idle longest makes room, and with
+    /// none idle a new connection is refused.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
-    /// How often the certificate files are re-read (hot reload).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub tls_reload_interval: Duration,
-    /// After SIGTERM, keep serving this long with /readyz 503 while endpoints update.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub shutdown_delay: Duration,
-    /// Then wait at most this long for in-flight requests.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+    /// Connections one source address may hold (0: no cap). The API server keeps up to 25 idle
+    /// connections per server and comes from few addresses.
+    #[arg(long, default_value_t = 128)]
+    pub max_connections_per_source: usize,
+}
+
+impl LimitArgs {
+    /// The request limits and the server configuration with these flags applied.
+    fn apply(self, config: &mut crate::http::ServerConfig) -> crate::http::Limits {
+        let Self {
+            max_body_bytes,
+            request_timeout,
+            header_read_timeout,
+            idle_timeout,
+            handshake_timeout,
+            first_request_timeout,
+            max_connections,
+            max_connections_per_source,
+        } = self;
+        config.header_read_timeout = header_read_timeout;
+        config.idle_timeout = idle_timeout;
+        config.handshake_timeout = handshake_timeout;
+        config.first_request_timeout = first_request_timeout;
+        config.max_connections = max_connections;
+        config.max_connections_per_source = max_connections_per_source;
+        crate::http::Limits {
+            max_body_bytes,
+            request_timeout,
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -165,7 +211,7 @@ pub fn run(args: Args) -> ExitCode {
 
 /// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::http::{AppState, Limits, Server, ServerConfig};
+    use crate::http::{AppState, Server, ServerConfig};
     let ServeArgs {
         listen,
         tls_cert,
@@ -176,12 +222,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         context,
         secret_cache_ttl,
         config,
-        max_body_bytes,
         log_format,
-        request_timeout,
-        header_read_timeout,
-        idle_timeout,
-        max_connections,
+        limits,
         tls_reload_interval,
         shutdown_delay,
         shutdown_grace,
@@ -197,14 +239,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &cluster_state,
         )?)
     };
-    let limits = Limits {
-        max_body_bytes,
-        request_timeout,
-    };
     let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
-    server_config.header_read_timeout = header_read_timeout;
-    server_config.idle_timeout = idle_timeout;
-    server_config.max_connections = max_connections;
+    let limits = limits.apply(&mut server_config);
     server_config.tls_reload_interval = tls_reload_interval;
     server_config.shutdown_delay = shutdown_delay;
     server_config.shutdown_grace = shutdown_grace;

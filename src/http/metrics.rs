@@ -17,6 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::refusals::Refusals;
 use crate::cluster::ClusterView;
 
 /// Near the API server's `apiserver_admission_webhook_admission_duration_seconds` buckets.
@@ -64,6 +65,8 @@ pub struct Metrics {
     rejected: Family<RejectLabels, Counter>,
     cert_reloads: Counter,
     cert_reload_errors: Counter,
+    /// Connection and request refusals of the hostile-load defences.
+    pub refusals: Arc<Refusals>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -116,6 +119,7 @@ impl Metrics {
             "Serving certificate reloads refused (the old pair was kept)",
             cert_reload_errors.clone(),
         );
+        let refusals = Arc::new(Refusals::register(&mut registry));
         Self {
             registry,
             reviews,
@@ -124,6 +128,7 @@ impl Metrics {
             rejected,
             cert_reloads,
             cert_reload_errors,
+            refusals,
         }
     }
 

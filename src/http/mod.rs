@@ -2,13 +2,15 @@
 //!
 //! - [`server`]: the HTTPS server's configuration, binding and running its parts together;
 //! - [`router`]: the webhook routes, body reading and the `?timeout=` budget;
-//! - [`accept`]: the accept loop (TLS handshake, hyper connection serving, connection slots);
+//! - [`accept`]: the accept loop (TLS handshake, hyper connection serving);
+//! - [`slots`]: connection slots that idle clients cannot keep (caps, eviction);
+//! - [`refusals`]: counts and rate-limited logs of what those defences refuse;
 //! - [`shutdown`]: signals, the endpoint-update delay and the drain;
 //! - [`admin`]: plain-HTTP `/healthz`, `/readyz`, `/metrics`;
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
 //! - [`tls`]: the hot-swappable serving certificate;
-//! - [`conn`]: per-connection read deadlines (slow headers vs idle keep-alive);
+//! - [`conn`]: per-connection read deadlines (first request, slow headers, idle keep-alive);
 //! - [`metrics`], [`logging`].
 
 pub mod accept;
@@ -17,10 +19,12 @@ pub mod conn;
 pub mod envelope;
 pub mod logging;
 pub mod metrics;
+pub mod refusals;
 pub mod review;
 pub mod router;
 pub mod server;
 pub mod shutdown;
+pub mod slots;
 pub mod tls;
 
 use std::sync::Arc;

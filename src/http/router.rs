@@ -1,6 +1,7 @@
 //! The webhook routes and their handlers: `POST /validate` and `POST /mutate`, the body read under
 //! its limit, the API server's `?timeout=` budget, and plain-text answers for what is not a review.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -15,6 +16,10 @@ use tower_http::timeout::TimeoutLayer;
 use super::AppState;
 use super::review::{self, Endpoint};
 use crate::text::parse_go_duration;
+
+/// The client's address, put into each request's extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
 
 /// The webhook routes: `POST /validate`, `POST /mutate`. Other methods get 405, other paths 404.
 pub fn router(state: AppState) -> Router {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 
 use super::tls::{self, CertReloader};
@@ -29,8 +29,13 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Connections served at once; further ones wait in the kernel's backlog.
+    /// Time allowed between the handshake and the start of the first request.
+    pub first_request_timeout: Duration,
+    /// Connections served at once; when all slots are taken, the connection idle longest is
+    /// closed for a new one, and with none idle the new one is refused.
     pub max_connections: usize,
+    /// Connections one source address may hold (0: no cap); the same eviction applies within it.
+    pub max_connections_per_source: usize,
     /// How often the certificate files are re-read.
     pub tls_reload_interval: Duration,
     /// After SIGTERM: keep accepting this long (with `/readyz` 503) while endpoints update.
@@ -54,8 +59,10 @@ impl ServerConfig {
             tls_key,
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(3),
+            first_request_timeout: Duration::from_secs(5),
             max_connections: 1024,
+            max_connections_per_source: 128,
             tls_reload_interval: Duration::from_secs(30),
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
@@ -70,6 +77,23 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {message}")]
     Bind { addr: SocketAddr, message: String },
+}
+
+/// Connections the kernel may hold for the accept loop: a burst of a few thousand (a flood the
+/// loop is still refusing) must not overflow it, or the kernel drops the API server's SYN. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+const BACKLOG: u32 = 4096;
+
+/// The webhook listener: like `TcpListener::bind` (`SO_REUSEADDR`), with [`BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// A server with its listeners bound and its certificate loaded, not yet serving.
@@ -91,14 +115,16 @@ impl Server {
             state.metrics.clone(),
         )?);
         let tls_config = tls::server_config(reloader.resolver())?;
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
+        let failed = |addr: SocketAddr| {
+            move |e: std::io::Error| ServeError::Bind {
                 addr,
                 message: e.to_string(),
-            })
+            }
         };
-        let listener = bind(config.listen).await?;
-        let admin_listener = bind(config.admin_listen).await?;
+        let listener = listen(config.listen).map_err(failed(config.listen))?;
+        let admin_listener = TcpListener::bind(config.admin_listen)
+            .await
+            .map_err(failed(config.admin_listen))?;
         state.readiness.set_tls_bound();
         Ok(Self {
             config,
@@ -151,9 +177,10 @@ impl Server {
 
         let stop =
             shutdown::stop_accepting(shutdown, state.readiness.clone(), config.shutdown_delay);
-        let open =
-            accept::accept_until(listener, acceptor, router(state.clone()), &config, stop).await;
-        shutdown::drain(open.graceful, open.connections, config.shutdown_grace).await;
+        let app = router(state.clone());
+        let metrics = state.metrics.clone();
+        let open = accept::accept_until(listener, acceptor, app, &config, metrics, stop).await;
+        shutdown::drain(open.draining, open.connections, config.shutdown_grace).await;
         reload_task.abort();
         let _ = admin_stop.send(());
         let _ = admin.await;

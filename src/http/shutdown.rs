@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Readiness;
@@ -55,14 +55,16 @@ pub async fn stop_accepting(
 
 /// Asks every connection to finish its request and close, waits at most `grace`, then closes
 /// whatever is left.
-pub async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>, grace: Duration) {
+pub async fn drain(draining: watch::Sender<bool>, mut connections: JoinSet<()>, grace: Duration) {
     tracing::info!("stopped accepting; draining in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    draining.send_replace(true);
+    let finished = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
         tracing::warn!("grace period over; closing the remaining connections");
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
 }
