@@ -80,9 +80,20 @@ pub struct ServeArgs {
 /// docs/threat-model.md explains the defaults.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitArgs {
-    /// Largest request body accepted; larger ones get 413. The API server caps requests at 3 MiB.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    /// Largest request body accepted; larger ones get 413. The default, 6 MiB, is an UPDATE
+    /// review of two 3 MiB objects, the largest JSON the API server accepts for an object.
+    #[arg(long, default_value_t = crate::http::Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Memory that requests in progress may hold in all (bodies and the work of reviewing them,
+    /// estimated as 100 bytes per body byte); one source address gets at most a quarter, one
+    /// request at most three quarters. Keep it well below the container's memory limit (the
+    /// chart uses a quarter of it).
+    #[arg(long, default_value_t = crate::http::Limits::default().request_memory_budget)]
+    pub request_memory_budget: usize,
+    /// Slowest a request body may arrive, in bytes per second, with pauses of at most 2s; 0
+    /// turns the floor off.
+    #[arg(long, default_value_t = crate::http::Limits::default().body_min_rate)]
+    pub body_min_rate: u64,
     /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
     /// server sends no `?timeout=`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -114,6 +125,8 @@ impl LimitArgs {
     fn apply(self, config: &mut crate::http::ServerConfig) -> crate::http::Limits {
         let Self {
             max_body_bytes,
+            request_memory_budget,
+            body_min_rate,
             request_timeout,
             header_read_timeout,
             idle_timeout,
@@ -131,6 +144,9 @@ impl LimitArgs {
         crate::http::Limits {
             max_body_bytes,
             request_timeout,
+            request_memory_budget,
+            body_min_rate,
+            ..crate::http::Limits::default()
         }
     }
 }
@@ -241,6 +257,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
     let limits = limits.apply(&mut server_config);
+    log_memory_budget(&limits);
     server_config.tls_reload_interval = tls_reload_interval;
     server_config.shutdown_delay = shutdown_delay;
     server_config.shutdown_grace = shutdown_grace;
@@ -257,6 +274,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// Says at start-up how large a review the memory budget can take, since larger ones get 413.
+fn log_memory_budget(limits: &crate::http::Limits) {
+    // One request may hold at most three quarters of the budget (see http::body).
+    let largest = limits.request_memory_budget / 4 * 3 / limits.review_memory_factor.max(1);
+    if largest < limits.max_body_bytes {
+        tracing::info!(
+            request_memory_budget = limits.request_memory_budget,
+            largest_review_bytes = largest,
+            max_body_bytes = limits.max_body_bytes,
+            "reviews larger than largest_review_bytes need more memory than the budget and get 413; \
+             raise --request-memory-budget (with the memory limit) to take them"
+        );
+    }
 }
 
 /// `check`: exit 0 when nothing would be denied, 1 when something would, 2 when an input cannot be

@@ -51,7 +51,9 @@ pub struct FindingLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
     pub endpoint: &'static str,
-    /// `bad_request` (400) or `too_large` (413).
+    /// `bad_request` (400), `too_large` (413), `never_fits` (413: its review needs more memory
+    /// than the whole budget), `source_memory` (429), `memory_budget` (503) or `body_too_slow`
+    /// (408).
     pub reason: &'static str,
 }
 
@@ -106,7 +108,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "Requests answered with HTTP 400 or 413 instead of an AdmissionReview",
+            "Requests answered with an HTTP error (400, 408, 413, 429, 503) instead of an AdmissionReview",
             rejected.clone(),
         );
         registry.register(

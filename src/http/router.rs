@@ -1,5 +1,6 @@
 //! The webhook routes and their handlers: `POST /validate` and `POST /mutate`, the body read under
-//! its limit, the API server's `?timeout=` budget, and plain-text answers for what is not a review.
+//! its limits (size, memory budget, rate floor: [`super::body`]), the API server's `?timeout=`
+//! budget, and plain-text answers for what is not a review.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -7,19 +8,47 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower_http::timeout::TimeoutLayer;
 
 use super::AppState;
+use super::body::{self, BodyRefusal};
 use super::review::{self, Endpoint};
 use crate::text::parse_go_duration;
 
-/// The client's address, put into each request's extensions by the accept loop.
+/// The client's address, put into each request's extensions by the accept loop. Requests without
+/// it (tests through the router alone) share one budget share.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// What a handler needs of the request besides its body.
+struct Call<'a> {
+    endpoint: Endpoint,
+    query: Option<&'a str>,
+    client: Option<SocketAddr>,
+    declared: Option<u64>,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        endpoint: Endpoint,
+        query: Option<&'a str>,
+        headers: &HeaderMap,
+        client: Option<ClientAddr>,
+    ) -> Self {
+        Self {
+            endpoint,
+            query,
+            client: client.map(|ClientAddr(addr)| addr),
+            declared: headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+}
 
 /// The webhook routes: `POST /validate`, `POST /mutate`. Other methods get 405, other paths 404.
 pub fn router(state: AppState) -> Router {
@@ -38,13 +67,25 @@ pub fn router(state: AppState) -> Router {
 async fn validate(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    client: Option<axum::Extension<ClientAddr>>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(&state, Endpoint::Validate, query.as_deref(), body).await
+    let client = client.map(|axum::Extension(c)| c);
+    let call = Call::new(Endpoint::Validate, query.as_deref(), &headers, client);
+    handle(&state, &call, body).await
 }
 
-async fn mutate(State(state): State<AppState>, RawQuery(query): RawQuery, body: Body) -> Response {
-    handle(&state, Endpoint::Mutate, query.as_deref(), body).await
+async fn mutate(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    client: Option<axum::Extension<ClientAddr>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let client = client.map(|axum::Extension(c)| c);
+    let call = Call::new(Endpoint::Mutate, query.as_deref(), &headers, client);
+    handle(&state, &call, body).await
 }
 
 /// Reads `timeout=<N>s` (a Go duration: `10s`, `1m0s`, `500ms`) from the query string: the budget
@@ -66,41 +107,21 @@ pub(super) fn plain(status: StatusCode, reason: &str) -> Response {
         .into_response()
 }
 
-async fn handle(state: &AppState, endpoint: Endpoint, query: Option<&str>, body: Body) -> Response {
+async fn handle(state: &AppState, call: &Call<'_>, body: Body) -> Response {
     let started = Instant::now();
-    let limit = state.limits.max_body_bytes;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            state
-                .metrics
-                .observe_rejection(endpoint.as_str(), "too_large");
-            tracing::warn!(
-                endpoint = endpoint.as_str(),
-                limit,
-                "request body over the limit"
-            );
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {limit} bytes"),
-            );
-        }
-        Err(e) => {
-            state
-                .metrics
-                .observe_rejection(endpoint.as_str(), "bad_request");
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("could not read the request body: {e}"),
-            );
-        }
+    let source = call.client.map(|addr| addr.ip());
+    let read = body::read(&state.memory, &state.limits, source, call.declared, body).await;
+    // The reservation is held until the answer is built.
+    let (bytes, _reservation) = match read {
+        Ok(read) => read,
+        Err(refusal) => return refused(state, call, &refusal),
     };
-    let budget = timeout_param(query)
+    let budget = timeout_param(call.query)
         .map_or(state.limits.request_timeout, |t| {
             t.min(state.limits.request_timeout)
         })
         .saturating_sub(started.elapsed());
-    match review::answer(state, endpoint, &bytes, started, budget).await {
+    match review::answer(state, call.endpoint, &bytes, started, budget).await {
         Ok(json) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
@@ -109,6 +130,54 @@ async fn handle(state: &AppState, endpoint: Endpoint, query: Option<&str>, body:
             .into_response(),
         Err(unreadable) => plain(StatusCode::BAD_REQUEST, &unreadable.0),
     }
+}
+
+/// The status, metric reason and one-line answer for a body that was not read.
+fn refused(state: &AppState, call: &Call<'_>, refusal: &BodyRefusal) -> Response {
+    let (status, reason, line) = match refusal {
+        BodyRefusal::TooLarge { limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body is larger than {limit} bytes"),
+        ),
+        BodyRefusal::NeverFits { needed, budget } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "never_fits",
+            format!(
+                "reviewing this body needs about {needed} bytes of memory, more than one \
+                 request may hold of the request memory budget ({budget} bytes)"
+            ),
+        ),
+        BodyRefusal::SourceShare { share } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "source_memory",
+            format!(
+                "requests from this address already hold their share of memory ({share} bytes)"
+            ),
+        ),
+        BodyRefusal::BudgetInUse { needed } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "memory_budget",
+            format!("server busy: no room for {needed} bytes in the request memory budget; retry"),
+        ),
+        BodyRefusal::TooSlow { rate } => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body_too_slow",
+            format!("request body arrived slower than {rate} bytes per second"),
+        ),
+        BodyRefusal::Unreadable(e) => (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("could not read the request body: {e}"),
+        ),
+    };
+    let endpoint = call.endpoint.as_str();
+    state.metrics.observe_rejection(endpoint, reason);
+    state
+        .metrics
+        .refusals
+        .request_refused(reason, call.client, &line);
+    plain(status, &line)
 }
 
 #[cfg(test)]
