@@ -294,7 +294,8 @@ impl Table {
     /// Evicts the connection idle longest (of `source`, or of any source), or says which limit
     /// could not be made room in.
     fn evict_oldest(&mut self, source: Option<IpAddr>, limit: SlotLimit) -> Result<(), SlotLimit> {
-        loop {
+        // A candidate that starts a request as it is picked is passed over; a few tries are plenty.
+        for _ in 0..8 {
             let victim = self
                 .conns
                 .iter()
@@ -319,5 +320,69 @@ impl Table {
             self.evictions.push((limit, stage, conn.peer));
             return Ok(());
         }
+        Err(limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(last: u8, port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], port))
+    }
+
+    /// Marks `slot` idle since `at` milliseconds after the epoch.
+    fn idle_since(slot: &Slot, at: u64) {
+        slot.conn.idle_since.store(at, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn the_connection_idle_longest_makes_room_and_busy_ones_never_do() {
+        let slots = Slots::new(3, 0, Arc::new(Metrics::new()));
+        let busy = slots.admit(peer(1, 1)).unwrap();
+        let in_flight = busy.conn().start_request();
+        let older = slots.admit(peer(2, 1)).unwrap();
+        older.conn().handshake_done();
+        let newer = slots.admit(peer(3, 1)).unwrap();
+        idle_since(&busy, 0);
+        idle_since(&older, 10);
+        idle_since(&newer, 20);
+        let fourth = slots.admit(peer(4, 1)).unwrap();
+        assert_eq!(older.conn().phase(), Phase::Closing);
+        assert_eq!(newer.conn().phase(), Phase::Handshake);
+        assert_eq!(busy.conn().phase(), Phase::Busy);
+        // Dropping an evicted connection's slot frees nothing twice.
+        drop(older);
+        assert_eq!(slots.lock().conns.len(), 3);
+        // With every other connection busy or reading, a new one is refused.
+        newer.conn().handshake_done();
+        newer.conn().request_bytes_arrived();
+        let _reading = fourth.conn().start_request();
+        assert_eq!(slots.admit(peer(5, 1)).err(), Some(SlotLimit::Connections));
+        // Once the request is answered the connection is idle again, and evictable.
+        drop(in_flight);
+        assert_eq!(busy.conn().phase(), Phase::KeepAlive);
+        assert!(slots.admit(peer(5, 1)).is_ok());
+        assert_eq!(busy.conn().phase(), Phase::Closing);
+    }
+
+    #[test]
+    fn a_source_at_its_cap_gives_up_its_own_idle_connection_only() {
+        let slots = Slots::new(10, 2, Arc::new(Metrics::new()));
+        let other = slots.admit(peer(9, 1)).unwrap();
+        idle_since(&other, 0);
+        let first = slots.admit(peer(1, 1)).unwrap();
+        let second = slots.admit(peer(1, 2)).unwrap();
+        idle_since(&first, 10);
+        idle_since(&second, 20);
+        let third = slots.admit(peer(1, 3)).unwrap();
+        // The other source's connection, idle longer, is not touched.
+        assert_eq!(other.conn().phase(), Phase::Handshake);
+        assert_eq!(first.conn().phase(), Phase::Closing);
+        let _a = second.conn().start_request();
+        let _b = third.conn().start_request();
+        assert_eq!(slots.admit(peer(1, 4)).err(), Some(SlotLimit::Source));
+        assert!(slots.admit(peer(2, 1)).is_ok());
     }
 }
