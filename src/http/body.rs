@@ -4,8 +4,10 @@
 //! [`Limits::review_memory_factor`](super::Limits), because reviewing a body takes far more memory
 //! than the body itself (decoded envelope, object and old object, findings, the answer). The
 //! reservation is held until the answer is written, so requests in progress never hold more than
-//! the budget. A request that does not fit waits up to [`Limits::memory_wait`](super::Limits),
-//! then gets a one-line refusal:
+//! the budget. A request that does not fit waits in line up to
+//! [`Limits::memory_wait`](super::Limits) (memory given back goes to the waiting requests in
+//! arrival order, a source's own requests never overtaking each other), then gets a one-line
+//! refusal:
 //!
 //! - 413 when it could never fit: larger than three quarters of the budget;
 //! - 429 when its source address already holds a quarter of the budget. One client alone never
@@ -18,14 +20,16 @@
 //! `1/rate` seconds, never more than the pause allowance ahead of now. A stalled or trickling body
 //! gets 408 and its memory back to the budget.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
+use futures::FutureExt;
 use http_body_util::BodyExt;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Limits;
@@ -48,11 +52,63 @@ pub enum BodyRefusal {
     Unreadable(String),
 }
 
-/// The budget's bookkeeping: what is held in all, and by each source.
+/// A request waiting for room, in arrival order.
+#[derive(Debug)]
+struct Waiter {
+    source: Option<IpAddr>,
+    bytes: usize,
+    own: usize,
+    granted: oneshot::Sender<Grant>,
+}
+
+/// Memory granted to a waiting request. If the request is gone before it claims the grant (its
+/// connection closed just then), dropping the grant gives the memory back.
+#[derive(Debug)]
+struct Grant {
+    budget: Arc<MemoryBudget>,
+    source: Option<IpAddr>,
+    bytes: usize,
+    claimed: bool,
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        if !self.claimed {
+            self.budget.give_back(self.source, self.bytes);
+        }
+    }
+}
+
+/// Hashes the source addresses holding memory with FNV-1a rather than SipHash: it runs a few
+/// times per request, and the keys are the few cluster addresses with requests in progress.
+#[derive(Debug, Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// The budget's bookkeeping: what is held in all and by each source, and who waits.
 #[derive(Debug, Default)]
 struct Held {
     total: usize,
-    by_source: HashMap<Option<IpAddr>, usize>,
+    by_source: HashMap<Option<IpAddr>, usize, BuildHasherDefault<AddrHasher>>,
+    waiting: VecDeque<Waiter>,
 }
 
 /// The request memory budget.
@@ -61,7 +117,6 @@ pub struct MemoryBudget {
     budget: usize,
     share: usize,
     held: Mutex<Held>,
-    released: Notify,
     refusals: Option<Arc<Refusals>>,
 }
 
@@ -72,7 +127,6 @@ impl MemoryBudget {
             budget,
             share: budget / 4,
             held: Mutex::new(Held::default()),
-            released: Notify::new(),
             refusals,
         });
         this.report(0);
@@ -102,12 +156,93 @@ impl MemoryBudget {
         self.share.max(self.budget - self.share)
     }
 
-    /// Takes `bytes` for `source` if they fit now; `own` is what the asking request holds already.
-    fn try_take(
+    /// Whether `bytes` more fit for `source` now; `own` is what the asking request holds already.
+    fn fits(
         &self,
+        held: &Held,
         source: Option<IpAddr>,
         bytes: usize,
         own: usize,
+    ) -> Result<(), BodyRefusal> {
+        let by_source = held.by_source.get(&source).copied().unwrap_or(0);
+        let within_share = by_source + bytes <= self.share;
+        // Beyond its share, a source may hold one request alone, leaving a share free.
+        let alone = by_source == own && held.total + bytes <= self.budget - self.share;
+        if !within_share && !alone {
+            if by_source > own {
+                return Err(BodyRefusal::SourceShare { share: self.share });
+            }
+            return Err(BodyRefusal::BudgetInUse { needed: bytes });
+        }
+        if held.total + bytes > self.budget {
+            return Err(BodyRefusal::BudgetInUse { needed: bytes });
+        }
+        Ok(())
+    }
+
+    fn add(held: &mut Held, source: Option<IpAddr>, bytes: usize) {
+        held.total += bytes;
+        *held.by_source.entry(source).or_insert(0) += bytes;
+    }
+
+    fn remove(held: &mut Held, source: Option<IpAddr>, bytes: usize) {
+        held.total = held.total.saturating_sub(bytes);
+        if let Some(by_source) = held.by_source.get_mut(&source) {
+            *by_source = by_source.saturating_sub(bytes);
+            if *by_source == 0 {
+                held.by_source.remove(&source);
+            }
+        }
+    }
+
+    /// Gives `bytes` back, then grants waiting requests that fit now, in arrival order (those
+    /// of a source whose earlier request still waits stay behind it).
+    fn give_back(self: &Arc<Self>, source: Option<IpAddr>, bytes: usize) {
+        let total = {
+            let mut guard = self.lock();
+            let held = &mut *guard;
+            Self::remove(held, source, bytes);
+            let mut behind: Vec<Option<IpAddr>> = Vec::new();
+            let mut index = 0;
+            while index < held.waiting.len() {
+                let waiter = &held.waiting[index];
+                if waiter.granted.is_closed() {
+                    held.waiting.remove(index);
+                    continue;
+                }
+                let (source, bytes, own) = (waiter.source, waiter.bytes, waiter.own);
+                if behind.contains(&source) || self.fits(held, source, bytes, own).is_err() {
+                    behind.push(source);
+                    index += 1;
+                    continue;
+                }
+                if let Some(waiter) = held.waiting.remove(index) {
+                    Self::add(held, source, bytes);
+                    let grant = Grant {
+                        budget: self.clone(),
+                        source,
+                        bytes,
+                        claimed: false,
+                    };
+                    if let Err(mut grant) = waiter.granted.send(grant) {
+                        // Gone already: undo here (the lock is held; the grant must not).
+                        grant.claimed = true;
+                        Self::remove(held, source, bytes);
+                    }
+                }
+            }
+            held.total
+        };
+        self.report(total);
+    }
+
+    /// Takes `bytes` for `source`, waiting in line until `deadline` for room.
+    async fn take(
+        self: &Arc<Self>,
+        source: Option<IpAddr>,
+        bytes: usize,
+        own: usize,
+        deadline: Instant,
     ) -> Result<(), BodyRefusal> {
         let needed = bytes.saturating_add(own);
         if needed > self.largest() {
@@ -116,67 +251,48 @@ impl MemoryBudget {
                 budget: self.budget,
             });
         }
-        let total = {
+        let (mut granted, refusal) = {
             let mut held = self.lock();
-            let by_source = held.by_source.get(&source).copied().unwrap_or(0);
-            let within_share = by_source + bytes <= self.share;
-            // Beyond its share, a source may hold one request alone, leaving a share free.
-            let alone = by_source == own && held.total + bytes <= self.budget - self.share;
-            if !within_share && !alone {
-                if by_source > own {
-                    return Err(BodyRefusal::SourceShare { share: self.share });
+            // Those that gave up waiting leave the line.
+            held.waiting.retain(|w| !w.granted.is_closed());
+            // Never ahead of an earlier request of the same source.
+            let queued = held.waiting.iter().any(|w| w.source == source);
+            match self.fits(&held, source, bytes, own) {
+                Ok(()) if !queued => {
+                    Self::add(&mut held, source, bytes);
+                    let total = held.total;
+                    drop(held);
+                    self.report(total);
+                    return Ok(());
                 }
-                return Err(BodyRefusal::BudgetInUse { needed: bytes });
+                fits => {
+                    let refusal = fits
+                        .err()
+                        .unwrap_or(BodyRefusal::SourceShare { share: self.share });
+                    let (tx, rx) = oneshot::channel();
+                    held.waiting.push_back(Waiter {
+                        source,
+                        bytes,
+                        own,
+                        granted: tx,
+                    });
+                    (rx, refusal)
+                }
             }
-            if held.total + bytes > self.budget {
-                return Err(BodyRefusal::BudgetInUse { needed: bytes });
-            }
-            held.total += bytes;
-            *held.by_source.entry(source).or_insert(0) += bytes;
-            held.total
         };
-        self.report(total);
-        Ok(())
-    }
-
-    fn give_back(&self, source: Option<IpAddr>, bytes: usize) {
-        let total = {
-            let mut held = self.lock();
-            held.total = held.total.saturating_sub(bytes);
-            if let Some(by_source) = held.by_source.get_mut(&source) {
-                *by_source = by_source.saturating_sub(bytes);
-                if *by_source == 0 {
-                    held.by_source.remove(&source);
-                }
-            }
-            held.total
+        let grant = if let Ok(Ok(grant)) = tokio::time::timeout_at(deadline, &mut granted).await {
+            Some(grant)
+        } else {
+            granted.close();
+            // Granted just as the wait ran out: keep it.
+            granted.try_recv().ok()
         };
-        self.report(total);
-        self.released.notify_waiters();
-    }
-
-    /// Takes `bytes` for `source`, waiting until `deadline` for room.
-    async fn take(
-        &self,
-        source: Option<IpAddr>,
-        bytes: usize,
-        own: usize,
-        deadline: Instant,
-    ) -> Result<(), BodyRefusal> {
-        loop {
-            let released = self.released.notified();
-            let mut released = std::pin::pin!(released);
-            // Registered before trying, so a release in between is not missed.
-            released.as_mut().enable();
-            match self.try_take(source, bytes, own) {
-                Ok(()) => return Ok(()),
-                Err(never @ BodyRefusal::NeverFits { .. }) => return Err(never),
-                Err(busy) => {
-                    if tokio::time::timeout_at(deadline, released).await.is_err() {
-                        return Err(busy);
-                    }
-                }
+        match grant {
+            Some(mut grant) => {
+                grant.claimed = true;
+                Ok(())
             }
+            None => Err(refusal),
         }
     }
 
@@ -238,37 +354,82 @@ pub async fn read(
     source: Option<IpAddr>,
     declared: Option<u64>,
     body: Body,
-) -> Result<(Vec<u8>, Reservation), BodyRefusal> {
+) -> Result<(Bytes, Reservation), BodyRefusal> {
     let max = limits.max_body_bytes;
     let expected = match declared.map(usize::try_from) {
         Some(Ok(length)) if length <= max => Some(length),
         Some(_) => return Err(BodyRefusal::TooLarge { limit: max }),
         None => None,
     };
-    let first = expected.unwrap_or(CHUNKED_STEP.min(max));
+    // Body bytes the reservation covers.
+    let mut covered = expected.unwrap_or(CHUNKED_STEP.min(max));
     let factor = limits.review_memory_factor.max(1);
     let mut reservation = budget
-        .reserve(source, first.saturating_mul(factor), limits.memory_wait)
+        .reserve(source, covered.saturating_mul(factor), limits.memory_wait)
         .await?;
-    let mut bytes = Vec::with_capacity(first);
+    let mut collected = Collected::default();
     let mut pace = Pace::new(limits);
     let mut body = body;
     while let Some(data) = pace.next_data(&mut body).await? {
-        let length = bytes.len() + data.len();
+        let length = collected.len() + data.len();
         if length > max {
             return Err(BodyRefusal::TooLarge { limit: max });
         }
-        if length > bytes.capacity() {
+        if length > covered {
             // Only bodies of undeclared length get here: grow the reservation first.
-            let target = length.max(bytes.capacity() + CHUNKED_STEP).min(max);
-            let more = (target - bytes.capacity()).saturating_mul(factor);
+            let target = length.max(covered + CHUNKED_STEP).min(max);
+            let more = (target - covered).saturating_mul(factor);
             reservation.grow(more, limits.memory_wait).await?;
-            bytes.reserve_exact(target - bytes.len());
+            covered = target;
         }
-        bytes.extend_from_slice(&data);
         pace.credit(data.len());
+        collected.push(data, covered);
     }
-    Ok((bytes, reservation))
+    Ok((collected.into_bytes(), reservation))
+}
+
+/// The body so far: a single frame is kept as it came (no copy); more are copied into one buffer.
+#[derive(Debug, Default)]
+enum Collected {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::One(bytes) => bytes.len(),
+            Self::Many(bytes) => bytes.len(),
+        }
+    }
+
+    /// Adds a frame; `capacity` is the size the whole body is expected to have.
+    fn push(&mut self, data: Bytes, capacity: usize) {
+        *self = match std::mem::take(self) {
+            Self::Empty => Self::One(data),
+            Self::One(first) => {
+                let mut bytes = Vec::with_capacity(capacity.max(first.len() + data.len()));
+                bytes.extend_from_slice(&first);
+                bytes.extend_from_slice(&data);
+                Self::Many(bytes)
+            }
+            Self::Many(mut bytes) => {
+                bytes.extend_from_slice(&data);
+                Self::Many(bytes)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Empty => Bytes::new(),
+            Self::One(bytes) => bytes,
+            Self::Many(bytes) => Bytes::from(bytes),
+        }
+    }
 }
 
 /// The body's rate floor: the time by which more of it must have arrived.
@@ -288,14 +449,15 @@ impl Pace {
     }
 
     /// The next data frame, `None` at the end of the body.
-    async fn next_data(&self, body: &mut Body) -> Result<Option<axum::body::Bytes>, BodyRefusal> {
+    async fn next_data(&self, body: &mut Body) -> Result<Option<Bytes>, BodyRefusal> {
         loop {
-            let frame = if self.rate == 0 {
-                body.frame().await
-            } else {
-                tokio::time::timeout_at(self.deadline, body.frame())
+            // Most bodies are there already: a timer only for a frame that has to be waited for.
+            let frame = match body.frame().now_or_never() {
+                Some(frame) => frame,
+                None if self.rate == 0 => body.frame().await,
+                None => tokio::time::timeout_at(self.deadline, body.frame())
                     .await
-                    .map_err(|_| BodyRefusal::TooSlow { rate: self.rate })?
+                    .map_err(|_| BodyRefusal::TooSlow { rate: self.rate })?,
             };
             match frame {
                 None => return Ok(None),
@@ -389,5 +551,121 @@ mod tests {
         drop(held);
         let got = waiter.await.unwrap().unwrap();
         assert_eq!(got.bytes(), 150);
+    }
+
+    #[tokio::test]
+    async fn waiting_requests_of_one_source_are_served_in_arrival_order() {
+        let budget = MemoryBudget::new(400, None);
+        let long = Duration::from_secs(5);
+        let r1 = budget
+            .reserve(Some(ip(1)), 60, Duration::ZERO)
+            .await
+            .unwrap();
+        let r2 = budget
+            .reserve(Some(ip(1)), 40, Duration::ZERO)
+            .await
+            .unwrap();
+        let spawn = |bytes| {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.reserve(Some(ip(1)), bytes, long).await })
+        };
+        let first = spawn(50);
+        tokio::task::yield_now().await;
+        let second = spawn(10);
+        tokio::task::yield_now().await;
+        // Room for the second but not the first: the second stays behind the first.
+        drop(r2);
+        tokio::task::yield_now().await;
+        assert!(!first.is_finished() && !second.is_finished());
+        drop(r1);
+        assert_eq!(first.await.unwrap().unwrap().bytes(), 50);
+        assert_eq!(second.await.unwrap().unwrap().bytes(), 10);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gives_up_waiting_leaves_nothing_held() {
+        let budget = MemoryBudget::new(400, None);
+        let held = budget
+            .reserve(Some(ip(1)), 300, Duration::ZERO)
+            .await
+            .unwrap();
+        let refused = budget
+            .reserve(Some(ip(2)), 150, Duration::from_millis(20))
+            .await;
+        assert_eq!(
+            refused.err(),
+            Some(BodyRefusal::BudgetInUse { needed: 150 })
+        );
+        // Nor does one whose connection goes away while it waits.
+        let gone = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                budget
+                    .reserve(Some(ip(3)), 150, Duration::from_secs(5))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        gone.abort();
+        let _ = gone.await;
+        drop(held);
+        assert_eq!(budget.held(), 0);
+        assert!(budget.lock().waiting.is_empty());
+    }
+
+    fn frames(chunks: Vec<&'static [u8]>, then_stall: bool) -> Body {
+        let ready = futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))),
+        );
+        if then_stall {
+            Body::from_stream(futures::StreamExt::chain(ready, futures::stream::pending()))
+        } else {
+            Body::from_stream(ready)
+        }
+    }
+
+    static BIG: [u8; 100_000] = [b' '; 100_000];
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_within_their_reservation() {
+        let budget = MemoryBudget::new(1 << 30, None);
+        let limits = Limits::default();
+        let source = Some(ip(1));
+        // Declared and in several frames.
+        let body = frames(vec![b"{\"a\":", b"1}"], false);
+        let (bytes, held) = read(&budget, &limits, source, Some(7), body).await.unwrap();
+        assert_eq!(&bytes[..], b"{\"a\":1}");
+        assert_eq!(held.bytes(), 7 * limits.review_memory_factor);
+        drop(held);
+        // Undeclared and longer than a step: the reservation grows as it arrives.
+        let body = frames(vec![&BIG[..60_000], &BIG[60_000..]], false);
+        let (bytes, held) = read(&budget, &limits, source, None, body).await.unwrap();
+        assert_eq!(bytes.len(), 100_000);
+        assert!(held.bytes() >= 100_000 * limits.review_memory_factor);
+        drop(held);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn too_large_and_too_slow_bodies_are_refused() {
+        let budget = MemoryBudget::new(1 << 30, None);
+        let limits = Limits {
+            max_body_bytes: 100,
+            body_min_rate: 1000,
+            body_max_pause: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let refused = read(&budget, &limits, None, Some(101), frames(vec![], false)).await;
+        assert_eq!(refused.err(), Some(BodyRefusal::TooLarge { limit: 100 }));
+        let chunked = frames(vec![&[b' '; 60], &[b' '; 60]], false);
+        let refused = read(&budget, &limits, None, None, chunked).await;
+        assert_eq!(refused.err(), Some(BodyRefusal::TooLarge { limit: 100 }));
+        let stalled = frames(vec![&[b' '; 10]], true);
+        let refused = read(&budget, &limits, None, Some(100), stalled).await;
+        assert_eq!(refused.err(), Some(BodyRefusal::TooSlow { rate: 1000 }));
+        assert_eq!(budget.held(), 0);
     }
 }

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tower_http::timeout::TimeoutLayer;
@@ -28,24 +28,14 @@ struct Call<'a> {
     endpoint: Endpoint,
     query: Option<&'a str>,
     client: Option<SocketAddr>,
-    declared: Option<u64>,
 }
 
 impl<'a> Call<'a> {
-    fn new(
-        endpoint: Endpoint,
-        query: Option<&'a str>,
-        headers: &HeaderMap,
-        client: Option<ClientAddr>,
-    ) -> Self {
+    fn new(endpoint: Endpoint, query: Option<&'a str>, client: Option<ClientAddr>) -> Self {
         Self {
             endpoint,
             query,
             client: client.map(|ClientAddr(addr)| addr),
-            declared: headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
         }
     }
 }
@@ -68,11 +58,10 @@ async fn validate(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     client: Option<axum::Extension<ClientAddr>>,
-    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let client = client.map(|axum::Extension(c)| c);
-    let call = Call::new(Endpoint::Validate, query.as_deref(), &headers, client);
+    let call = Call::new(Endpoint::Validate, query.as_deref(), client);
     handle(&state, &call, body).await
 }
 
@@ -80,11 +69,10 @@ async fn mutate(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     client: Option<axum::Extension<ClientAddr>>,
-    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let client = client.map(|axum::Extension(c)| c);
-    let call = Call::new(Endpoint::Mutate, query.as_deref(), &headers, client);
+    let call = Call::new(Endpoint::Mutate, query.as_deref(), client);
     handle(&state, &call, body).await
 }
 
@@ -110,7 +98,9 @@ pub(super) fn plain(status: StatusCode, reason: &str) -> Response {
 async fn handle(state: &AppState, call: &Call<'_>, body: Body) -> Response {
     let started = Instant::now();
     let source = call.client.map(|addr| addr.ip());
-    let read = body::read(&state.memory, &state.limits, source, call.declared, body).await;
+    // hyper gives the Content-Length as the body's exact size; chunked bodies have none.
+    let declared = HttpBody::size_hint(&body).exact();
+    let read = body::read(&state.memory, &state.limits, source, declared, body).await;
     // The reservation is held until the answer is built.
     let (bytes, _reservation) = match read {
         Ok(read) => read,
