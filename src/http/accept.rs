@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -45,13 +45,11 @@ struct Shared {
     metrics: Arc<Metrics>,
     handshake_timeout: Duration,
     deadlines: Deadlines,
-    /// Turns true when the server drains: finish the request in progress, then close.
-    draining: watch::Receiver<bool>,
 }
 
 /// What the accept loop leaves behind for the drain.
 pub(super) struct Open {
-    pub draining: watch::Sender<bool>,
+    pub slots: Arc<Slots>,
     pub connections: JoinSet<()>,
 }
 
@@ -65,7 +63,6 @@ pub(super) async fn accept_until(
     metrics: Arc<Metrics>,
     stop: impl Future<Output = ()>,
 ) -> Open {
-    let (draining, draining_rx) = watch::channel(false);
     let slots = Slots::new(
         config.max_connections,
         config.max_connections_per_source,
@@ -81,13 +78,12 @@ pub(super) async fn accept_until(
             headers: config.header_read_timeout,
             idle: config.idle_timeout,
         },
-        draining: draining_rx,
     };
     let (stopped, stop_rx) = oneshot::channel();
     let (done, done_rx) = oneshot::channel();
     let accepting = AcceptThread {
         main: Handle::current(),
-        slots,
+        slots: slots.clone(),
         shared,
     };
     let spawned = listener.into_std().and_then(|listener| {
@@ -103,7 +99,7 @@ pub(super) async fn accept_until(
     stop.await;
     let _ = stopped.send(());
     Open {
-        draining,
+        slots,
         connections: done_rx.await.unwrap_or_default(),
     }
 }
@@ -180,24 +176,10 @@ async fn serve_std(tcp: std::net::TcpStream, slot: Slot, shared: Shared) {
     }
 }
 
-/// Why a connection stopped waiting for its own end.
-enum Interrupted {
-    Evicted,
-    Draining,
-}
-
-/// Resolves when the connection must close: evicted by the slot table or the server drains.
-async fn interrupted(conn: &Conn, draining: &mut watch::Receiver<bool>) -> Interrupted {
-    tokio::select! {
-        () = conn.evicted() => Interrupted::Evicted,
-        _ = draining.wait_for(|d| *d) => Interrupted::Draining,
-    }
-}
-
 /// One connection: TLS handshake, then HTTP/1.1 with keep-alive.
-async fn serve_connection(tcp: TcpStream, slot: Slot, mut shared: Shared) {
+async fn serve_connection(tcp: TcpStream, slot: Slot, shared: Shared) {
     let conn = slot.conn().clone();
-    let Some(tls) = handshake(tcp, &conn, &mut shared).await else {
+    let Some(tls) = handshake(tcp, &conn, &shared).await else {
         return;
     };
     conn.handshake_done();
@@ -213,8 +195,10 @@ async fn serve_connection(tcp: TcpStream, slot: Slot, mut shared: Shared) {
     let http = builder.serve_connection(TokioIo::new(io), service(&conn, &shared.app));
     let mut http = pin!(http);
     let ended = tokio::select! {
+        // Polled on every wake-up of the connection: no random order, the cheap check second.
+        biased;
         ended = http.as_mut() => ended,
-        _ = interrupted(&conn, &mut shared.draining) => {
+        () = conn.closing() => {
             // Closes at once when idle, else after the response in progress.
             http.as_mut().graceful_shutdown();
             http.await
@@ -233,7 +217,7 @@ async fn serve_connection(tcp: TcpStream, slot: Slot, mut shared: Shared) {
 async fn handshake(
     tcp: TcpStream,
     conn: &Conn,
-    shared: &mut Shared,
+    shared: &Shared,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let peer = conn.peer();
     let handshake = tokio::time::timeout(shared.handshake_timeout, shared.acceptor.accept(tcp));
@@ -249,7 +233,7 @@ async fn handshake(
                 None
             }
         },
-        _ = interrupted(conn, &mut shared.draining) => None,
+        () = conn.closing() => None,
     }
 }
 

@@ -180,7 +180,7 @@ impl Server {
         let app = router(state.clone());
         let metrics = state.metrics.clone();
         let open = accept::accept_until(listener, acceptor, app, &config, metrics, stop).await;
-        shutdown::drain(open.draining, open.connections, config.shutdown_grace).await;
+        shutdown::drain(&open.slots, open.connections, config.shutdown_grace).await;
         reload_task.abort();
         let _ = admin_stop.send(());
         let _ = admin.await;

@@ -10,10 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Readiness;
+use super::slots::Slots;
 
 /// Resolves on the first SIGTERM or SIGINT; a second signal exits at once.
 pub async fn shutdown_signal() {
@@ -55,9 +55,9 @@ pub async fn stop_accepting(
 
 /// Asks every connection to finish its request and close, waits at most `grace`, then closes
 /// whatever is left.
-pub async fn drain(draining: watch::Sender<bool>, mut connections: JoinSet<()>, grace: Duration) {
+pub async fn drain(slots: &Slots, mut connections: JoinSet<()>, grace: Duration) {
     tracing::info!("stopped accepting; draining in-flight requests");
-    draining.send_replace(true);
+    slots.close_all();
     let finished = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })

@@ -8,7 +8,8 @@
 //! (closed at once), so it never waits in the kernel's backlog in front of the API server's.
 //!
 //! The slot table knows each connection's [`Phase`]; the connection updates it as it goes
-//! ([`Conn`]), and an evicted connection is told through [`Conn::evicted`].
+//! ([`Conn`]), and a connection that is evicted, or asked to finish when the server drains, is
+//! told through [`Conn::closing`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -73,7 +74,8 @@ pub struct Conn {
     requests: AtomicU64,
     /// 0, or 1 + the [`Stage`] at which a read deadline closed the connection.
     timed_out: AtomicU8,
-    evicted: Notify,
+    /// Told when the connection must close: evicted, or the server drains.
+    close: Notify,
 }
 
 impl Conn {
@@ -85,7 +87,7 @@ impl Conn {
             idle_since: AtomicU64::new(millis_since(epoch)),
             requests: AtomicU64::new(0),
             timed_out: AtomicU8::new(0),
-            evicted: Notify::new(),
+            close: Notify::new(),
         }
     }
 
@@ -121,9 +123,10 @@ impl Conn {
         InFlight(self.clone())
     }
 
-    /// Resolves once the slot table has evicted this connection.
-    pub async fn evicted(&self) {
-        self.evicted.notified().await;
+    /// Resolves once the connection must close: the slot table evicted it, or the server
+    /// drains. A connection in a request finishes it first (hyper's graceful shutdown).
+    pub async fn closing(&self) {
+        self.close.notified().await;
     }
 
     /// Records that a read deadline closed the connection at `stage`.
@@ -234,6 +237,13 @@ impl Slots {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Tells every connection to finish and close (the drain).
+    pub fn close_all(&self) {
+        for conn in self.lock().conns.values() {
+            conn.close.notify_one();
+        }
+    }
+
     /// A slot for a connection from `peer`, evicting the longest-idle connection of a full scope;
     /// `Err` names the limit when nothing could be evicted.
     pub fn admit(self: &Arc<Self>, peer: SocketAddr) -> Result<Slot, SlotLimit> {
@@ -316,7 +326,7 @@ impl Table {
             }
             self.conns.remove(&id);
             self.forget_source(conn.peer.ip());
-            conn.evicted.notify_one();
+            conn.close.notify_one();
             self.evictions.push((limit, stage, conn.peer));
             return Ok(());
         }
