@@ -5,10 +5,13 @@
 #
 #   scripts/bench.sh                 # full run, ~3 minutes after the build
 #   BENCH_DURATION=5s scripts/bench.sh
+#   BENCH_BIN=/path/to/qcloud-ingress-webhook scripts/bench.sh   # another build, same scenarios
 #
 # Installs wrk and nginx from Debian's packages when missing. Servers are pinned to CPU 0 and wrk
 # to CPU 1 (2-core machine), so each side gets one core. Prints req/s, p50 and p99 per scenario,
-# the ratios against the baseline, and the webhook's peak RSS with 10k+10k+2k objects cached.
+# the server's CPU time per request (user + system, from /proc/<pid>/stat: on a machine shared
+# with other jobs it moves far less than req/s), the ratios against the baseline, and the
+# webhook's peak RSS with 10k+10k+2k objects cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,12 +31,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "== cargo build --release" >&2
-cargo build --release --locked --quiet
-# Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
-target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-bin=$target_dir/release/qcloud-ingress-webhook
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+  echo "== using $bin" >&2
+else
+  echo "== cargo build --release" >&2
+  cargo build --release --locked --quiet
+  # Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
+  target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  bin=$target_dir/release/qcloud-ingress-webhook
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -81,7 +89,8 @@ http {
 }
 EOF
 taskset -c 0 "$nginx_bin" -c "$work/nginx/nginx.conf" &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 
 cat >"$work/post.lua" <<'EOF'
 wrk.method = "POST"
@@ -100,11 +109,22 @@ wait_for() { # url
   return 1
 }
 
-# run_wrk NAME URL BODY -> appends a result line to $work/results
+# cpu_ticks PID -> user + system clock ticks of PID and its children (nginx's worker)
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+
+# run_wrk NAME URL BODY SERVER_PID -> appends a result line to $work/results
 run_wrk() {
-  local name=$1 url=$2 body=$3 out="$work/wrk-$1.txt"
+  local name=$1 url=$2 body=$3 server=$4 out="$work/wrk-$1.txt" before after
+  before=$(cpu_ticks "$server")
   BODY_FILE=$body taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/post.lua" "$url" >"$out"
-  python3 scripts/bench/parse_wrk.py "$name" "$out" >>"$work/results"
+  after=$(cpu_ticks "$server")
+  python3 scripts/bench/parse_wrk.py "$name" "$out" $((after - before)) "$(getconf CLK_TCK)" >>"$work/results"
 }
 
 start_webhook() { # state-dir
@@ -132,21 +152,21 @@ stop_webhook() {
 : >"$work/results"
 wait_for "https://127.0.0.1:$port_nginx/"
 echo "== baseline: nginx static TLS" >&2
-run_wrk static-allowed "https://127.0.0.1:$port_nginx/validate" "$work/review-allowed.json"
-run_wrk static-denied "https://127.0.0.1:$port_nginx/validate" "$work/review-denied.json"
+run_wrk static-allowed "https://127.0.0.1:$port_nginx/validate" "$work/review-allowed.json" "$nginx_pid"
+run_wrk static-denied "https://127.0.0.1:$port_nginx/validate" "$work/review-denied.json" "$nginx_pid"
 
 echo "== webhook, small cluster state" >&2
 start_webhook "$work/state-small"
-run_wrk small-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json"
-run_wrk small-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json"
+run_wrk small-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json" "$webhook_pid"
+run_wrk small-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json" "$webhook_pid"
 stop_webhook
 
 echo "== webhook, 10k Services + 10k Ingresses + 2k Secrets" >&2
 start_webhook "$work/state-large"
-run_wrk large-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json"
-run_wrk large-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json"
+run_wrk large-allowed "https://127.0.0.1:$port_webhook/validate" "$work/review-allowed.json" "$webhook_pid"
+run_wrk large-denied "https://127.0.0.1:$port_webhook/validate" "$work/review-denied.json" "$webhook_pid"
 for n in 1 50 500; do
-  run_wrk "large-rules-$n" "https://127.0.0.1:$port_webhook/validate" "$work/review-rules-$n.json"
+  run_wrk "large-rules-$n" "https://127.0.0.1:$port_webhook/validate" "$work/review-rules-$n.json" "$webhook_pid"
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$webhook_pid/status")
 stop_webhook

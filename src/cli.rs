@@ -64,25 +64,12 @@ pub struct ServeArgs {
     /// Rule settings (YAML).
     #[arg(long, env = "QIW_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Largest request body accepted; larger ones get 413. The API server caps requests at 3 MiB.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
-    pub max_body_bytes: usize,
     /// Log format; `auto` is human on a terminal and JSON otherwise.
     #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "QIW_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
-    /// server sends no `?timeout=`.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
-    /// Time a client has to send request headers once it has started a request.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub header_read_timeout: Duration,
-    /// How long an idle keep-alive connection is kept (longer than the API server's 90s).
-    #[arg(long, default_value = "120s", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
-    /// Connections served at once.
-    #[arg(long, default_value_t = 1024)]
-    pub max_connections: usize,
+    /// Limits on what one request or client may take.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// How often the certificate files are re-read (hot reload).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub tls_reload_interval: Duration,
@@ -112,8 +99,83 @@ pub struct AuditArgs {
     pub audit_events: bool,
 }
 
+/// `serve` flags that bound what a request or a client may take: time, connections, memory.
+/// docs/threat-model.md explains the defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Largest request body accepted; larger ones get 413. The default, 6 MiB, is an UPDATE
+    /// review of two 3 MiB objects, the largest JSON the API server accepts for an object.
+    #[arg(long, default_value_t = crate::http::Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Memory that requests in progress may hold in all (bodies and the work of reviewing them,
+    /// estimated as 100 bytes per body byte); one source address gets at most a quarter, one
+    /// request at most three quarters. Keep it well below the container's memory limit (the
+    /// chart uses a quarter of it).
+    #[arg(long, default_value_t = crate::http::Limits::default().request_memory_budget)]
+    pub request_memory_budget: usize,
+    /// Slowest a request body may arrive, in bytes per second, with pauses of at most 2s; 0
+    /// turns the floor off.
+    #[arg(long, default_value_t = crate::http::Limits::default().body_min_rate)]
+    pub body_min_rate: u64,
+    /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
+    /// server sends no `?timeout=`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time a client has to send request headers once it has started a request.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive connection is kept (longer than the API server's 90s).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Time a client has to complete the TLS handshake.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// Time a client has to start its first request once the handshake is done.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub first_request_timeout: Duration,
+    /// Connections served at once; when all are taken, the one idle longest makes room, and with
+    /// none idle a new connection is refused.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Connections one source address may hold (0: no cap). The API server keeps up to 25 idle
+    /// connections per server and comes from few addresses.
+    #[arg(long, default_value_t = 128)]
+    pub max_connections_per_source: usize,
+}
+
+impl LimitArgs {
+    /// The request limits and the server configuration with these flags applied.
+    fn apply(self, config: &mut crate::http::ServerConfig) -> crate::http::Limits {
+        let Self {
+            max_body_bytes,
+            request_memory_budget,
+            body_min_rate,
+            request_timeout,
+            header_read_timeout,
+            idle_timeout,
+            handshake_timeout,
+            first_request_timeout,
+            max_connections,
+            max_connections_per_source,
+        } = self;
+        config.header_read_timeout = header_read_timeout;
+        config.idle_timeout = idle_timeout;
+        config.handshake_timeout = handshake_timeout;
+        config.first_request_timeout = first_request_timeout;
+        config.max_connections = max_connections;
+        config.max_connections_per_source = max_connections_per_source;
+        crate::http::Limits {
+            max_body_bytes,
+            request_timeout,
+            request_memory_budget,
+            body_min_rate,
+            ..crate::http::Limits::default()
+        }
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::http::server::parse_go_duration(text)
+    crate::text::parse_go_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration like 10s, 500ms or 1m30s"))
 }
 
@@ -257,7 +319,7 @@ pub fn run(args: Args) -> ExitCode {
 
 /// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::http::{AppState, Limits, Server, ServerConfig};
+    use crate::http::{AppState, Server, ServerConfig};
     let ServeArgs {
         listen,
         tls_cert,
@@ -268,12 +330,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         context,
         secret_cache_ttl,
         config,
-        max_body_bytes,
         log_format,
-        request_timeout,
-        header_read_timeout,
-        idle_timeout,
-        max_connections,
+        limits,
         tls_reload_interval,
         shutdown_delay,
         shutdown_grace,
@@ -290,14 +348,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &cluster_state,
         )?)
     };
-    let limits = Limits {
-        max_body_bytes,
-        request_timeout,
-    };
     let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
-    server_config.header_read_timeout = header_read_timeout;
-    server_config.idle_timeout = idle_timeout;
-    server_config.max_connections = max_connections;
+    let limits = limits.apply(&mut server_config);
+    log_memory_budget(&limits);
     server_config.tls_reload_interval = tls_reload_interval;
     server_config.shutdown_delay = shutdown_delay;
     server_config.shutdown_grace = shutdown_grace;
@@ -318,7 +371,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AppState::new(engine, view, limits).with_audit(auditor)
         };
         let server = Server::bind(server_config, state).await?;
-        server.run(crate::http::server::shutdown_signal()).await;
+        server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
     })
 }
@@ -348,8 +401,23 @@ fn start_audit(
     Some(auditor)
 }
 
+/// Says at start-up how large a review the memory budget can take, since larger ones get 413.
+fn log_memory_budget(limits: &crate::http::Limits) {
+    // One request may hold at most three quarters of the budget (see http::body).
+    let largest = limits.request_memory_budget / 4 * 3 / limits.review_memory_factor.max(1);
+    if largest < limits.max_body_bytes {
+        tracing::info!(
+            request_memory_budget = limits.request_memory_budget,
+            largest_review_bytes = largest,
+            max_body_bytes = limits.max_body_bytes,
+            "reviews larger than largest_review_bytes need more memory than the budget and get 413; \
+             raise --request-memory-budget (with the memory limit) to take them"
+        );
+    }
+}
+
 /// `check`: exit 0 when nothing would be denied, 1 when something would (or, strict, a reference
-/// is unresolved), 2 when an input cannot be used.
+/// is unresolved), 2 when an input cannot be used (one line naming the file and document).
 fn check(args: CheckArgs) -> ExitCode {
     let CheckArgs {
         cluster_state,

@@ -1,5 +1,8 @@
-//! Small text helpers shared by every layer: messages must stay short and on one line, and
-//! misspelt names get a "did you mean".
+//! Small text helpers shared by the rules, the HTTP layer and the command line: messages must stay
+//! short and on one line, misspelt names get a "did you mean", and durations are read the way Go
+//! writes them.
+
+use std::time::Duration;
 
 /// Longest admission warning: the API server's advice.
 pub const MAX_WARNING_CHARS: usize = 120;
@@ -61,6 +64,38 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -
         .unwrap_or_default()
 }
 
+/// Reads a Go duration as the API server writes it (`10s`, `1m0s`, `500ms`, `1h30m`): one or more
+/// whole numbers each followed by `h`, `m`, `s` or `ms`. `None` for anything else, or on overflow.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text;
+    let mut total = Duration::ZERO;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(n), 2)
+        } else if rest.starts_with('s') {
+            (Duration::from_secs(n), 1)
+        } else if rest.starts_with('m') {
+            (Duration::from_secs(n.checked_mul(60)?), 1)
+        } else if rest.starts_with('h') {
+            (Duration::from_secs(n.checked_mul(3600)?), 1)
+        } else {
+            return None;
+        };
+        total = total.checked_add(unit)?;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +127,24 @@ mod tests {
             " (did you mean host-grammar?)"
         );
         assert_eq!(did_you_mean("x", ["host-grammar"].into_iter()), "");
+    }
+
+    #[test]
+    fn go_durations_as_the_api_server_writes_them() {
+        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_go_duration("1m0s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        for bad in [
+            "",
+            "10",
+            "s",
+            "soon",
+            "1.5s",
+            "-1s",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -284,7 +284,7 @@ async fn start_up_fails_without_a_usable_certificate() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_until_one_closes() {
+async fn a_new_connection_beyond_the_cap_takes_the_slot_of_an_idle_one() {
     let server = TestServer::start_with(Options {
         tweak: |c| c.max_connections = 1,
         ..Options::default()
@@ -296,23 +296,25 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         .unwrap();
     let (status, _) = first.post("/validate", &review_bytes()).await.unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
-    // The second handshake is not served while the first connection is open.
-    let second = tokio::time::timeout(
-        Duration::from_millis(500),
-        raw_connect(server.addr, ca, SERVICE_HOST, rustls::ALL_VERSIONS),
-    )
-    .await;
-    assert!(second.is_err(), "second connection served beyond the cap");
-    drop(first);
+    // The first connection is idle now: a second one is served at once, in its place.
     let mut second = tokio::time::timeout(
         Duration::from_secs(5),
         raw_connect(server.addr, ca, SERVICE_HOST, rustls::ALL_VERSIONS),
     )
     .await
-    .expect("served once the first connection closed")
+    .expect("served while the only slot was held by an idle connection")
     .unwrap();
     let (status, _) = second.post("/validate", &review_bytes()).await.unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(time_until_closed(&mut first.stream).await < Duration::from_secs(5));
+    assert_eq!(
+        metric(&server, "qcloud_ingress_webhook_connections_evicted_total")
+            .await
+            .as_deref(),
+        Some(
+            r#"qcloud_ingress_webhook_connections_evicted_total{cause="connection_limit",stage="keep_alive"} 1"#
+        )
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 Targets (BENCHMARKS.md): throughput >= 0.6 x static baseline; p99 <= 2 x baseline p99;
 <= 1.2 x slowdown from the small state to 10k+10k+2k objects; peak RSS <= 64 MiB at 10k objects.
+The server's CPU time per request is printed beside them: on a shared machine it is the figure to
+compare between builds.
 Exits 1 when a request failed (non-2xx or socket error): figures from a failing run mean nothing.
 """
 
@@ -17,9 +19,10 @@ def main(results_path, rss_kib, connections, duration):
         rows[row["name"]] = row
 
     print(f"\nwrk: 1 thread, {connections} connections, {duration} per scenario; servers on CPU 0, wrk on CPU 1\n")
-    print(f"{'scenario':<20} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}")
+    print(f"{'scenario':<20} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'cpu us/req':>11}")
     for name, r in rows.items():
-        print(f"{name:<20} {r['rps']:>10.0f} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f}")
+        cpu = f"{r['cpu_us']:>11.1f}" if r.get("cpu_us") is not None else f"{'-':>11}"
+        print(f"{name:<20} {r['rps']:>10.0f} {r['p50_ms']:>9.3f} {r['p99_ms']:>9.3f} {cpu}")
 
     def ratio(a, b, key):
         return rows[a][key] / rows[b][key]

@@ -3,84 +3,72 @@
 //! hyper's own `header_read_timeout` starts as soon as it waits for the next request, so it also
 //! closes idle keep-alive connections after that short time. The API server's Go client keeps
 //! idle connections for 90 s and may send on one just as we close it; a POST lost that way is
-//! not retried and becomes a webhook failure. So here: once the first byte of a request has
-//! arrived, its headers must be complete within `header_timeout`; a connection with nothing in
-//! progress may stay idle for `idle_timeout` (longer than the client's idle timeout, so the
-//! client closes first). While a request is being handled no read deadline applies (the
-//! per-request timeout covers it).
+//! not retried and becomes a webhook failure. So here, four deadlines:
+//!
+//! - after the TLS handshake, the first request must start within `first_request_timeout` (the
+//!   API server dials a connection to send a request on it, so a connection that sends nothing
+//!   is not the API server's, or is a spare it may never use);
+//! - once the first byte of a request has arrived, its headers must be complete within
+//!   `header_timeout`;
+//! - a connection with nothing in progress may stay idle for `idle_timeout` (longer than the
+//!   client's idle timeout, so the client closes first);
+//! - while a request is being handled no read deadline applies (the body's rate floor and the
+//!   per-request timeout cover it).
+//!
+//! The phase is shared with the slot table through [`Conn`], so only idle connections are ever
+//! evicted.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// What the request handler tells the connection.
-#[derive(Debug, Default)]
-pub struct Activity {
-    requests: AtomicU64,
-    in_flight: AtomicBool,
-}
+use super::refusals::Stage;
+use super::slots::{Conn, Phase};
 
-impl Activity {
-    /// Marks a request as started (its headers are parsed); dropping the guard marks it done.
-    pub fn start(self: &Arc<Self>) -> InFlight {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        self.in_flight.store(true, Ordering::SeqCst);
-        InFlight(self.clone())
-    }
-}
-
-/// Held while a request is handled.
-#[derive(Debug)]
-pub struct InFlight(Arc<Activity>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.store(false, Ordering::SeqCst);
-    }
+/// The read deadlines of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub first_request: Duration,
+    pub headers: Duration,
+    pub idle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
+enum Wait {
+    FirstRequest,
     Headers,
+    Idle,
     Busy,
 }
 
 /// An IO stream with the read deadlines described in the module docs.
 pub struct TimedIo<S> {
     inner: S,
-    activity: Arc<Activity>,
-    header_timeout: Duration,
-    idle_timeout: Duration,
+    conn: Arc<Conn>,
+    deadlines: Deadlines,
     seen_requests: u64,
     /// Bytes of a request whose headers are not parsed yet have arrived.
     partial: bool,
-    phase: Phase,
+    wait: Wait,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl<S> TimedIo<S> {
-    pub fn new(
-        inner: S,
-        activity: Arc<Activity>,
-        header_timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Self {
+    /// Wraps a stream whose TLS handshake has just completed.
+    pub fn new(inner: S, conn: Arc<Conn>, deadlines: Deadlines) -> Self {
         Self {
             inner,
-            activity,
-            header_timeout,
-            idle_timeout,
+            conn,
+            deadlines,
             seen_requests: 0,
             partial: false,
-            phase: Phase::Idle,
-            deadline: Box::pin(tokio::time::sleep(idle_timeout)),
+            wait: Wait::FirstRequest,
+            deadline: Box::pin(tokio::time::sleep(deadlines.first_request)),
         }
     }
 
@@ -88,33 +76,49 @@ impl<S> TimedIo<S> {
         &self.inner
     }
 
-    fn enter(&mut self, phase: Phase) {
-        if self.phase == phase {
+    fn enter(&mut self, wait: Wait) {
+        if self.wait == wait {
             return;
         }
-        self.phase = phase;
-        let after = match phase {
-            Phase::Idle => self.idle_timeout,
-            Phase::Headers => self.header_timeout,
-            Phase::Busy => return,
+        self.wait = wait;
+        let after = match wait {
+            Wait::FirstRequest => self.deadlines.first_request,
+            Wait::Idle => self.deadlines.idle,
+            Wait::Headers => self.deadlines.headers,
+            Wait::Busy => return,
         };
         self.deadline.as_mut().reset(Instant::now() + after);
     }
 
-    fn current_phase(&mut self) -> Phase {
-        let requests = self.activity.requests.load(Ordering::SeqCst);
+    fn current_wait(&mut self) -> Wait {
+        let requests = self.conn.requests();
         if requests != self.seen_requests {
             // The request whose bytes we saw has been parsed.
             self.seen_requests = requests;
             self.partial = false;
         }
-        if self.activity.in_flight.load(Ordering::SeqCst) {
-            Phase::Busy
+        if self.conn.phase() == Phase::Busy {
+            Wait::Busy
         } else if self.partial {
-            Phase::Headers
+            Wait::Headers
+        } else if requests == 0 {
+            Wait::FirstRequest
         } else {
-            Phase::Idle
+            Wait::Idle
         }
+    }
+
+    fn timed_out(&self) -> io::Error {
+        let (stage, what) = match self.wait {
+            Wait::FirstRequest => (
+                Stage::FirstRequest,
+                "no request in time after the handshake",
+            ),
+            Wait::Headers => (Stage::Headers, "request headers not complete in time"),
+            Wait::Idle | Wait::Busy => (Stage::KeepAlive, "idle keep-alive connection timed out"),
+        };
+        self.conn.set_timed_out(stage);
+        io::Error::new(io::ErrorKind::TimedOut, what)
     }
 }
 
@@ -125,26 +129,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        let phase = this.current_phase();
-        this.enter(phase);
+        let wait = this.current_wait();
+        this.enter(wait);
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before && phase == Phase::Idle {
+                let idle = matches!(wait, Wait::FirstRequest | Wait::Idle);
+                if buf.filled().len() > before && idle {
                     this.partial = true;
-                    this.enter(Phase::Headers);
+                    this.conn.request_bytes_arrived();
+                    this.enter(Wait::Headers);
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if this.phase != Phase::Busy && this.deadline.as_mut().poll(cx).is_ready() {
-                    let what = if this.phase == Phase::Headers {
-                        "request headers not complete in time"
-                    } else {
-                        "idle keep-alive connection timed out"
-                    };
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
+                if this.wait != Wait::Busy && this.deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(this.timed_out()));
                 }
                 Poll::Pending
             }

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::refusals::Refusals;
 use crate::audit::live::Auditor;
 use crate::cluster::ClusterView;
 
@@ -59,7 +60,9 @@ pub struct ConfirmationLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabels {
     pub endpoint: &'static str,
-    /// `bad_request` (400) or `too_large` (413).
+    /// `bad_request` (400), `too_large` (413), `never_fits` (413: its review needs more memory
+    /// than the whole budget), `source_memory` (429), `memory_budget` (503) or `body_too_slow`
+    /// (408).
     pub reason: &'static str,
 }
 
@@ -76,6 +79,8 @@ pub struct Metrics {
     cert_expiry: Gauge,
     confirmations: Family<ConfirmationLabels, Counter>,
     findings_overturned: Counter,
+    /// Connection and request refusals of the hostile-load defences.
+    pub refusals: Arc<Refusals>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -116,7 +121,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "Requests answered with HTTP 400 or 413 instead of an AdmissionReview",
+            "Requests answered with an HTTP error (400, 408, 413, 429, 503) instead of an AdmissionReview",
             rejected.clone(),
         );
         registry.register(
@@ -135,6 +140,7 @@ impl Metrics {
             cert_expiry.clone(),
         );
         let (confirmations, findings_overturned) = register_confirmations(&mut registry);
+        let refusals = Arc::new(Refusals::register(&mut registry));
         Self {
             registry,
             reviews,
@@ -146,6 +152,7 @@ impl Metrics {
             cert_expiry,
             confirmations,
             findings_overturned,
+            refusals,
         }
     }
 

@@ -1,31 +1,19 @@
-//! The HTTPS webhook server: a tokio-rustls accept loop serving the axum [`router`] through
-//! hyper-util, HTTP/1.1 with keep-alive, plus the admin listener and the certificate reloader.
+//! The HTTPS webhook server: its configuration, binding the listeners and loading the certificate,
+//! and running the parts together: the accept loop ([`super::accept`]) serving the
+//! [`super::router`], the admin listener, the certificate reloader, and shutdown
+//! ([`super::shutdown`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
-use tower_http::timeout::TimeoutLayer;
 
-use super::conn::{Activity, TimedIo};
-use super::review::{self, Endpoint};
 use super::tls::{self, CertReloader};
-use super::{AppState, admin};
+use super::{AppState, accept, admin, router, shutdown};
 
 /// How the server listens and behaves; `serve`'s flags.
 #[derive(Debug, Clone)]
@@ -41,8 +29,13 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Connections served at once; further ones wait in the kernel's backlog.
+    /// Time allowed between the handshake and the start of the first request.
+    pub first_request_timeout: Duration,
+    /// Connections served at once; when all slots are taken, the connection idle longest is
+    /// closed for a new one, and with none idle the new one is refused.
     pub max_connections: usize,
+    /// Connections one source address may hold (0: no cap); the same eviction applies within it.
+    pub max_connections_per_source: usize,
     /// How often the certificate files are re-read.
     pub tls_reload_interval: Duration,
     /// After SIGTERM: keep accepting this long (with `/readyz` 503) while endpoints update.
@@ -66,130 +59,14 @@ impl ServerConfig {
             tls_key,
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(3),
+            first_request_timeout: Duration::from_secs(5),
             max_connections: 1024,
+            max_connections_per_source: 128,
             tls_reload_interval: Duration::from_secs(30),
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
         }
-    }
-}
-
-/// The webhook routes: `POST /validate`, `POST /mutate`. Other methods get 405, other paths 404.
-pub fn router(state: AppState) -> Router {
-    let timeout = state.limits.request_timeout;
-    Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            // The safety net sits just above the inner deadline, which still answers properly.
-            timeout + Duration::from_millis(500),
-        ))
-        .with_state(state)
-}
-
-async fn validate(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    body: Body,
-) -> Response {
-    handle(&state, Endpoint::Validate, query.as_deref(), body).await
-}
-
-async fn mutate(State(state): State<AppState>, RawQuery(query): RawQuery, body: Body) -> Response {
-    handle(&state, Endpoint::Mutate, query.as_deref(), body).await
-}
-
-/// Reads `timeout=<N>s` (a Go duration: `10s`, `1m0s`, `500ms`) from the query string.
-pub fn timeout_param(query: Option<&str>) -> Option<Duration> {
-    let value = query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("timeout="))?;
-    parse_go_duration(value)
-}
-
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = if rest.starts_with("ms") {
-            (Duration::from_millis(n), 2)
-        } else if rest.starts_with('s') {
-            (Duration::from_secs(n), 1)
-        } else if rest.starts_with('m') {
-            (Duration::from_secs(n.checked_mul(60)?), 1)
-        } else if rest.starts_with('h') {
-            (Duration::from_secs(n.checked_mul(3600)?), 1)
-        } else {
-            return None;
-        };
-        total = total.checked_add(unit)?;
-        rest = &rest[len..];
-    }
-    Some(total)
-}
-
-fn plain(status: StatusCode, reason: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        reason.to_owned(),
-    )
-        .into_response()
-}
-
-async fn handle(state: &AppState, endpoint: Endpoint, query: Option<&str>, body: Body) -> Response {
-    let started = Instant::now();
-    let limit = state.limits.max_body_bytes;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            state
-                .metrics
-                .observe_rejection(endpoint.as_str(), "too_large");
-            tracing::warn!(
-                endpoint = endpoint.as_str(),
-                limit,
-                "request body over the limit"
-            );
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("request body is larger than {limit} bytes"),
-            );
-        }
-        Err(e) => {
-            state
-                .metrics
-                .observe_rejection(endpoint.as_str(), "bad_request");
-            return plain(
-                StatusCode::BAD_REQUEST,
-                &format!("could not read the request body: {e}"),
-            );
-        }
-    };
-    let budget = timeout_param(query)
-        .map_or(state.limits.request_timeout, |t| {
-            t.min(state.limits.request_timeout)
-        })
-        .saturating_sub(started.elapsed());
-    match review::answer(state, endpoint, &bytes, started, budget).await {
-        Ok(json) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response(),
-        Err(unreadable) => plain(StatusCode::BAD_REQUEST, &unreadable.0),
     }
 }
 
@@ -200,6 +77,23 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {message}")]
     Bind { addr: SocketAddr, message: String },
+}
+
+/// Connections the kernel may hold for the accept loop: a burst of a few thousand (a flood the
+/// loop is still refusing) must not overflow it, or the kernel drops the API server's SYN. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+const BACKLOG: u32 = 4096;
+
+/// The webhook listener: like `TcpListener::bind` (`SO_REUSEADDR`), with [`BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// A server with its listeners bound and its certificate loaded, not yet serving.
@@ -221,14 +115,16 @@ impl Server {
             state.metrics.clone(),
         )?);
         let tls_config = tls::server_config(reloader.resolver())?;
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
+        let failed = |addr: SocketAddr| {
+            move |e: std::io::Error| ServeError::Bind {
                 addr,
                 message: e.to_string(),
-            })
+            }
         };
-        let listener = bind(config.listen).await?;
-        let admin_listener = bind(config.admin_listen).await?;
+        let listener = listen(config.listen).map_err(failed(config.listen))?;
+        let admin_listener = TcpListener::bind(config.admin_listen)
+            .await
+            .map_err(failed(config.admin_listen))?;
         state.readiness.set_tls_bound();
         Ok(Self {
             config,
@@ -279,181 +175,15 @@ impl Server {
         );
         tracing::info!(listen = %config.listen, admin = %config.admin_listen, "serving");
 
+        let stop =
+            shutdown::stop_accepting(shutdown, state.readiness.clone(), config.shutdown_delay);
         let app = router(state.clone());
-        let graceful = GracefulShutdown::new();
-        let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut draining_until: Option<tokio::time::Instant> = None;
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            while connections.try_join_next().is_some() {}
-            let accept = async {
-                let permit = permits.clone().acquire_owned().await;
-                (permit, listener.accept().await)
-            };
-            let (permit, accepted) = tokio::select! {
-                () = &mut shutdown, if draining_until.is_none() => {
-                    tracing::info!("shutdown requested; /readyz now reports 503");
-                    state.readiness.set_shutting_down();
-                    draining_until = Some(tokio::time::Instant::now() + config.shutdown_delay);
-                    continue;
-                }
-                () = sleep_until(draining_until) => break,
-                accepted = accept => accepted,
-            };
-            let Ok(permit) = permit else { break };
-            let (tcp, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            connections.spawn(serve_connection(
-                tcp,
-                peer,
-                acceptor.clone(),
-                app.clone(),
-                graceful.watcher(),
-                ConnTimeouts::from(&config),
-                permit,
-            ));
-        }
-        drop(listener);
-        tracing::info!("stopped accepting; draining in-flight requests");
-        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("grace period over; closing the remaining connections");
-        }
-        connections.abort_all();
+        let metrics = state.metrics.clone();
+        let open = accept::accept_until(listener, acceptor, app, &config, metrics, stop).await;
+        shutdown::drain(&open.slots, open.connections, config.shutdown_grace).await;
         reload_task.abort();
         let _ = admin_stop.send(());
         let _ = admin.await;
         tracing::info!("stopped");
-    }
-}
-
-/// The per-connection timeouts of [`ServerConfig`].
-#[derive(Debug, Clone, Copy)]
-struct ConnTimeouts {
-    handshake: Duration,
-    header_read: Duration,
-    idle: Duration,
-}
-
-impl From<&ServerConfig> for ConnTimeouts {
-    fn from(config: &ServerConfig) -> Self {
-        Self {
-            handshake: config.handshake_timeout,
-            header_read: config.header_read_timeout,
-            idle: config.idle_timeout,
-        }
-    }
-}
-
-/// One connection: TLS handshake, then HTTP/1.1 with keep-alive until the client closes, a
-/// deadline passes, or shutdown asks it to finish its request and close.
-async fn serve_connection(
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Router,
-    watcher: hyper_util::server::graceful::Watcher,
-    timeouts: ConnTimeouts,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let tls = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
-    };
-    let activity = Arc::new(Activity::default());
-    let io = TimedIo::new(tls, activity.clone(), timeouts.header_read, timeouts.idle);
-    let service = hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
-        let started = activity.start();
-        let app = app.clone();
-        async move {
-            let response = tower::ServiceExt::oneshot(app, request).await;
-            drop(started);
-            response
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // Our TimedIo tells slow headers from idle keep-alive; hyper's timer cannot.
-        .header_read_timeout(None)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-}
-
-/// Resolves on the first SIGTERM or SIGINT; a second signal exits at once.
-pub async fn shutdown_signal() {
-    wait_for_signal().await;
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal; exiting without draining");
-        std::process::exit(130);
-    });
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-/// Sleeps until `when`, or forever when there is no `when`.
-async fn sleep_until(when: Option<tokio::time::Instant>) {
-    match when {
-        Some(when) => tokio::time::sleep_until(when).await,
-        None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_api_servers_timeout_query() {
-        assert_eq!(
-            timeout_param(Some("timeout=10s")),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            timeout_param(Some("a=b&timeout=1m0s")),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            timeout_param(Some("timeout=500ms")),
-            Some(Duration::from_millis(500))
-        );
-        assert_eq!(timeout_param(Some("timeout=soon")), None);
-        assert_eq!(timeout_param(Some("timeout=")), None);
-        assert_eq!(timeout_param(Some("timeout=10")), None);
-        assert_eq!(timeout_param(None), None);
     }
 }

@@ -148,6 +148,7 @@ class SchemaValidation(unittest.TestCase):
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
                      "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
                      "monitoring-values.yaml", "audit-events-values.yaml"]:
+                     "hostile-load-values.yaml"]:
             self.assertIn(want, names)
 
 
@@ -339,6 +340,7 @@ class Workload(unittest.TestCase):
             "--log-format=json",
             "--audit-interval=10m",
             "--audit-rate=200",
+            "--request-memory-budget=67108864",
         ])
         cli = (ROOT / "src" / "cli.rs").read_text()
         for arg in args[1:]:
@@ -668,6 +670,56 @@ class Notes(unittest.TestCase):
     def test_notes_say_warn_mode_accepts(self):
         self.assertIn("nothing is denied", notes("--set", "enforcement=warn"))
         self.assertNotIn("nothing is denied", notes())
+
+
+class HostileLoad(unittest.TestCase):
+    """The values of docs/threat-model.md: the memory budget and the API server's addresses."""
+
+    def budget_arg(self, *sets):
+        args = container(render(None, "1.30.0", tuple(sets)))["args"]
+        found = [a for a in args if a.startswith("--request-memory-budget=")]
+        return int(found[0].split("=", 1)[1]) if found else None
+
+    def test_request_memory_budget_follows_the_memory_limit(self):
+        # A quarter of the 256Mi limit is the binary's own default, 64 MiB.
+        self.assertEqual(self.budget_arg(), 64 * 1024 * 1024)
+        self.assertEqual(self.budget_arg("resources.limits.memory=1Gi"), 256 * 1024 * 1024)
+        self.assertEqual(self.budget_arg("resources.limits.memory=500M"), 125_000_000)
+        self.assertEqual(self.budget_arg("resources.limits.memory=0.5Gi", "requestMemoryPercent=50"),
+                         256 * 1024 * 1024)
+        self.assertIsNone(self.budget_arg("requestMemoryPercent=0"))
+        self.assertIsNone(self.budget_arg("resources.limits=null"))
+
+    def test_the_hostile_load_value_set_renders_both(self):
+        docs = render("hostile-load-values.yaml")
+        self.assertIn(f"--request-memory-budget={int(1024 ** 3 * 0.3)}", container(docs)["args"])
+        by_port = {r["ports"][0]["port"]: r for r in one(docs, "NetworkPolicy")["spec"]["ingress"]}
+        self.assertEqual(by_port["webhook"]["from"][0], {"ipBlock": {"cidr": "10.0.0.0/28"}})
+        self.assertEqual(len(by_port["webhook"]["from"]), 2)
+
+    def test_an_unreadable_memory_limit_fails_the_render_with_a_reason(self):
+        proc = helm_template("--set", "resources.limits.memory=1e9", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("--request-memory-budget", proc.stderr)
+
+    def test_network_policy_admits_the_api_servers_cidrs_on_the_webhook_port_only(self):
+        docs = render(None, "1.30.0", ("networkPolicy.enabled=true",
+                                       "networkPolicy.apiServerCIDRs={10.0.0.0/24,192.168.1.7/32}"))
+        by_port = {r["ports"][0]["port"]: r for r in one(docs, "NetworkPolicy")["spec"]["ingress"]}
+        self.assertEqual(by_port["webhook"]["from"], [{"ipBlock": {"cidr": "10.0.0.0/24"}},
+                                                      {"ipBlock": {"cidr": "192.168.1.7/32"}}])
+        self.assertEqual(by_port["admin"]["from"], [{"podSelector": {}}])
+        # Without addresses or peers the webhook port stays open to the API server, wherever it is.
+        docs = render(None, "1.30.0", ("networkPolicy.enabled=true",))
+        by_port = {r["ports"][0]["port"]: r for r in one(docs, "NetworkPolicy")["spec"]["ingress"]}
+        self.assertNotIn("from", by_port["webhook"])
+
+    def test_bad_hostile_load_values_are_refused(self):
+        for bad in ["requestMemoryPercent=95", "requestMemoryPercent=-1",
+                    "networkPolicy.apiServerCIDRs={10.0.0.1}"]:
+            with self.subTest(bad=bad):
+                proc = helm_template("--set", bad, check=False)
+                self.assertNotEqual(proc.returncode, 0, f"--set {bad} rendered")
 
 
 class ValuesSchema(unittest.TestCase):
