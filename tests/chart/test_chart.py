@@ -147,7 +147,7 @@ class SchemaValidation(unittest.TestCase):
         names = {v.name for v in CI_VALUES}
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
                      "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
-                     "monitoring-values.yaml", "audit-events-values.yaml"]:
+                     "monitoring-values.yaml", "audit-events-values.yaml",
                      "hostile-load-values.yaml"]:
             self.assertIn(want, names)
 
