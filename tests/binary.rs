@@ -15,26 +15,63 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 
+/// `dev-certs` into `certs`, twice: the second run keeps the files. Returns the CA (PEM).
+fn dev_certs_twice(certs: &std::path::Path) -> String {
+    let run = || {
+        Command::new(BIN)
+            .args(["dev-certs", "--keep-existing", "--out"])
+            .arg(certs)
+            .status()
+            .unwrap()
+    };
+    assert!(run().success());
+    let tls_before = std::fs::read(certs.join("tls.crt")).unwrap();
+    assert!(run().success());
+    assert_eq!(std::fs::read(certs.join("tls.crt")).unwrap(), tls_before);
+    std::fs::read_to_string(certs.join("ca.crt")).unwrap()
+}
+
+/// Waits until `/readyz` answers 200, failing if the server exits first.
+async fn until_ready(child: &mut std::process::Child, admin_port: u16) {
+    let admin = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = admin
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server never became ready");
+        assert!(child.try_wait().unwrap().is_none(), "server exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends SIGTERM and returns the exit status, failing after 10s.
+async fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
-    let status = Command::new(BIN)
-        .args(["dev-certs", "--keep-existing", "--out"])
-        .arg(&certs)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let ca = std::fs::read_to_string(certs.join("ca.crt")).unwrap();
-    // Kept on a second run.
-    let tls_before = std::fs::read(certs.join("tls.crt")).unwrap();
-    let status = Command::new(BIN)
-        .args(["dev-certs", "--keep-existing", "--out"])
-        .arg(&certs)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(std::fs::read(certs.join("tls.crt")).unwrap(), tls_before);
+    let ca = dev_certs_twice(&certs);
 
     let (port, admin_port) = (common::free_port(), common::free_port());
     let mut child = Command::new(BIN)
@@ -51,22 +88,7 @@ async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-
-    let admin = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = admin
-            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server never became ready");
-        assert!(child.try_wait().unwrap().is_none(), "server exited early");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_ready(&mut child, admin_port).await;
 
     let client = reqwest::Client::builder()
         .use_rustls_tls()
@@ -85,20 +107,7 @@ async fn dev_certs_then_serve_answers_and_exits_0_on_sigterm() {
     let reply = common::Reply::read(response).await;
     common::assert_allowed(&reply, &review);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(sigterm(&mut child).await.code(), Some(0));
 }
 
 #[test]

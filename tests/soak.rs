@@ -78,59 +78,39 @@ async fn soak_with_rotations_and_a_rolling_restart_loses_nothing() {
     let second = TestServer::start_with(opts.clone()).await;
 
     // Endpoints: the instances whose /readyz is 200.
-    let instances: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>> = Arc::new(Mutex::new(vec![
+    let both = [
         (first.addr, first.admin_addr),
         (second.addr, second.admin_addr),
-    ]));
-    let endpoints: Arc<Mutex<Vec<SocketAddr>>> =
-        Arc::new(Mutex::new(vec![first.addr, second.addr]));
+    ];
+    let instances = Arc::new(Mutex::new(both.to_vec()));
+    let endpoints = Arc::new(Mutex::new(both.iter().map(|(addr, _)| *addr).collect()));
     let done = Arc::new(AtomicBool::new(false));
     let controller = spawn_endpoints_controller(instances.clone(), endpoints.clone(), done.clone());
 
-    let review = common::fixture("examples/reviews/tke-ingress-ssl.json");
     let tally = Arc::new(Tally::default());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for id in 0..concurrency {
-        workers.push(tokio::spawn(worker(Worker {
-            id,
-            total,
-            client: trusting(&ca.cert_pem),
-            tally: tally.clone(),
-            next: next.clone(),
-            endpoints: endpoints.clone(),
-            review: review.clone(),
-        })));
-    }
+    let workers: Vec<_> = (0..concurrency)
+        .map(|id| {
+            tokio::spawn(worker(Worker {
+                id,
+                total,
+                client: trusting(&ca.cert_pem),
+                tally: tally.clone(),
+                next: next.clone(),
+                endpoints: endpoints.clone(),
+                review: common::fixture("examples/reviews/tke-ingress-ssl.json"),
+            }))
+        })
+        .collect();
 
     // The disruptions, spread over the run.
     let mut restarted: Option<TestServer> = None;
-    let mut rolled = false;
     for r in 0..rotations {
-        let mark = total * (r + 1) / (rotations + 2);
-        while next.load(Ordering::SeqCst) < mark {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_sent(&next, total * (r + 1) / (rotations + 2)).await;
         rotate(&ca, &names, &dir, &second, r).await;
         if r == 0 {
-            // Rolling restart of the first instance: shutdown (the SIGTERM path), a replacement starts.
-            let replacement = TestServer::start_with(opts.clone()).await;
-            instances
-                .lock()
-                .unwrap()
-                .push((replacement.addr, replacement.admin_addr));
-            let task = first.signal_shutdown().unwrap();
-            tokio::time::timeout(Duration::from_secs(15), task)
-                .await
-                .expect("instance drained")
-                .unwrap();
-            instances
-                .lock()
-                .unwrap()
-                .retain(|(addr, _)| *addr != first.addr);
-            restarted = Some(replacement);
-            rolled = true;
+            restarted = Some(roll(&mut first, &opts, &instances).await);
         }
     }
     for w in workers {
@@ -138,23 +118,50 @@ async fn soak_with_rotations_and_a_rolling_restart_loses_nothing() {
     }
     done.store(true, Ordering::SeqCst);
     controller.await.unwrap();
-    let elapsed = started.elapsed();
 
     let (sent, answered, failed, p99) = tally.summary();
+    let rolled = restarted.is_some();
     println!(
         "soak: reviews={total} concurrency={concurrency} rotations={rotations} rolling_restart={rolled} \
-         sent={sent} answered={answered} failed={failed} p99={p99:?} elapsed={elapsed:?}"
+         sent={sent} answered={answered} failed={failed} p99={p99:?} elapsed={:?}",
+        started.elapsed()
     );
-    assert!(rolled && restarted.is_some());
-    assert_eq!(
-        failed,
-        0,
-        "first failure: {:?}",
-        tally.first_failure.lock().unwrap()
-    );
-    assert_eq!(sent, total);
-    assert_eq!(answered, total);
+    assert!(rolled);
+    let first_failure = tally.first_failure.lock().unwrap().clone();
+    assert_eq!(failed, 0, "first failure: {first_failure:?}");
+    assert_eq!((sent, answered), (total, total), "sent and answered");
     assert!(reloads(&second).await >= u64::try_from(rotations).unwrap());
+}
+
+/// Waits until the workers have taken `mark` reviews.
+async fn until_sent(next: &AtomicUsize, mark: usize) {
+    while next.load(Ordering::SeqCst) < mark {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Rolling restart of `first`: a replacement starts and joins the endpoints, then `first` shuts
+/// down (the SIGTERM path) and leaves them.
+async fn roll(
+    first: &mut TestServer,
+    opts: &Options,
+    instances: &Mutex<Vec<(SocketAddr, SocketAddr)>>,
+) -> TestServer {
+    let replacement = TestServer::start_with(opts.clone()).await;
+    instances
+        .lock()
+        .unwrap()
+        .push((replacement.addr, replacement.admin_addr));
+    let task = first.signal_shutdown().unwrap();
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("instance drained")
+        .unwrap();
+    instances
+        .lock()
+        .unwrap()
+        .retain(|(addr, _)| *addr != first.addr);
+    replacement
 }
 
 /// Publishes a new pair from the same CA the kubelet's way and waits until `observer` serves it.

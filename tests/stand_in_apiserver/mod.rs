@@ -523,6 +523,29 @@ fn bookmark_line(resource: &str, version: u64) -> String {
     )
 }
 
+/// The logged event lines after `from`, the current version and the watch delay; `None` when
+/// `from` was compacted away.
+fn watch_backlog(
+    inner: &Inner,
+    resource: &'static str,
+    from: u64,
+) -> Option<(Vec<String>, u64, Duration)> {
+    let mut store = inner.store.lock().unwrap();
+    *store.watches.entry(resource.to_owned()).or_default() += 1;
+    let (version, delay) = (store.version, store.watch_delay);
+    let collection = store.collection(resource);
+    if from < collection.compacted_at {
+        return None;
+    }
+    let backlog = collection
+        .log
+        .iter()
+        .filter(|(v, _)| *v > from)
+        .map(|(_, line)| line.clone())
+        .collect();
+    Some((backlog, version, delay))
+}
+
 /// A watch stream: the logged events after `resourceVersion`, then live ones, until expired,
 /// stopped or the client goes away.
 fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, String>) -> Response {
@@ -533,27 +556,11 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
     let bookmarks = params.get("allowWatchBookmarks").map(String::as_str) == Some("true");
     let (sender, receiver) = mpsc::channel::<String>(256);
     let mut signals = inner.signals.subscribe();
-    let backlog: Vec<String>;
-    let mut version;
-    let delay;
-    {
-        let mut store = inner.store.lock().unwrap();
-        *store.watches.entry(resource.to_owned()).or_default() += 1;
-        version = store.version;
-        delay = store.watch_delay;
-        let collection = store.collection(resource);
-        if from < collection.compacted_at {
-            // As the API server does: 200, then one ERROR event with code 410.
-            sender.try_send(gone_line()).unwrap();
-            return stream_response(receiver);
-        }
-        backlog = collection
-            .log
-            .iter()
-            .filter(|(v, _)| *v > from)
-            .map(|(_, line)| line.clone())
-            .collect();
-    }
+    let Some((backlog, mut version, delay)) = watch_backlog(inner, resource, from) else {
+        // As the API server does: 200, then one ERROR event with code 410.
+        sender.try_send(gone_line()).unwrap();
+        return stream_response(receiver);
+    };
     tokio::spawn(async move {
         for line in backlog {
             if sender.send(line).await.is_err() {
