@@ -6,6 +6,7 @@
 //! review's deadline. The offline view ([`offline::OfflineCluster`]) is built from YAML files;
 //! the live view ([`live::LiveCluster`]) from kube-rs watches and on-demand Secret reads.
 
+pub(crate) mod by_name;
 pub mod confirm;
 pub mod live;
 pub mod offline;
@@ -18,8 +19,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use by_name::{ByName, Interner};
 pub use confirm::{Confirmed, Reads, Recording};
 pub use summary::{IngressSummary, Route, SecretCertIds, ServicePortSummary, ServiceSummary};
+use summary::{StoredIngress, StoredService};
 
 /// The answer to "what does Secret ns/name hold?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,42 +93,95 @@ pub struct CacheStatus {
     pub age_seconds: f64,
 }
 
-/// A plain in-memory cluster state; the offline view and tests use it directly.
+/// A plain in-memory cluster state; the offline view and tests use it directly, and the live
+/// view keeps one behind a lock.
+///
+/// Stored compactly ([`by_name::ByName`], [`summary::StoredService`],
+/// [`summary::StoredIngress`]): a look-up builds no key, and the strings that repeat across
+/// objects are shared. The rules still see [`ServiceSummary`] and [`IngressSummary`], made per
+/// look-up.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
-    pub services: HashMap<(String, String), ServiceSummary>,
-    pub secrets: HashMap<(String, String), SecretCertIds>,
-    pub ingresses: HashMap<(String, String), Arc<IngressSummary>>,
-    /// lb id → keys of the Ingresses on it; kept in step with `ingresses`.
-    lb_index: HashMap<String, Vec<(String, String)>>,
-    /// lb id → keys of the Services bound to it; kept in step with `services`.
-    service_lb_index: HashMap<String, Vec<(String, String)>>,
+    services: ByName<StoredService>,
+    secrets: ByName<SecretCertIds>,
+    ingresses: ByName<StoredIngress>,
+    /// lb id → the Ingresses on it; kept in step with `ingresses`.
+    lb_index: LbIndex,
+    /// lb id → the Services bound to it; kept in step with `services`.
+    service_lb_index: LbIndex,
+    strings: Interner,
 }
 
+/// `(namespace, name)` in the CLB indexes.
+type IndexKey = (Arc<str>, Box<str>);
+type LbIndex = HashMap<Arc<str>, Vec<IndexKey>>;
+
 impl ClusterState {
+    /// An empty state that shares this one's interned strings (for a re-list).
+    #[must_use]
+    pub fn empty_like(&self) -> Self {
+        Self {
+            strings: self.strings.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// How many Services, Secrets and qcloud Ingresses it holds.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.services.len(),
+            self.secrets.len(),
+            self.ingresses.len(),
+        )
+    }
+
     /// Adds or replaces a Service and keeps the CLB index current.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers hand over summaries they made for it; the signature predates the compact store"
+    )]
     pub fn insert_service(&mut self, namespace: &str, name: &str, service: ServiceSummary) {
         self.remove_service(namespace, name);
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Some(lb) = &service.existed_lb_id {
-            add_key(&mut self.service_lb_index, lb, key.clone());
+        let stored = StoredService::new(&service, &mut self.strings);
+        let ns = self.strings.intern(namespace);
+        if let Some(lb) = stored.existed_lb_id() {
+            add_key(&mut self.service_lb_index, lb, (ns.clone(), name.into()));
         }
-        self.services.insert(key, service);
+        self.services.insert(ns, name, stored);
     }
 
     pub fn remove_service(&mut self, namespace: &str, name: &str) {
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Some(lb) = self.services.remove(&key).and_then(|s| s.existed_lb_id) {
-            remove_key(&mut self.service_lb_index, &lb, &key);
+        if let Some(old) = self.services.remove(namespace, name)
+            && let Some(lb) = old.existed_lb_id()
+        {
+            remove_key(&mut self.service_lb_index, lb, namespace, name);
         }
     }
 
     /// The qcloud Ingresses in `namespace` whose backends include Service `name`.
     pub fn ingresses_using(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
         self.ingresses
+            .in_namespace(namespace)
+            .filter(|(_, i)| i.uses_backend(name))
+            .map(|(ingress, _)| (namespace.to_owned(), ingress.to_owned()))
+            .collect()
+    }
+
+    /// `(namespace, name)` of every qcloud Ingress held.
+    pub fn ingress_keys(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.ingresses
             .iter()
-            .filter(|((ns, _), i)| ns == namespace && i.backends.iter().any(|b| b == name))
-            .map(|(key, _)| key.clone())
+            .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
+            .collect()
+    }
+
+    /// The CLB ids the Ingress `namespace/name` is on, when it is held.
+    pub fn ingress_lb_ids(&self, namespace: &str, name: &str) -> Vec<String> {
+        self.ingresses
+            .get(namespace, name)
+            .into_iter()
+            .flat_map(StoredIngress::lb_ids)
+            .map(ToString::to_string)
             .collect()
     }
 
@@ -142,60 +198,57 @@ impl ClusterState {
     }
 
     pub fn insert_secret(&mut self, namespace: &str, name: &str, secret: SecretCertIds) {
-        self.secrets
-            .insert((namespace.to_owned(), name.to_owned()), secret);
+        let ns = self.strings.intern(namespace);
+        self.secrets.insert(ns, name, secret);
     }
 
     /// Adds or replaces an Ingress and keeps the CLB index current.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers hand over summaries they made for it; the signature predates the compact store"
+    )]
     pub fn insert_ingress(&mut self, summary: IngressSummary) {
-        let key = (summary.namespace.clone(), summary.name.clone());
-        self.remove_ingress(&key.0, &key.1);
-        for lb in lb_ids(&summary) {
-            add_key(&mut self.lb_index, lb, key.clone());
+        let (namespace, name) = (&summary.namespace, &summary.name);
+        self.remove_ingress(namespace, name);
+        let stored = StoredIngress::new(&summary, &mut self.strings);
+        let ns = self.strings.intern(namespace);
+        for lb in stored.lb_ids() {
+            add_key(&mut self.lb_index, lb, (ns.clone(), name.as_str().into()));
         }
-        self.ingresses.insert(key, Arc::new(summary));
+        self.ingresses.insert(ns, name, stored);
     }
 
     pub fn remove_ingress(&mut self, namespace: &str, name: &str) {
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Some(old) = self.ingresses.remove(&key) {
-            for lb in lb_ids(&old) {
-                remove_key(&mut self.lb_index, lb, &key);
+        if let Some(old) = self.ingresses.remove(namespace, name) {
+            for lb in old.lb_ids() {
+                remove_key(&mut self.lb_index, lb, namespace, name);
             }
         }
     }
 }
 
-type LbIndex = HashMap<String, Vec<(String, String)>>;
-
-fn add_key(index: &mut LbIndex, lb: &str, key: (String, String)) {
-    index.entry(lb.to_owned()).or_default().push(key);
+fn add_key(index: &mut LbIndex, lb: &Arc<str>, key: IndexKey) {
+    index.entry(lb.clone()).or_default().push(key);
 }
 
-fn remove_key(index: &mut LbIndex, lb: &str, key: &(String, String)) {
+fn remove_key(index: &mut LbIndex, lb: &str, namespace: &str, name: &str) {
     if let Some(keys) = index.get_mut(lb) {
-        keys.retain(|k| k != key);
+        keys.retain(|(ns, n)| (&**ns, &**n) != (namespace, name));
         if keys.is_empty() {
             index.remove(lb);
         }
     }
 }
 
-fn lb_ids(summary: &IngressSummary) -> impl Iterator<Item = &str> {
-    let exist = summary.exist_lb_id.as_deref();
-    let owned = summary.lb_id.as_deref().filter(|id| Some(*id) != exist);
-    exist.into_iter().chain(owned)
-}
-
 impl ClusterLookup for ClusterState {
     fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
         self.services
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .cloned()
+            .get(namespace, name)
+            .map(StoredService::summary)
     }
 
     fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
-        match self.secrets.get(&(namespace.to_owned(), name.to_owned())) {
+        match self.secrets.get(namespace, name) {
             Some(ids) => SecretLookup::Found(ids.clone()),
             None => SecretLookup::NotFound,
         }
@@ -206,15 +259,20 @@ impl ClusterLookup for ClusterState {
             .get(lb_id)
             .into_iter()
             .flatten()
-            .filter_map(|key| self.ingresses.get(key).cloned())
+            .filter_map(|(ns, name)| {
+                let stored = self.ingresses.get(ns, name)?;
+                Some(Arc::new(stored.summary(ns, name)))
+            })
             .collect()
     }
 
     fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
         self.service_lb_index
             .get(lb_id)
-            .cloned()
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|(ns, name)| (ns.to_string(), name.to_string()))
+            .collect()
     }
 }
 

@@ -3,10 +3,12 @@
 //! is kept; of a Secret, only the two certificate-id keys.
 
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 
+use super::by_name::Interner;
 use crate::ingress::keys;
 
 /// Key of the certificate id in a TKE TLS Secret.
@@ -148,5 +150,130 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
         enable_group: annotation(keys::ENABLE_GROUP).as_deref() == Some("true"),
         routes,
         backends,
+    }
+}
+
+/// A Service as the cluster view stores it: what [`ServiceSummary`] holds, with the strings that
+/// repeat across Services (type, port names) shared and no spare capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredService {
+    service_type: Arc<str>,
+    ports: Box<[StoredPort]>,
+    existed_lb_id: Option<Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredPort {
+    name: Option<Arc<str>>,
+    port: i32,
+    node_port: Option<i32>,
+}
+
+impl StoredService {
+    pub(crate) fn new(summary: &ServiceSummary, strings: &mut Interner) -> Self {
+        Self {
+            service_type: strings.intern(&summary.service_type),
+            ports: summary
+                .ports
+                .iter()
+                .map(|p| StoredPort {
+                    name: p.name.as_deref().map(|n| strings.intern(n)),
+                    port: p.port,
+                    node_port: p.node_port,
+                })
+                .collect(),
+            existed_lb_id: summary.existed_lb_id.as_deref().map(Arc::from),
+        }
+    }
+
+    pub(crate) fn summary(&self) -> ServiceSummary {
+        ServiceSummary {
+            service_type: self.service_type.to_string(),
+            ports: self
+                .ports
+                .iter()
+                .map(|p| ServicePortSummary {
+                    name: p.name.as_deref().map(str::to_owned),
+                    port: p.port,
+                    node_port: p.node_port,
+                })
+                .collect(),
+            existed_lb_id: self.existed_lb_id.as_deref().map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn existed_lb_id(&self) -> Option<&Arc<str>> {
+        self.existed_lb_id.as_ref()
+    }
+}
+
+/// A qcloud Ingress as the cluster view stores it: what [`IngressSummary`] holds but its
+/// namespace and name (the keys it is stored under), common paths shared, no spare capacity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredIngress {
+    exist_lb_id: Option<Arc<str>>,
+    lb_id: Option<Arc<str>>,
+    enable_group: bool,
+    routes: Box<[StoredRoute]>,
+    backends: Box<[Box<str>]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredRoute {
+    listener: crate::ingress::listeners::Listener,
+    host: Box<str>,
+    path: Arc<str>,
+}
+
+impl StoredIngress {
+    pub(crate) fn new(summary: &IngressSummary, strings: &mut Interner) -> Self {
+        let lb = |id: &Option<String>| id.as_deref().map(Arc::from);
+        Self {
+            exist_lb_id: lb(&summary.exist_lb_id),
+            lb_id: lb(&summary.lb_id),
+            enable_group: summary.enable_group,
+            routes: summary
+                .routes
+                .iter()
+                .map(|r| StoredRoute {
+                    listener: r.listener,
+                    host: r.host.as_str().into(),
+                    path: strings.intern(&r.path),
+                })
+                .collect(),
+            backends: summary.backends.iter().map(|b| b.as_str().into()).collect(),
+        }
+    }
+
+    pub(crate) fn summary(&self, namespace: &str, name: &str) -> IngressSummary {
+        let lb = |id: &Option<Arc<str>>| id.as_deref().map(str::to_owned);
+        IngressSummary {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            exist_lb_id: lb(&self.exist_lb_id),
+            lb_id: lb(&self.lb_id),
+            enable_group: self.enable_group,
+            routes: self
+                .routes
+                .iter()
+                .map(|r| Route {
+                    listener: r.listener,
+                    host: r.host.to_string(),
+                    path: r.path.to_string(),
+                })
+                .collect(),
+            backends: self.backends.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The CLB ids it is on (`existLbId`, and TKE's id when that differs), once each.
+    pub(crate) fn lb_ids(&self) -> impl Iterator<Item = &Arc<str>> {
+        let exist = self.exist_lb_id.as_ref();
+        let owned = self.lb_id.as_ref().filter(|id| Some(*id) != exist);
+        exist.into_iter().chain(owned)
+    }
+
+    pub(crate) fn uses_backend(&self, service: &str) -> bool {
+        self.backends.iter().any(|b| &**b == service)
     }
 }

@@ -102,7 +102,7 @@ impl Cached for Ingress {
         let key = key(object);
         // Its CLB's other Ingresses, before and after: a conflict may have come or gone.
         let mut neighbours: Vec<(String, String)> = Vec::new();
-        let old = state.ingresses.get(&key).map(|s| summarise_lb_ids(s));
+        let old = Some(state.ingress_lb_ids(&key.0, &key.1));
         let new = (!deleted && crate::ingress::is_qcloud(object))
             .then(|| summarise_ingress(object, &key.0));
         for lb in old
@@ -126,7 +126,7 @@ impl Cached for Ingress {
     }
 
     fn relisted(feed: &AuditFeed, listed: &ClusterState) {
-        feed.relisted(&listed.ingresses.keys().cloned().collect());
+        feed.relisted(&listed.ingress_keys());
     }
 }
 
@@ -165,7 +165,7 @@ pub(super) async fn run<K: Cached>(api: Api<K>, shared: Arc<Shared>) {
 fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: Event<K>) {
     let health = K::health(shared);
     match event {
-        Event::Init => *listing = Some(ClusterState::default()),
+        Event::Init => *listing = Some(shared.read().empty_like()),
         Event::InitApply(object) => {
             if let Some(listed) = listing.as_mut() {
                 if let Some(feed) = &shared.feed {
