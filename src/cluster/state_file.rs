@@ -68,6 +68,44 @@ fn read_with<const KEEP: bool>(text: &str) -> Result<Vec<Object>, (usize, String
         .collect()
 }
 
+/// Why a file could not be read: the file itself, or its object number (1-based) and reason.
+#[derive(Debug)]
+pub enum FileError {
+    Io(std::io::Error),
+    Parse(usize, String),
+}
+
+/// Reads every object of a file, as [`read`] does. JSON (what `kubectl get -o json` writes) is
+/// parsed from the file as it is read, so a state file of hundreds of MB is never held whole;
+/// YAML is read into memory first.
+pub fn read_file(path: &Path, keep_ingresses: bool) -> Result<Vec<Object>, FileError> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).map_err(FileError::Io)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let is_json = reader
+        .fill_buf()
+        .map_err(FileError::Io)?
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if !is_json {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(FileError::Io)?;
+        return read(&text, keep_ingresses).map_err(|(n, m)| FileError::Parse(n, m));
+    }
+    let documents = if keep_ingresses {
+        serde_json::from_reader::<_, Summaries<true>>(reader).map(|d| d.0)
+    } else {
+        serde_json::from_reader::<_, Summaries<false>>(reader).map(|d| d.0)
+    };
+    documents
+        .map_err(|e| FileError::Parse(1, one_line(&e.to_string())))?
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| outcome.map_err(|message| FileError::Parse(index + 1, message)))
+        .collect()
+}
+
 /// Adds an object to the state (Services, Secrets, qcloud Ingresses; others are not kept).
 /// Objects without a namespace go to `default_namespace`, as kubectl does.
 pub fn insert(state: &mut ClusterState, object: Object, default_namespace: &str) {
