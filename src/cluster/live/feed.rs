@@ -1,21 +1,24 @@
-//! What the audit pass needs from the watches: each qcloud Ingress as it stands (without
-//! `managedFields`, the last-applied annotation and `status`, which no rule reads), and which
-//! ones to judge again: changed, sharing a CLB with one that changed, or using a Service that
-//! changed. Kept only when the audit is on.
+//! What the audit pass needs from the watches: each qcloud Ingress as it stands, reduced to
+//! what the rules read (name, namespace, annotations without the last-applied copy, spec: the
+//! fields `ingress::lean` decodes; `managedFields`, labels, `status` and the rest are dropped),
+//! and which ones to judge again: changed, sharing a CLB with one that changed, or using a
+//! Service that changed. Kept only when the audit is on.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::cluster::by_name::{ByName, Interner};
 use crate::cluster::confirm::Key;
-
-/// The annotation `kubectl apply` writes: a second copy of the object, read by no rule.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use crate::ingress::lean::LAST_APPLIED;
 
 #[derive(Debug, Default)]
 struct State {
-    objects: HashMap<Key, Arc<RawValue>>,
+    objects: ByName<Arc<RawValue>>,
+    namespaces: Interner,
     dirty: BTreeSet<Key>,
     dirty_services: BTreeSet<Key>,
 }
@@ -36,14 +39,15 @@ impl AuditFeed {
     pub(super) fn ingress_applied(
         &self,
         key: Key,
-        object: &k8s_openapi::api::networking::v1::Ingress,
+        object: &Ingress,
         neighbours: impl IntoIterator<Item = Key>,
     ) {
         let Some(raw) = compact(object) else {
             return;
         };
         let mut state = self.state();
-        state.objects.insert(key.clone(), raw);
+        let namespace = state.namespaces.intern(&key.0);
+        state.objects.insert(namespace, &key.1, raw);
         state.dirty.insert(key);
         state.dirty.extend(neighbours);
         drop(state);
@@ -53,7 +57,7 @@ impl AuditFeed {
     /// An Ingress deleted, or no longer of class qcloud.
     pub(super) fn ingress_gone(&self, key: Key, neighbours: impl IntoIterator<Item = Key>) {
         let mut state = self.state();
-        if state.objects.remove(&key).is_some() {
+        if state.objects.remove(&key.0, &key.1).is_some() {
             state.dirty.insert(key);
         }
         state.dirty.extend(neighbours);
@@ -71,14 +75,14 @@ impl AuditFeed {
         let mut state = self.state();
         let gone: Vec<Key> = state
             .objects
-            .keys()
-            .filter(|k| !listed.contains(*k))
-            .cloned()
+            .iter()
+            .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
+            .filter(|k| !listed.contains(k))
             .collect();
-        for key in &gone {
-            state.objects.remove(key);
+        for (namespace, name) in &gone {
+            state.objects.remove(namespace, name);
         }
-        let all: Vec<Key> = state.objects.keys().cloned().chain(gone).collect();
+        let all: Vec<Key> = keys(&state.objects).chain(gone).collect();
         state.dirty.extend(all);
         drop(state);
         self.changed.notify_one();
@@ -87,7 +91,7 @@ impl AuditFeed {
     /// Marks every Ingress to be judged again (a periodic full pass: Secrets are not watched).
     pub fn mark_all(&self) {
         let mut state = self.state();
-        let all: Vec<Key> = state.objects.keys().cloned().collect();
+        let all: Vec<Key> = keys(&state.objects).collect();
         state.dirty.extend(all);
     }
 
@@ -108,7 +112,7 @@ impl AuditFeed {
         keys.into_iter()
             .map(|key| {
                 state.dirty.remove(&key);
-                let object = state.objects.get(&key).cloned();
+                let object = state.objects.get(&key.0, &key.1).cloned();
                 (key, object)
             })
             .collect()
@@ -126,7 +130,7 @@ impl AuditFeed {
         let mut all: Vec<(Key, Arc<RawValue>)> = state
             .objects
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(ns, name, v)| ((ns.to_owned(), name.to_owned()), v.clone()))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -138,18 +142,57 @@ impl AuditFeed {
     }
 }
 
-/// The object without what no rule reads, as compact JSON.
-fn compact(object: &k8s_openapi::api::networking::v1::Ingress) -> Option<Arc<RawValue>> {
-    let mut object = object.clone();
-    object.metadata.managed_fields = None;
-    object.status = None;
-    if let Some(annotations) = object.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-    let mut value = serde_json::to_value(&object).ok()?;
-    value["apiVersion"] = "networking.k8s.io/v1".into();
-    value["kind"] = "Ingress".into();
-    serde_json::value::to_raw_value(&value).ok().map(Arc::from)
+fn keys<V>(objects: &ByName<V>) -> impl Iterator<Item = Key> + '_ {
+    objects
+        .iter()
+        .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
+}
+
+/// What the rules read of an Ingress (see `ingress::lean`), borrowed for serializing.
+#[derive(Serialize)]
+struct Lean<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: LeanMeta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spec: Option<&'a IngressSpec>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeanMeta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generate_name: Option<&'a str>,
+    annotations: BTreeMap<&'a str, &'a str>,
+}
+
+/// The object reduced to what the rules read, as compact JSON.
+fn compact(object: &Ingress) -> Option<Arc<RawValue>> {
+    let metadata = &object.metadata;
+    let lean = Lean {
+        api_version: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: LeanMeta {
+            name: metadata.name.as_deref(),
+            namespace: metadata.namespace.as_deref(),
+            generate_name: metadata.generate_name.as_deref(),
+            annotations: metadata
+                .annotations
+                .iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != LAST_APPLIED)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        },
+        spec: object.spec.as_ref(),
+    };
+    let text = serde_json::to_string(&lean).ok()?;
+    RawValue::from_string(text).ok().map(Arc::from)
 }
 
 #[cfg(test)]
@@ -161,10 +204,11 @@ mod tests {
         ("shop".to_owned(), name.to_owned())
     }
 
-    fn ingress(name: &str) -> k8s_openapi::api::networking::v1::Ingress {
+    fn ingress(name: &str) -> Ingress {
         serde_json::from_value(json!({
             "metadata": {
-                "name": name, "namespace": "shop",
+                "name": name, "namespace": "shop", "uid": "u-1", "resourceVersion": "7",
+                "labels": {"app": "shop"},
                 "managedFields": [{"manager": "kubectl"}],
                 "annotations": {LAST_APPLIED: "{...}", "kubernetes.io/ingress.class": "qcloud"}
             },
@@ -186,6 +230,13 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("status"), "{text}");
+        for dropped in ["uid", "resourceVersion", "labels"] {
+            assert!(!text.contains(dropped), "{text}");
+        }
+        assert!(
+            text.contains(r#""kubernetes.io/ingress.class":"qcloud""#),
+            "{text}"
+        );
         assert!(
             text.contains("\"apiVersion\":\"networking.k8s.io/v1\""),
             "{text}"
