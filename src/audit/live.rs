@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::value::RawValue;
 
 use super::{Entry, Report, entries, input, rfc3339};
+use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
 use crate::cluster::live::{AuditFeed, LiveCluster};
 use crate::cluster::{ClusterView, LookupRequest};
@@ -42,8 +43,57 @@ impl Default for AuditConfig {
 #[derive(Debug, Default)]
 struct Results {
     /// Every qcloud Ingress judged, with its findings (often none).
-    by_ingress: BTreeMap<Key, Vec<Entry>>,
+    by_ingress: BTreeMap<Key, Box<[Held]>>,
     last_pass: Option<SystemTime>,
+    /// Fields and messages repeat from Ingress to Ingress (a finding that every Ingress of a
+    /// cluster has): held once.
+    strings: Interner,
+}
+
+/// A finding as the audit holds it between passes: an [`Entry`] without the namespace and name
+/// (its key), with its field and message shared with the same finding on other Ingresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    rule: &'static str,
+    severity: &'static str,
+    field: Arc<str>,
+    tke_code: Option<&'static str>,
+    message: Arc<str>,
+}
+
+impl Held {
+    fn new(entry: &Entry, strings: &mut Interner) -> Self {
+        Self {
+            rule: entry.rule,
+            severity: entry.severity,
+            field: strings.intern(&entry.field),
+            tke_code: entry.tke_code,
+            message: strings.intern(&entry.message),
+        }
+    }
+
+    fn entry(&self, (namespace, name): &Key) -> Entry {
+        Entry {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            rule: self.rule,
+            severity: self.severity,
+            field: self.field.to_string(),
+            tke_code: self.tke_code,
+            message: self.message.to_string(),
+        }
+    }
+}
+
+impl Results {
+    fn entries(&self, key: &Key) -> Vec<Entry> {
+        let held = self
+            .by_ingress
+            .get(key)
+            .map(AsRef::as_ref)
+            .unwrap_or_default();
+        held.iter().map(|h| h.entry(key)).collect()
+    }
 }
 
 /// The audit pass and what it last found.
@@ -91,7 +141,11 @@ impl Auditor {
         Report {
             last_pass: results.last_pass.map(rfc3339),
             ingresses: results.by_ingress.len(),
-            findings: results.by_ingress.values().flatten().cloned().collect(),
+            findings: results
+                .by_ingress
+                .iter()
+                .flat_map(|(key, held)| held.iter().map(move |h| h.entry(key)))
+                .collect(),
         }
     }
 
@@ -103,7 +157,7 @@ impl Auditor {
     /// Findings by (rule id, severity), for gauges.
     pub fn counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
         let mut counts = BTreeMap::new();
-        for entry in self.results().by_ingress.values().flatten() {
+        for entry in self.results().by_ingress.values().flat_map(AsRef::as_ref) {
             *counts.entry((entry.rule, entry.severity)).or_default() += 1;
         }
         counts
@@ -165,8 +219,12 @@ impl Auditor {
         let before = results.by_ingress.get(&key).map(|e| denies(e));
         match found {
             Some(entries) => {
-                let after = denies(&entries);
-                results.by_ingress.insert(key.clone(), entries);
+                let held: Box<[Held]> = entries
+                    .into_iter()
+                    .map(|e| Held::new(&e, &mut results.strings))
+                    .collect();
+                let after = denies(&held);
+                results.by_ingress.insert(key.clone(), held);
                 drop(results);
                 if before.as_ref() != Some(&after) && !after.is_empty() {
                     self.notify(&key);
@@ -180,21 +238,15 @@ impl Auditor {
 
     fn notify(&self, key: &Key) {
         if let Some(notify) = &self.on_change {
-            let entries = self
-                .results()
-                .by_ingress
-                .get(key)
-                .cloned()
-                .unwrap_or_default();
+            let entries = self.results().entries(key);
             notify(key, &entries);
         }
     }
 }
 
 /// The deny findings of an Ingress, as a comparable set.
-fn denies(entries: &[Entry]) -> BTreeSet<(&'static str, String)> {
-    entries
-        .iter()
+fn denies(held: &[Held]) -> BTreeSet<(&'static str, Arc<str>)> {
+    held.iter()
         .filter(|e| e.severity == "deny")
         .map(|e| (e.rule, e.field.clone()))
         .collect()
