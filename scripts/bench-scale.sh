@@ -8,6 +8,8 @@
 #   SCALE_ONLY=live-100k scripts/bench-scale.sh   # one run: offline-100k, live-100k,
 #                                           # live-100k-audit, offline-10k, live-10k-audit
 #   SCALE_WRK=5s scripts/bench-scale.sh     # wrk duration per scenario (default 10s)
+#   SCALE_TEST_EXE=... SCALE_BIN=... scripts/bench-scale.sh   # a harness and a binary built
+#                                           # before (no build: another build's figures)
 #
 # Prints the harness's `scale:` lines (figures only; nothing is asserted on time). The webhook is
 # pinned to CPU 0 (one tokio worker, as in scripts/bench.sh) and wrk to CPU 1; the stand-in runs
@@ -27,8 +29,16 @@ trap 'rm -rf "$work"' EXIT
 python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
 export SCALE_INPUTS=$work SCALE_PIN=1 SCALE_WRK=${SCALE_WRK:-10s}
 
-echo "== cargo test --release --no-run (tests/scale.rs and the binary)" >&2
-cargo test --release --locked --test scale --no-run --quiet 2>/dev/null
+if [ -z "${SCALE_TEST_EXE:-}" ]; then
+  echo "== cargo test --release --no-run (tests/scale.rs and the binary)" >&2
+  SCALE_TEST_EXE=$(cargo test --release --locked --test scale --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "scale" and m.get("executable"):
+        print(m["executable"])')
+fi
+# The harness runs the binary its build names (CARGO_BIN_EXE), or SCALE_BIN.
 
 # run NAME TEST [VAR=VALUE...]: one ignored test of tests/scale.rs with these settings.
 run() {
@@ -36,7 +46,7 @@ run() {
   shift 2
   if [ -n "${SCALE_ONLY:-}" ] && [ "$SCALE_ONLY" != "$name" ]; then return 0; fi
   echo "== $name: $*" >&2
-  env "$@" cargo test --release --locked --quiet --test scale -- --ignored --exact --nocapture "$test" 2>&1 |
+  env "$@" "$SCALE_TEST_EXE" --ignored --exact --nocapture "$test" 2>&1 |
     grep '^scale:' | sed "s/^scale: /$name: /"
 }
 

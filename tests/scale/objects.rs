@@ -36,7 +36,7 @@ fn uid(kind: u8, i: usize) -> String {
     format!("6b1f8c0e-2d4a-4f63-9a{kind:02x}-{i:012x}")
 }
 
-fn managed_fields(api_version: &str, fields: Value) -> Value {
+fn managed_fields(api_version: &str, fields: &Value) -> Value {
     json!([{
         "manager": "kubectl-client-side-apply",
         "operation": "Update",
@@ -57,7 +57,7 @@ pub fn service(i: usize, sizes: Sizes) -> Value {
             "name": name, "namespace": ns, "uid": uid(1, i),
             "creationTimestamp": "2026-11-24T20:00:00Z",
             "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "scale"},
-            "managedFields": managed_fields("v1", json!({
+            "managedFields": managed_fields("v1", &json!({
                 "f:metadata": {"f:labels": {".": {}, "f:app.kubernetes.io/name": {},
                                             "f:app.kubernetes.io/part-of": {}}},
                 "f:spec": {"f:externalTrafficPolicy": {}, "f:internalTrafficPolicy": {},
@@ -91,7 +91,7 @@ pub fn ingress(i: usize, sizes: Sizes) -> Value {
         "path": "/", "pathType": "Prefix",
         "backend": {"service": {"name": format!("app-{i}"), "port": {"number": 80}}},
     }]}}]});
-    if i % 10 == 0 && sizes.secrets > 0 {
+    if i.is_multiple_of(10) && sizes.secrets > 0 {
         spec["tls"] =
             json!([{"hosts": [host], "secretName": format!("tls-{}", i % sizes.secrets)}]);
     }
@@ -113,7 +113,7 @@ pub fn ingress(i: usize, sizes: Sizes) -> Value {
                 "kubernetes.io/ingress.qcloud-loadbalance-id": format!("lb-{i:08x}"),
                 "kubectl.kubernetes.io/last-applied-configuration": format!("{applied}\n"),
             },
-            "managedFields": managed_fields("networking.k8s.io/v1", json!({
+            "managedFields": managed_fields("networking.k8s.io/v1", &json!({
                 "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {},
                                                  "f:kubernetes.io/ingress.class": {}},
                                "f:labels": {".": {}, "f:app.kubernetes.io/name": {}}},
@@ -134,7 +134,7 @@ pub fn secret(k: usize, sizes: Sizes) -> Value {
         "metadata": {
             "name": format!("tls-{k}"), "namespace": namespace(k, sizes), "uid": uid(3, k),
             "creationTimestamp": "2026-11-24T20:00:00Z",
-            "managedFields": managed_fields("v1", json!({
+            "managedFields": managed_fields("v1", &json!({
                 "f:data": {".": {}, "f:qcloud_cert_id": {}}, "f:type": {}})),
         },
         "data": {"qcloud_cert_id": cert_id},
