@@ -54,6 +54,11 @@ impl ConnectedCluster {
         })
     }
 
+    /// The kubeconfig context's namespace (`default` when it names none).
+    pub(super) fn default_namespace(&self) -> &str {
+        self.client.default_namespace()
+    }
+
     /// One small list of each watched resource, so an unreachable API server or a missing
     /// permission is one line at once rather than a silent wait for the watches (which retry).
     async fn probe(client: &kube::Client) -> anyhow::Result<()> {

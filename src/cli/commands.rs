@@ -121,12 +121,18 @@ pub(super) fn plan(args: PlanArgs) -> ExitCode {
 pub(super) fn audit(args: AuditCommandArgs) -> ExitCode {
     let AuditCommandArgs {
         namespace,
+        all_namespaces,
         config,
         output,
         cluster,
     } = args;
-    let report = load_settings(config.as_deref())
-        .and_then(|settings| audit_once(settings, cluster, namespace.as_deref()));
+    let scope = if all_namespaces {
+        Scope::All
+    } else {
+        Scope::Namespace(namespace)
+    };
+    let report =
+        load_settings(config.as_deref()).and_then(|settings| audit_once(settings, cluster, scope));
     let report = match report {
         Ok(report) => report,
         Err(e) => return fail(&e),
@@ -141,15 +147,28 @@ pub(super) fn audit(args: AuditCommandArgs) -> ExitCode {
     ExitCode::from(u8::from(report.denied() > 0))
 }
 
+/// Which Ingresses `audit` judges, as kubectl's `-n` and `-A` choose.
+enum Scope {
+    All,
+    /// This namespace, or the kubeconfig context's when `None`.
+    Namespace(Option<String>),
+}
+
 /// The engine, a synced live view keeping every Ingress, and one audit pass over it.
 fn audit_once(
     settings: crate::rules::Settings,
     cluster: KubeArgs,
-    namespace: Option<&str>,
+    scope: Scope,
 ) -> anyhow::Result<crate::audit::Report> {
     let engine = crate::rules::Engine::new(settings)?;
     let cluster = ConnectedCluster::connect(cluster, true)?;
-    let pass = crate::audit::live::once(&engine, &cluster.view, namespace);
+    let namespace = match scope {
+        Scope::All => None,
+        Scope::Namespace(namespace) => {
+            Some(namespace.unwrap_or_else(|| cluster.default_namespace().to_owned()))
+        }
+    };
+    let pass = crate::audit::live::once(&engine, &cluster.view, namespace.as_deref());
     Ok(cluster.runtime.block_on(pass))
 }
 

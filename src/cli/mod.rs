@@ -127,9 +127,12 @@ pub enum PlanFormat {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditCommandArgs {
-    /// Only the Ingresses of this namespace (default: every namespace).
+    /// Only the Ingresses of this namespace (default: the kubeconfig context's namespace).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
+    /// The Ingresses of every namespace.
+    #[arg(long, short = 'A', conflicts_with = "namespace")]
+    pub all_namespaces: bool,
     /// Rule settings (YAML), as for `serve`.
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -143,7 +143,8 @@ impl TestServer {
         (options.tweak)(&mut config);
         let engine = Arc::new(Engine::new(Settings::default()).unwrap());
         let cluster = options.cluster.clone().unwrap_or_else(seed_cluster);
-        let state = AppState::new(engine, cluster, options.limits).with_audit(options.audit.clone());
+        let state =
+            AppState::new(engine, cluster, options.limits).with_audit(options.audit.clone());
         let server = Server::bind(config, state.clone()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let admin_addr = server.admin_addr().unwrap();
