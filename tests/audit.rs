@@ -338,11 +338,13 @@ async fn audit_command(stand_in: &StandIn, args: &[&str]) -> (i32, String, Strin
 async fn the_audit_command_lists_findings_and_exits_1_when_something_would_be_denied() {
     let stand_in = cluster_with_one_bad_ingress().await;
 
-    let (code, stdout, stderr) = audit_command(&stand_in, &[]).await;
+    let (code, stdout, stderr) = audit_command(&stand_in, &["-A"]).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
     assert!(
-        readme.contains(&format!("```\n$ qcloud-ingress-webhook audit\n{stdout}```")),
+        readme.contains(&format!(
+            "```\n$ qcloud-ingress-webhook audit -A\n{stdout}```"
+        )),
         "README.md must quote this output of `audit`:\n{stdout}"
     );
     let lines: Vec<&str> = stdout.lines().collect();
@@ -363,8 +365,20 @@ async fn the_audit_command_lists_findings_and_exits_1_when_something_would_be_de
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["ingresses"], 1);
     assert_eq!(report["findings"], json!([]));
+    // Without -n or -A, the context's namespace, as kubectl does ("default" when it names none).
+    let (code, stdout, _) = audit_command(&stand_in, &["--context", "team-b"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.ends_with("audited 1 qcloud Ingress: no problems found\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = audit_command(&stand_in, &[]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout, "audited 0 qcloud Ingresses: no problems found\n");
+    let (code, stdout, _) = audit_command(&stand_in, &["-n", "shop"]).await;
+    assert_eq!(code, 1, "{stdout}");
 
-    let (code, stdout, _) = audit_command(&stand_in, &["--output", "github"]).await;
+    let (code, stdout, _) = audit_command(&stand_in, &["-A", "--output", "github"]).await;
     assert_eq!(code, 1);
     assert!(
         stdout.starts_with("::error title=host-grammar::shop/localhost spec.rules[0].host: "),

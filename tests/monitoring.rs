@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer, assert_allowed, assert_denied};
+use qcloud_ingress_webhook::audit::live::{AuditConfig, Auditor};
 use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, ingress, service};
 
@@ -110,14 +112,30 @@ async fn ready_live_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDi
     let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
         .await
         .unwrap();
+    let config = LiveConfig {
+        keep_ingresses: true,
+        ..LiveConfig::default()
+    };
+    let view = Arc::new(LiveCluster::start(client, config));
+    let engine = Arc::new(Engine::new(Settings::default()).unwrap());
+    let pace = AuditConfig {
+        debounce: Duration::from_millis(20),
+        ..AuditConfig::default()
+    };
+    let auditor = Arc::new(Auditor::new(engine, view.clone(), pace).unwrap());
+    tokio::spawn(auditor.clone().run());
     let server = TestServer::start_with(Options {
-        cluster: Some(Arc::new(LiveCluster::start(client, LiveConfig::default()))),
+        cluster: Some(view),
+        audit: Some(auditor.clone()),
         ..Options::default()
     })
     .await;
     let give_up = Instant::now() + Duration::from_secs(15);
-    while server.admin_get("/readyz").await.0 != 200 {
-        assert!(Instant::now() < give_up, "the live caches did not sync");
+    while server.admin_get("/readyz").await.0 != 200 || auditor.report().last_pass.is_none() {
+        assert!(
+            Instant::now() < give_up,
+            "the live caches did not sync, or no audit pass ended"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (server, dir)
@@ -151,6 +169,8 @@ async fn every_metric_the_chart_uses_is_served() {
 
     let stand_in = StandIn::start().await;
     stand_in.apply(service("demo", "web", 80));
+    // An Ingress already in the cluster that the audit finds wrong.
+    stand_in.apply(ingress("demo", "old", "localhost", "web", None));
     let (webhook, _dir) = ready_live_webhook(&stand_in).await;
     let scrape = scrape_after_traffic(&webhook).await;
     let served = served_names(&scrape);
@@ -168,6 +188,7 @@ async fn every_metric_the_chart_uses_is_served() {
         r#"reason="bad_request""#,
         r#"resource="services""#,
         r#"resource="ingresses""#,
+        r#"rule="host-grammar",severity="deny""#,
     ] {
         assert!(scrape.contains(label), "{label} missing in\n{scrape}");
     }

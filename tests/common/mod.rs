@@ -90,6 +90,8 @@ pub struct Options {
     pub cluster: Option<Arc<dyn ClusterView>>,
     /// Certificate and key paths to serve (with the set they hold); defaults to a fresh set.
     pub tls_files: Option<(PathBuf, PathBuf, DevCerts)>,
+    /// A background audit to serve on `/audit` and `/metrics`.
+    pub audit: Option<Arc<qcloud_ingress_webhook::audit::live::Auditor>>,
 }
 
 impl Default for Options {
@@ -99,6 +101,7 @@ impl Default for Options {
             tweak: |_| {},
             cluster: None,
             tls_files: None,
+            audit: None,
         }
     }
 }
@@ -140,7 +143,8 @@ impl TestServer {
         (options.tweak)(&mut config);
         let engine = Arc::new(Engine::new(Settings::default()).unwrap());
         let cluster = options.cluster.clone().unwrap_or_else(seed_cluster);
-        let state = AppState::new(engine, cluster, options.limits);
+        let state =
+            AppState::new(engine, cluster, options.limits).with_audit(options.audit.clone());
         let server = Server::bind(config, state.clone()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let admin_addr = server.admin_addr().unwrap();

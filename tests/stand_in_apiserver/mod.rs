@@ -244,6 +244,11 @@ contexts:
   context:
     cluster: nowhere
     user: tester
+- name: team-b
+  context:
+    cluster: stand-in
+    user: tester
+    namespace: team-b
 current-context: stand-in
 ",
             addr = self.addr

@@ -1,0 +1,135 @@
+//! The live cluster `check --kubeconfig`, `plan --kubeconfig` and `audit` read: the view live
+//! `serve` uses, on a runtime of its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::KubeArgs;
+use super::serve::{live_client, live_config};
+
+/// The live view `serve` uses, on a runtime of its own, synced before the first Ingress is
+/// judged.
+pub(super) struct ConnectedCluster {
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) view: crate::cluster::live::LiveCluster,
+    client: kube::Client,
+}
+
+impl ConnectedCluster {
+    /// How long the first lists of Services and Ingresses may take.
+    const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+    /// How long one Ingress's Secret reads may take.
+    const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Connects and waits for the first lists; `keep_ingresses` keeps every Ingress's object too,
+    /// for `audit`.
+    pub(super) fn connect(args: KubeArgs, keep_ingresses: bool) -> anyhow::Result<Self> {
+        use crate::cluster::ClusterView as _;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (client, view) = runtime.block_on(async {
+            let client = live_client(args.kubeconfig, args.context).await?;
+            Self::probe(&client).await?;
+            let config = live_config(Duration::from_secs(30), keep_ingresses);
+            let view = crate::cluster::live::LiveCluster::start(client.clone(), config);
+            let synced = tokio::time::timeout(Self::SYNC_TIMEOUT, async {
+                while !view.is_ready() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            synced.await.map_err(|_| {
+                anyhow::anyhow!(
+                    "the cluster's Services and Ingresses could not be listed within {}s",
+                    Self::SYNC_TIMEOUT.as_secs()
+                )
+            })?;
+            anyhow::Ok((client, view))
+        })?;
+        Ok(Self {
+            runtime,
+            view,
+            client,
+        })
+    }
+
+    /// The kubeconfig context's namespace (`default` when it names none).
+    pub(super) fn default_namespace(&self) -> &str {
+        self.client.default_namespace()
+    }
+
+    /// One small list of each watched resource, so an unreachable API server or a missing
+    /// permission is one line at once rather than a silent wait for the watches (which retry).
+    async fn probe(client: &kube::Client) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Service;
+        use k8s_openapi::api::networking::v1::Ingress;
+        let one = kube::api::ListParams::default().limit(1);
+        // The root cause alone: kube's wrappers repeat themselves ("client error (Connect)").
+        let failed = |what: &str, error: kube::Error| {
+            let error = anyhow::Error::new(error);
+            anyhow::anyhow!("cannot list {what}: {}", error.root_cause())
+        };
+        let lists = async {
+            kube::Api::<Service>::all(client.clone())
+                .list_metadata(&one)
+                .await
+                .map_err(|e| failed("Services", e))?;
+            kube::Api::<Ingress>::all(client.clone())
+                .list_metadata(&one)
+                .await
+                .map_err(|e| failed("Ingresses", e))?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(Self::LOOKUP_TIMEOUT, lists)
+            .await
+            .map_err(|_| anyhow::anyhow!("the API server did not answer within 10s"))?
+    }
+}
+
+impl ConnectedCluster {
+    /// Every Ingress of the cluster as the API server returns it (`plan --diff` against the
+    /// live objects): listed in pages, the RBAC `check --kubeconfig` already needs.
+    pub(super) fn ingresses(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        use k8s_openapi::api::networking::v1::Ingress;
+        let list_all = async {
+            let api: kube::Api<Ingress> = kube::Api::all(self.client.clone());
+            let mut params = kube::api::ListParams::default().limit(500);
+            let mut objects = Vec::new();
+            loop {
+                let page = api.list(&params).await?;
+                for item in page.items {
+                    objects.push(serde_json::to_value(item)?);
+                }
+                match page.metadata.continue_ {
+                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                    _ => break,
+                }
+            }
+            anyhow::Ok(objects)
+        };
+        self.runtime.block_on(async {
+            tokio::time::timeout(Self::SYNC_TIMEOUT, list_all)
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("the cluster's Ingresses could not be listed in time")
+                })?
+        })
+    }
+}
+
+impl crate::check::LiveCluster for ConnectedCluster {
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+    ) -> Arc<dyn crate::cluster::ClusterLookup> {
+        use crate::cluster::ClusterView as _;
+        let request = crate::cluster::LookupRequest {
+            namespace: namespace.to_owned(),
+            secret_names,
+            deadline: std::time::Instant::now() + Self::LOOKUP_TIMEOUT,
+        };
+        self.runtime.block_on(self.view.lookup(request))
+    }
+}

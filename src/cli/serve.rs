@@ -1,0 +1,273 @@
+//! `serve`: its flags, and building the engine, the cluster view and the background audit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{LogFormat, load_settings, parse_duration};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// HTTPS address for AdmissionReviews.
+    #[arg(long, default_value = "0.0.0.0:8443", env = "QIW_LISTEN")]
+    pub listen: SocketAddr,
+    /// Serving certificate chain (PEM).
+    #[arg(long, env = "QIW_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// Serving private key (PEM).
+    #[arg(long, env = "QIW_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Plain-HTTP address for /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "QIW_ADMIN_LISTEN")]
+    pub admin_listen: SocketAddr,
+    /// Offline cluster state: YAML/JSON files or directories of Services, Secrets and Ingresses.
+    /// Repeatable. Without it the webhook reads the live cluster.
+    #[arg(long = "cluster-state", value_name = "PATH")]
+    pub cluster_state: Vec<PathBuf>,
+    /// Live mode: kubeconfig file to use instead of `KUBECONFIG` or the in-cluster account.
+    #[arg(long, value_name = "PATH", conflicts_with = "cluster_state")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Live mode: kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME", conflicts_with = "cluster_state")]
+    pub context: Option<String>,
+    /// Live mode: how long a Secret's certificate ids are reused (missing Secrets never are).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub secret_cache_ttl: Duration,
+    /// Rule settings (YAML).
+    #[arg(long, env = "QIW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format; `auto` is human on a terminal and JSON otherwise.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "QIW_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Limits on what one request or client may take.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// How often the certificate files are re-read (hot reload).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// After SIGTERM, keep serving this long with /readyz 503 while endpoints update.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// Then wait at most this long for in-flight requests.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The background audit of `serve` (live mode only).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Live mode: judge every qcloud Ingress of the cluster again this often (changed ones are
+    /// judged within seconds); `0s` turns the audit, `/audit` and its metrics off.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub audit_interval: Duration,
+    /// Live mode: the audit judges at most this many Ingresses per second.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_rate: u32,
+    /// Live mode: post a Warning Event (reason WouldBeDenied) on each Ingress whose deny findings
+    /// change; needs RBAC to create Events.
+    #[arg(long)]
+    pub audit_events: bool,
+}
+
+/// `serve` flags that bound what a request or a client may take: time, connections, memory.
+/// docs/threat-model.md explains the defaults.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Largest request body accepted; larger ones get 413. The default, 6 MiB, is an UPDATE
+    /// review of two 3 MiB objects, the largest JSON the API server accepts for an object.
+    #[arg(long, default_value_t = crate::http::Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Memory that requests in progress may hold in all (bodies and the work of reviewing them,
+    /// estimated as 100 bytes per body byte); one source address gets at most a quarter, one
+    /// request at most three quarters. Keep it well below the container's memory limit (the
+    /// chart uses a quarter of it).
+    #[arg(long, default_value_t = crate::http::Limits::default().request_memory_budget)]
+    pub request_memory_budget: usize,
+    /// Slowest a request body may arrive, in bytes per second, with pauses of at most 2s; 0
+    /// turns the floor off.
+    #[arg(long, default_value_t = crate::http::Limits::default().body_min_rate)]
+    pub body_min_rate: u64,
+    /// Longest time one review may take (Go duration: 10s, 500ms); also the budget when the API
+    /// server sends no `?timeout=`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Time a client has to send request headers once it has started a request.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive connection is kept (longer than the API server's 90s).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Time a client has to complete the TLS handshake.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// Time a client has to start its first request once the handshake is done.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub first_request_timeout: Duration,
+    /// Connections served at once; when all are taken, the one idle longest makes room, and with
+    /// none idle a new connection is refused.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Connections one source address may hold (0: no cap). The API server keeps up to 25 idle
+    /// connections per server and comes from few addresses.
+    #[arg(long, default_value_t = 128)]
+    pub max_connections_per_source: usize,
+}
+
+impl LimitArgs {
+    /// The request limits and the server configuration with these flags applied.
+    fn apply(self, config: &mut crate::http::ServerConfig) -> crate::http::Limits {
+        let Self {
+            max_body_bytes,
+            request_memory_budget,
+            body_min_rate,
+            request_timeout,
+            header_read_timeout,
+            idle_timeout,
+            handshake_timeout,
+            first_request_timeout,
+            max_connections,
+            max_connections_per_source,
+        } = self;
+        config.header_read_timeout = header_read_timeout;
+        config.idle_timeout = idle_timeout;
+        config.handshake_timeout = handshake_timeout;
+        config.first_request_timeout = first_request_timeout;
+        config.max_connections = max_connections;
+        config.max_connections_per_source = max_connections_per_source;
+        crate::http::Limits {
+            max_body_bytes,
+            request_timeout,
+            request_memory_budget,
+            body_min_rate,
+            ..crate::http::Limits::default()
+        }
+    }
+}
+
+/// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
+pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use crate::http::{AppState, Server, ServerConfig};
+    let ServeArgs {
+        listen,
+        tls_cert,
+        tls_key,
+        admin_listen,
+        cluster_state,
+        kubeconfig,
+        context,
+        secret_cache_ttl,
+        config,
+        log_format,
+        limits,
+        tls_reload_interval,
+        shutdown_delay,
+        shutdown_grace,
+        audit,
+    } = args;
+    let _log_writer = crate::http::logging::init(log_format);
+    let engine = Arc::new(crate::rules::Engine::new(load_settings(
+        config.as_deref(),
+    )?)?);
+    let offline = if cluster_state.is_empty() {
+        None
+    } else {
+        Some(crate::cluster::offline::OfflineCluster::from_paths(
+            &cluster_state,
+        )?)
+    };
+    let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
+    let limits = limits.apply(&mut server_config);
+    log_memory_budget(&limits);
+    server_config.tls_reload_interval = tls_reload_interval;
+    server_config.shutdown_delay = shutdown_delay;
+    server_config.shutdown_grace = shutdown_grace;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let state = if let Some(view) = offline {
+            AppState::new(engine, Arc::new(view), limits)
+        } else {
+            let client = live_client(kubeconfig, context).await?;
+            let config = live_config(secret_cache_ttl, !audit.audit_interval.is_zero());
+            let view = Arc::new(crate::cluster::live::LiveCluster::start(
+                client.clone(),
+                config,
+            ));
+            let auditor = start_audit(&audit, &engine, &view, client);
+            AppState::new(engine, view, limits).with_audit(auditor)
+        };
+        let server = Server::bind(server_config, state).await?;
+        server.run(crate::http::shutdown::shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`).
+fn start_audit(
+    args: &AuditArgs,
+    engine: &Arc<crate::rules::Engine>,
+    view: &Arc<crate::cluster::live::LiveCluster>,
+    client: kube::Client,
+) -> Option<Arc<crate::audit::live::Auditor>> {
+    use crate::audit::live::{AuditConfig, Auditor};
+    let config = AuditConfig {
+        interval: args.audit_interval,
+        rate: args.audit_rate,
+        ..AuditConfig::default()
+    };
+    let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;
+    if args.audit_events {
+        auditor = auditor.on_deny_change(move |key, entries| {
+            let post = crate::audit::events::post(client.clone(), key.clone(), entries.to_vec());
+            tokio::spawn(post);
+        });
+    }
+    let auditor = Arc::new(auditor);
+    tokio::spawn(auditor.clone().run());
+    Some(auditor)
+}
+
+/// Says at start-up how large a review the memory budget can take, since larger ones get 413.
+fn log_memory_budget(limits: &crate::http::Limits) {
+    // One request may hold at most three quarters of the budget (see http::body).
+    let largest = limits.request_memory_budget / 4 * 3 / limits.review_memory_factor.max(1);
+    if largest < limits.max_body_bytes {
+        tracing::info!(
+            request_memory_budget = limits.request_memory_budget,
+            largest_review_bytes = largest,
+            max_body_bytes = limits.max_body_bytes,
+            "reviews larger than largest_review_bytes need more memory than the budget and get 413; \
+             raise --request-memory-budget (with the memory limit) to take them"
+        );
+    }
+}
+
+/// Live mode: the kube client from a kubeconfig or the in-cluster account.
+pub(super) async fn live_client(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> anyhow::Result<kube::Client> {
+    use anyhow::Context as _;
+    crate::cluster::live::client(kubeconfig.as_deref(), context)
+        .await
+        .context(
+            "live mode needs a kubeconfig or an in-cluster service account \
+             (or pass --cluster-state PATH to serve on an offline cluster state)",
+        )
+}
+
+/// Live mode: how the watches run (readiness waits for their first lists).
+pub(super) fn live_config(
+    secret_ttl: Duration,
+    keep_ingresses: bool,
+) -> crate::cluster::live::LiveConfig {
+    crate::cluster::live::LiveConfig {
+        secret_ttl,
+        keep_ingresses,
+        ..crate::cluster::live::LiveConfig::default()
+    }
+}
