@@ -6,7 +6,8 @@
 #
 #   scripts/bench-scale.sh                  # every run below, ~15 minutes after the build
 #   SCALE_ONLY=live-100k scripts/bench-scale.sh   # one run: offline-100k, live-100k,
-#                                           # live-100k-audit, offline-10k, live-10k-audit
+#                                           # live-100k-audit, offline-10k, live-10k-audit,
+#                                           # live-10k-default
 #   SCALE_WRK=5s scripts/bench-scale.sh     # wrk duration per scenario (default 10s)
 #   SCALE_TEST_EXE=... SCALE_BIN=... scripts/bench-scale.sh   # a harness and a binary built
 #                                           # before (no build: another build's figures)
@@ -60,5 +61,7 @@ run live-100k scale_live "${big[@]}" SCALE_AUDIT_INTERVAL=0s
 # held when the re-list comes (the most the audit ever holds); no wrk.
 run live-100k-audit scale_live "${big[@]}" SCALE_AUDIT_RATE=1000000 SCALE_AUDIT_WAIT=1 SCALE_WRK=
 run offline-10k scale_offline "${small[@]}" SCALE_WRK=
-# The audit pass cost at 10k Ingresses: one unthrottled pass, its time and CPU.
+# The audit pass cost at 10k Ingresses: one unthrottled pass, its time and CPU; then one pass at
+# the default --audit-rate (200/s), how long it takes.
 run live-10k-audit scale_live "${small[@]}" SCALE_AUDIT_RATE=1000000 SCALE_AUDIT_WAIT=1 SCALE_WRK=
+run live-10k-default scale_live "${small[@]}" SCALE_AUDIT_WAIT=1 SCALE_WRK=

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use super::{Entry, Report, entries, input, rfc3339};
 use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
-use crate::cluster::live::{AuditFeed, LiveCluster};
+use crate::cluster::live::{AuditFeed, LiveCluster, SharedKey};
 use crate::cluster::{ClusterView, LookupRequest};
 use crate::rules::{Admission, Engine};
 
@@ -43,7 +43,7 @@ impl Default for AuditConfig {
 #[derive(Debug, Default)]
 struct Results {
     /// Every qcloud Ingress judged, with its findings (often none).
-    by_ingress: BTreeMap<Key, Box<[Held]>>,
+    by_ingress: BTreeMap<SharedKey, Box<[Held]>>,
     last_pass: Option<SystemTime>,
     /// Fields and messages repeat from Ingress to Ingress (a finding that every Ingress of a
     /// cluster has): held once.
@@ -72,10 +72,10 @@ impl Held {
         }
     }
 
-    fn entry(&self, (namespace, name): &Key) -> Entry {
+    fn entry(&self, (namespace, name): &SharedKey) -> Entry {
         Entry {
-            namespace: namespace.clone(),
-            name: name.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
             rule: self.rule,
             severity: self.severity,
             field: self.field.to_string(),
@@ -86,7 +86,7 @@ impl Held {
 }
 
 impl Results {
-    fn entries(&self, key: &Key) -> Vec<Entry> {
+    fn entries(&self, key: &SharedKey) -> Vec<Entry> {
         let held = self
             .by_ingress
             .get(key)
@@ -210,9 +210,9 @@ impl Auditor {
         }
     }
 
-    async fn judge(&self, key: Key, object: Option<Arc<RawValue>>) {
+    async fn judge(&self, key: SharedKey, object: Option<Arc<RawValue>>) {
         let found = match object {
-            Some(object) => judge_live(&self.engine, &*self.view, &object, &key).await,
+            Some(object) => judge_live(&self.engine, &*self.view, &object, &key.0, &key.1).await,
             None => None,
         };
         let mut results = self.results();
@@ -224,6 +224,7 @@ impl Auditor {
                     .map(|e| Held::new(&e, &mut results.strings))
                     .collect();
                 let after = denies(&held);
+                // A clone of the key is two reference counts, no string.
                 results.by_ingress.insert(key.clone(), held);
                 drop(results);
                 if before.as_ref() != Some(&after) && !after.is_empty() {
@@ -236,10 +237,10 @@ impl Auditor {
         }
     }
 
-    fn notify(&self, key: &Key) {
+    fn notify(&self, key: &SharedKey) {
         if let Some(notify) = &self.on_change {
             let entries = self.results().entries(key);
-            notify(key, &entries);
+            notify(&(key.0.to_string(), key.1.to_string()), &entries);
         }
     }
 }
@@ -257,16 +258,16 @@ pub async fn judge_live(
     engine: &Engine,
     view: &dyn ClusterView,
     object: &RawValue,
-    key: &Key,
+    namespace: &str,
+    name: &str,
 ) -> Option<Vec<Entry>> {
-    let (namespace, name) = key;
     let pending = match engine.admit(&input(object, namespace)) {
         Admission::Pending(pending) => pending,
         Admission::Decided(decision) => return entries(namespace, name, &decision),
     };
     let lookup = view
         .lookup(LookupRequest {
-            namespace: namespace.clone(),
+            namespace: namespace.to_owned(),
             secret_names: pending.secret_names(),
             deadline: std::time::Instant::now() + Duration::from_secs(5),
         })
@@ -285,7 +286,7 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
         if namespace.is_some_and(|ns| ns != key.0) {
             continue;
         }
-        if let Some(found) = judge_live(engine, view, &object, &key).await {
+        if let Some(found) = judge_live(engine, view, &object, &key.0, &key.1).await {
             report.ingresses += 1;
             report.findings.extend(found);
         }

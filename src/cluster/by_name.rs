@@ -2,17 +2,20 @@
 //! with two `&str`s (no key is built per look-up), and an interner that shares the strings that
 //! repeat across objects (namespaces, Service types, port names, the common paths).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
-/// Objects of one kind, by namespace then name.
+/// Objects of one kind, by namespace then name. Names are `Box<str>` unless they are to be
+/// shared with other structures (`Arc<str>`, see [`ByName::shared_key`]).
 #[derive(Debug, Clone)]
-pub struct ByName<V> {
-    namespaces: HashMap<Arc<str>, HashMap<Box<str>, V>>,
+pub struct ByName<V, N = Box<str>> {
+    namespaces: HashMap<Arc<str>, HashMap<N, V>>,
     len: usize,
 }
 
-impl<V> Default for ByName<V> {
+impl<V, N> Default for ByName<V, N> {
     fn default() -> Self {
         Self {
             namespaces: HashMap::new(),
@@ -21,20 +24,31 @@ impl<V> Default for ByName<V> {
     }
 }
 
-impl<V> ByName<V> {
+impl<V, N> ByName<V, N>
+where
+    N: Borrow<str> + Eq + Hash + for<'a> From<&'a str>,
+{
     pub fn get(&self, namespace: &str, name: &str) -> Option<&V> {
         self.namespaces.get(namespace)?.get(name)
+    }
+
+    /// The stored namespace and name of an object held, to share rather than copy.
+    pub fn shared_key(&self, namespace: &str, name: &str) -> Option<(&Arc<str>, &N)> {
+        let (ns, names) = self.namespaces.get_key_value(namespace)?;
+        let (name, _) = names.get_key_value(name)?;
+        Some((ns, name))
     }
 
     /// Adds or replaces; returns the replaced value. `namespace` is kept as given (interned by
     /// the caller), unless the namespace is already there.
     pub fn insert(&mut self, namespace: Arc<str>, name: &str, value: V) -> Option<V> {
         let names = self.namespaces.entry(namespace).or_default();
-        let old = names.insert(name.into(), value);
-        if old.is_none() {
-            self.len += 1;
+        if let Some(slot) = names.get_mut(name) {
+            return Some(std::mem::replace(slot, value));
         }
-        old
+        names.insert(N::from(name), value);
+        self.len += 1;
+        None
     }
 
     pub fn remove(&mut self, namespace: &str, name: &str) -> Option<V> {
@@ -56,14 +70,19 @@ impl<V> ByName<V> {
         self.namespaces
             .get(namespace)
             .into_iter()
-            .flat_map(|names| names.iter().map(|(n, v)| (&**n, v)))
+            .flat_map(|names| names.iter().map(|(n, v)| (n.borrow(), v)))
     }
 
     /// Every object, as (namespace, name, value).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &V)> {
+        self.keyed().map(|(ns, n, v)| (&**ns, n.borrow(), v))
+    }
+
+    /// Every object with its stored namespace and name.
+    pub fn keyed(&self) -> impl Iterator<Item = (&Arc<str>, &N, &V)> {
         self.namespaces
             .iter()
-            .flat_map(|(ns, names)| names.iter().map(move |(n, v)| (&**ns, &**n, v)))
+            .flat_map(|(ns, names)| names.iter().map(move |(n, v)| (ns, n, v)))
     }
 }
 
@@ -94,7 +113,7 @@ mod tests {
 
     #[test]
     fn objects_come_and_go_by_namespace_and_name() {
-        let mut map = ByName::default();
+        let mut map: ByName<i32> = ByName::default();
         assert_eq!(map.insert("a".into(), "x", 1), None);
         assert_eq!(map.insert("a".into(), "x", 2), Some(1));
         map.insert("b".into(), "x", 3);

@@ -167,12 +167,9 @@ impl ClusterState {
             .collect()
     }
 
-    /// `(namespace, name)` of every qcloud Ingress held.
-    pub fn ingress_keys(&self) -> std::collections::BTreeSet<(String, String)> {
-        self.ingresses
-            .iter()
-            .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
-            .collect()
+    /// Whether the qcloud Ingress `namespace/name` is held.
+    pub fn holds_ingress(&self, namespace: &str, name: &str) -> bool {
+        self.ingresses.get(namespace, name).is_some()
     }
 
     /// The CLB ids the Ingress `namespace/name` is on, when it is held.

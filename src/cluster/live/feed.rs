@@ -15,12 +15,42 @@ use crate::cluster::by_name::{ByName, Interner};
 use crate::cluster::confirm::Key;
 use crate::ingress::lean::LAST_APPLIED;
 
+/// An Ingress's namespace and name as the feed holds them: shared with its stored object, so
+/// that marking all of a cluster's Ingresses, or holding their audit results, copies no string.
+pub type SharedKey = (Arc<str>, Arc<str>);
+
 #[derive(Debug, Default)]
 struct State {
-    objects: ByName<Arc<RawValue>>,
+    objects: ByName<Arc<RawValue>, Arc<str>>,
     namespaces: Interner,
-    dirty: BTreeSet<Key>,
+    dirty: BTreeSet<SharedKey>,
     dirty_services: BTreeSet<Key>,
+}
+
+impl State {
+    /// The key of `namespace/name`, shared with the object when it is held.
+    fn shared_key(&mut self, namespace: &str, name: &str) -> SharedKey {
+        match self.objects.shared_key(namespace, name) {
+            Some((ns, name)) => (ns.clone(), name.clone()),
+            None => (self.namespaces.intern(namespace), Arc::from(name)),
+        }
+    }
+
+    fn mark(&mut self, keys: impl IntoIterator<Item = Key>) {
+        for (namespace, name) in keys {
+            let key = self.shared_key(&namespace, &name);
+            self.dirty.insert(key);
+        }
+    }
+
+    fn mark_all(&mut self) {
+        let all: Vec<SharedKey> = self
+            .objects
+            .keyed()
+            .map(|(ns, name, _)| (ns.clone(), name.clone()))
+            .collect();
+        self.dirty.extend(all);
+    }
 }
 
 /// Objects and change marks, shared by the watch tasks (writers) and the audit pass (reader).
@@ -48,19 +78,19 @@ impl AuditFeed {
         let mut state = self.state();
         let namespace = state.namespaces.intern(&key.0);
         state.objects.insert(namespace, &key.1, raw);
-        state.dirty.insert(key);
-        state.dirty.extend(neighbours);
+        state.mark(std::iter::once(key).chain(neighbours));
         drop(state);
         self.changed.notify_one();
     }
 
     /// An Ingress deleted, or no longer of class qcloud.
-    pub(super) fn ingress_gone(&self, key: Key, neighbours: impl IntoIterator<Item = Key>) {
+    pub(super) fn ingress_gone(&self, key: &Key, neighbours: impl IntoIterator<Item = Key>) {
         let mut state = self.state();
+        let held = state.shared_key(&key.0, &key.1);
         if state.objects.remove(&key.0, &key.1).is_some() {
-            state.dirty.insert(key);
+            state.dirty.insert(held);
         }
-        state.dirty.extend(neighbours);
+        state.mark(neighbours);
         drop(state);
         self.changed.notify_one();
     }
@@ -70,34 +100,32 @@ impl AuditFeed {
         self.changed.notify_one();
     }
 
-    /// After a re-list: objects not listed again are gone, and everything is judged again.
-    pub(super) fn relisted(&self, listed: &BTreeSet<Key>) {
+    /// After a re-list: objects not `listed` again are gone, and everything is judged again.
+    pub(super) fn relisted(&self, listed: impl Fn(&str, &str) -> bool) {
         let mut state = self.state();
-        let gone: Vec<Key> = state
+        let gone: Vec<SharedKey> = state
             .objects
-            .iter()
-            .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
-            .filter(|k| !listed.contains(k))
+            .keyed()
+            .filter(|(ns, name, _)| !listed(ns, name))
+            .map(|(ns, name, _)| (ns.clone(), name.clone()))
             .collect();
         for (namespace, name) in &gone {
             state.objects.remove(namespace, name);
         }
-        let all: Vec<Key> = keys(&state.objects).chain(gone).collect();
-        state.dirty.extend(all);
+        state.mark_all();
+        state.dirty.extend(gone);
         drop(state);
         self.changed.notify_one();
     }
 
     /// Marks every Ingress to be judged again (a periodic full pass: Secrets are not watched).
     pub fn mark_all(&self) {
-        let mut state = self.state();
-        let all: Vec<Key> = keys(&state.objects).collect();
-        state.dirty.extend(all);
+        self.state().mark_all();
     }
 
     /// Marks these Ingresses to be judged again.
     pub fn mark(&self, keys: impl IntoIterator<Item = Key>) {
-        self.state().dirty.extend(keys);
+        self.state().mark(keys);
     }
 
     /// The Services that changed since the last call.
@@ -106,16 +134,17 @@ impl AuditFeed {
     }
 
     /// Up to `max` Ingresses to judge, each with its object (`None`: it is gone).
-    pub fn take(&self, max: usize) -> Vec<(Key, Option<Arc<RawValue>>)> {
+    pub fn take(&self, max: usize) -> Vec<(SharedKey, Option<Arc<RawValue>>)> {
         let mut state = self.state();
-        let keys: Vec<Key> = state.dirty.iter().take(max).cloned().collect();
-        keys.into_iter()
-            .map(|key| {
-                state.dirty.remove(&key);
-                let object = state.objects.get(&key.0, &key.1).cloned();
-                (key, object)
-            })
-            .collect()
+        let mut taken = Vec::with_capacity(max.min(state.dirty.len()));
+        while taken.len() < max {
+            let Some(key) = state.dirty.pop_first() else {
+                break;
+            };
+            let object = state.objects.get(&key.0, &key.1).cloned();
+            taken.push((key, object));
+        }
+        taken
     }
 
     /// True when nothing waits to be judged.
@@ -140,12 +169,6 @@ impl AuditFeed {
     pub async fn changed(&self) {
         self.changed.notified().await;
     }
-}
-
-fn keys<V>(objects: &ByName<V>) -> impl Iterator<Item = Key> + '_ {
-    objects
-        .iter()
-        .map(|(ns, name, _)| (ns.to_owned(), name.to_owned()))
 }
 
 /// What the rules read of an Ingress (see `ingress::lean`), borrowed for serializing.
@@ -223,6 +246,7 @@ mod tests {
         feed.ingress_applied(key("a"), &ingress("a"), [key("b")]);
         let taken = feed.take(10);
         assert_eq!(taken.len(), 2, "the changed one and its CLB neighbour");
+        assert_eq!((&*taken[0].0.1, &*taken[1].0.1), ("a", "b"));
         let (_, object) = &taken[0];
         let text = object.as_ref().unwrap().get();
         assert!(
@@ -246,15 +270,30 @@ mod tests {
     }
 
     #[test]
+    fn marks_share_the_held_names_instead_of_copying_them() {
+        let feed = AuditFeed::default();
+        feed.ingress_applied(key("a"), &ingress("a"), []);
+        let _ = feed.take(10);
+        feed.mark_all();
+        feed.mark([key("a"), key("not-held")]);
+        let taken = feed.take(10);
+        assert_eq!(taken.len(), 2, "a once, and the one not held");
+        let state = feed.state();
+        let (ns, name) = state.objects.shared_key("shop", "a").unwrap();
+        assert!(Arc::ptr_eq(ns, &taken[0].0.0) && Arc::ptr_eq(name, &taken[0].0.1));
+        assert!(taken[1].1.is_none(), "{:?}", taken[1].0);
+    }
+
+    #[test]
     fn a_relist_drops_the_unlisted_and_marks_everything() {
         let feed = AuditFeed::default();
         feed.ingress_applied(key("a"), &ingress("a"), []);
         feed.ingress_applied(key("b"), &ingress("b"), []);
         let _ = feed.take(10);
-        feed.relisted(&BTreeSet::from([key("a")]));
+        feed.relisted(|_, name| name == "a");
         let taken = feed.take(10);
         assert_eq!(taken.len(), 2);
-        assert!(taken.iter().any(|(k, o)| *k == key("b") && o.is_none()));
+        assert!(taken.iter().any(|(k, o)| &*k.1 == "b" && o.is_none()));
         assert_eq!(feed.all().len(), 1);
     }
 }

@@ -27,7 +27,7 @@ use super::{
     CacheStatus, ClusterLookup, ClusterState, ClusterView, ConfirmFuture, IngressSummary,
     LookupFuture, LookupRequest, Reads, SecretLookup, ServiceSummary,
 };
-pub use feed::AuditFeed;
+pub use feed::{AuditFeed, SharedKey};
 use secrets::SecretReader;
 
 /// Tuning of the live view.

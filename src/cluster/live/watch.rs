@@ -121,12 +121,12 @@ impl Cached for Ingress {
         if new.is_some() {
             feed.ingress_applied(key, object, neighbours);
         } else {
-            feed.ingress_gone(key, neighbours);
+            feed.ingress_gone(&key, neighbours);
         }
     }
 
     fn relisted(feed: &AuditFeed, listed: &ClusterState) {
-        feed.relisted(&listed.ingress_keys());
+        feed.relisted(|namespace, name| listed.holds_ingress(namespace, name));
     }
 }
 
