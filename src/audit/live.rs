@@ -3,7 +3,7 @@
 //! all of them again every `interval` (Secrets are read on demand, not watched). At most `rate`
 //! Ingresses are judged per second, so a cluster of 10,000 costs a bounded, steady trickle.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,16 +43,39 @@ impl Default for AuditConfig {
 #[derive(Debug, Default)]
 struct Results {
     /// Every qcloud Ingress judged, with its findings (often none).
-    by_ingress: BTreeMap<SharedKey, Box<[Held]>>,
+    by_ingress: BTreeMap<SharedKey, Arc<[Held]>>,
     last_pass: Option<SystemTime>,
     /// Fields and messages repeat from Ingress to Ingress (a finding that every Ingress of a
     /// cluster has): held once.
     strings: Interner,
+    /// Most Ingresses of a cluster have the same findings (none, or the same few warnings):
+    /// one list is held for all of them.
+    lists: SharedLists,
+}
+
+/// Above this many distinct findings lists no more are shared (they are never forgotten).
+const SHARE_AT_MOST: usize = 4096;
+
+/// Shares equal findings lists. Bounded: see [`SHARE_AT_MOST`].
+#[derive(Debug, Default)]
+struct SharedLists(HashSet<Arc<[Held]>>);
+
+impl SharedLists {
+    fn share(&mut self, held: Vec<Held>) -> Arc<[Held]> {
+        if let Some(shared) = self.0.get(held.as_slice()) {
+            return shared.clone();
+        }
+        let shared: Arc<[Held]> = held.into();
+        if self.0.len() < SHARE_AT_MOST {
+            self.0.insert(shared.clone());
+        }
+        shared
+    }
 }
 
 /// A finding as the audit holds it between passes: an [`Entry`] without the namespace and name
 /// (its key), with its field and message shared with the same finding on other Ingresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Held {
     rule: &'static str,
     severity: &'static str,
@@ -219,10 +242,11 @@ impl Auditor {
         let before = results.by_ingress.get(&key).map(|e| denies(e));
         match found {
             Some(entries) => {
-                let held: Box<[Held]> = entries
+                let held: Vec<Held> = entries
                     .into_iter()
                     .map(|e| Held::new(&e, &mut results.strings))
                     .collect();
+                let held = results.lists.share(held);
                 let after = denies(&held);
                 // A clone of the key is two reference counts, no string.
                 results.by_ingress.insert(key.clone(), held);
@@ -293,4 +317,32 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
     }
     report.last_pass = Some(rfc3339(SystemTime::now()));
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(message: &str) -> Held {
+        Held {
+            rule: "read-only-annotation",
+            severity: "warn",
+            field: Arc::from("metadata.annotations"),
+            tke_code: None,
+            message: Arc::from(message),
+        }
+    }
+
+    #[test]
+    fn equal_findings_lists_are_held_once_up_to_a_bound() {
+        let mut lists = SharedLists::default();
+        let (a, b) = (lists.share(vec![held("m")]), lists.share(vec![held("m")]));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &lists.share(vec![held("other")])));
+        for i in 0..SHARE_AT_MOST + 10 {
+            lists.share(vec![held(&i.to_string())]);
+        }
+        assert_eq!(lists.0.len(), SHARE_AT_MOST);
+        assert_eq!(&*lists.share(vec![held("new")])[0].message, "new");
+    }
 }
