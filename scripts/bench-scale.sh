@@ -8,7 +8,7 @@
 #   SCALE_ONLY=live-100k scripts/bench-scale.sh   # one run: offline-100k, live-100k,
 #                                           # live-100k-audit, offline-10k, live-10k-audit,
 #                                           # live-10k-default
-#   SCALE_WRK=5s scripts/bench-scale.sh     # wrk duration per scenario (default 10s)
+#   SCALE_WRK=5s scripts/bench-scale.sh     # wrk duration per scenario (default 10s; empty: no wrk)
 #   SCALE_TEST_EXE=... SCALE_BIN=... scripts/bench-scale.sh   # a harness and a binary built
 #                                           # before (no build: another build's figures)
 #
@@ -28,7 +28,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
-export SCALE_INPUTS=$work SCALE_PIN=1 SCALE_WRK=${SCALE_WRK:-10s}
+export SCALE_INPUTS=$work SCALE_PIN=1 SCALE_WRK=${SCALE_WRK-10s}
 
 if [ -z "${SCALE_TEST_EXE:-}" ]; then
   echo "== cargo test --release --no-run (tests/scale.rs and the binary)" >&2
