@@ -161,14 +161,6 @@ pub(super) async fn run<K: Cached>(api: Api<K>, shared: Arc<Shared>) {
     }
 }
 
-/// Frees a replaced state on a blocking thread: 100,000 objects take tens of milliseconds to
-/// free, which would stall the reviews that share the async worker (a re-list's p99).
-fn free_elsewhere(state: ClusterState) {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        tokio::task::spawn_blocking(move || drop(state));
-    }
-}
-
 /// Applies one watch event to the shared state (or to the list being buffered).
 fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: Event<K>) {
     let health = K::health(shared);
@@ -188,8 +180,8 @@ fn fold<K: Cached>(shared: &Shared, listing: &mut Option<ClusterState>, event: E
                     K::relisted(feed, &listed);
                 }
                 K::swap(&mut shared.write(), &mut listed);
-                // `listed` now holds the old maps: freed outside the lock, and off the workers.
-                free_elsewhere(listed);
+                // `listed` now holds the old maps; they are dropped here, outside the lock.
+                drop(listed);
                 health.mark_listed(shared.started);
                 tracing::info!(resource = K::RESOURCE, "cache (re-)listed");
             }
