@@ -178,6 +178,11 @@ impl check::LiveCluster for SameCluster {
     fn lookup(&self, _namespace: &str, _secrets: Vec<String>) -> Arc<dyn ClusterLookup> {
         self.0.clone()
     }
+
+    /// `check` never reads a live Ingress (only `plan --diff` does).
+    fn ingress(&self, _namespace: &str, _name: &str) -> anyhow::Result<Option<Value>> {
+        Ok(None)
+    }
 }
 
 /// `check` on the object alone (written to a file), against the server's cluster.

@@ -104,7 +104,10 @@ async fn plans_and_diffs_against_the_cluster() {
         "backend": {"service": {"name": "web", "port": {"number": 80}}}}));
     let mut args = live.clone();
     args.push("--diff".into());
-    let (code, value) = plan(args, edited.to_string()).await;
+    let gets = stand_in.object_gets();
+    let (code, value) = plan(args.clone(), edited.to_string()).await;
+    // The old side is the named Ingress alone, read with one GET (not a list of the cluster).
+    assert_eq!(stand_in.object_gets() - gets, 1);
     assert_eq!(code, 0, "{value}");
     let diff = &value["ingresses"][0];
     assert_eq!(diff["change"], "changed", "{value}");
@@ -121,4 +124,10 @@ async fn plans_and_diffs_against_the_cluster() {
     );
     // The other Ingress on the CLB is not among the inputs: it is not removed.
     assert_eq!(value["ingresses"].as_array().unwrap().len(), 1, "{value}");
+
+    // An Ingress the cluster does not have yet: the whole of it is added.
+    let fresh = ingress("shop", "fresh", "fresh.example.com", "web", None);
+    let (code, value) = plan(args, fresh.to_string()).await;
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(value["ingresses"][0]["change"], "added", "{value}");
 }

@@ -49,6 +49,10 @@ pub struct Options {
 /// the Secrets one review reads fetched first.
 pub trait LiveCluster {
     fn lookup(&self, namespace: &str, secret_names: Vec<String>) -> Arc<dyn ClusterLookup>;
+
+    /// The Ingress as the API server returns it (`plan --diff`'s old side), `None` when there
+    /// is none by that name.
+    fn ingress(&self, namespace: &str, name: &str) -> anyhow::Result<Option<serde_json::Value>>;
 }
 
 /// The result of a run: inputs that could not be used, findings, notes and unresolved

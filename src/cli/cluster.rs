@@ -87,37 +87,6 @@ impl ConnectedCluster {
     }
 }
 
-impl ConnectedCluster {
-    /// Every Ingress of the cluster as the API server returns it (`plan --diff` against the
-    /// live objects): listed in pages, the RBAC `check --kubeconfig` already needs.
-    pub(super) fn ingresses(&self) -> anyhow::Result<Vec<serde_json::Value>> {
-        use k8s_openapi::api::networking::v1::Ingress;
-        let list_all = async {
-            let api: kube::Api<Ingress> = kube::Api::all(self.client.clone());
-            let mut params = kube::api::ListParams::default().limit(500);
-            let mut objects = Vec::new();
-            loop {
-                let page = api.list(&params).await?;
-                for item in page.items {
-                    objects.push(serde_json::to_value(item)?);
-                }
-                match page.metadata.continue_ {
-                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                    _ => break,
-                }
-            }
-            anyhow::Ok(objects)
-        };
-        self.runtime.block_on(async {
-            tokio::time::timeout(Self::SYNC_TIMEOUT, list_all)
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!("the cluster's Ingresses could not be listed in time")
-                })?
-        })
-    }
-}
-
 impl crate::check::LiveCluster for ConnectedCluster {
     fn lookup(
         &self,
@@ -131,5 +100,16 @@ impl crate::check::LiveCluster for ConnectedCluster {
             deadline: std::time::Instant::now() + Self::LOOKUP_TIMEOUT,
         };
         self.runtime.block_on(self.view.lookup(request))
+    }
+
+    fn ingress(&self, namespace: &str, name: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        use k8s_openapi::api::networking::v1::Ingress;
+        let api: kube::Api<Ingress> = kube::Api::namespaced(self.client.clone(), namespace);
+        let read = async { tokio::time::timeout(Self::LOOKUP_TIMEOUT, api.get_opt(name)).await };
+        let object = self
+            .runtime
+            .block_on(read)
+            .map_err(|_| anyhow::anyhow!("the API server did not answer within 10s"))??;
+        Ok(object.map(serde_json::to_value).transpose()?)
     }
 }

@@ -80,10 +80,7 @@ pub(super) fn plan(args: PlanArgs) -> ExitCode {
     let old = match (diff, inputs.len(), &cluster) {
         (false, _, _) => None,
         (true, 2, _) => Some(crate::plan::OldSide::Paths(vec![inputs.remove(0)])),
-        (true, 1, Some(cluster)) => match cluster.ingresses() {
-            Ok(objects) => Some(crate::plan::OldSide::Live(objects)),
-            Err(e) => return fail(&e),
-        },
+        (true, 1, Some(_)) => Some(crate::plan::OldSide::Live),
         (true, _, _) => {
             return fail(&anyhow::anyhow!(
                 "--diff takes OLD NEW, or NEW with --kubeconfig or --context (the live objects \

@@ -51,8 +51,8 @@ pub struct Options {
 pub enum OldSide {
     /// Files or directories.
     Paths(Vec<PathBuf>),
-    /// The live objects (`--kubeconfig`), as the API server returns them.
-    Live(Vec<Value>),
+    /// The live objects of the new side's Ingresses (`--kubeconfig`), read one by one.
+    Live,
 }
 
 /// How the live objects of `--diff --kubeconfig` are named in the output.
@@ -124,7 +124,14 @@ pub fn run(
         Some(old) => {
             let old = match old {
                 OldSide::Paths(paths) => read_side(options, paths, stdin, &mut report),
-                OldSide::Live(objects) => live_side(options, objects, &new, stdin, &mut report),
+                OldSide::Live => {
+                    let live = live.ok_or_else(|| {
+                        PlanError(
+                            "--diff against the cluster needs --kubeconfig or --context".into(),
+                        )
+                    })?;
+                    live_side(options, live, &new, stdin, &mut report)
+                }
             };
             report.diffs = Some(diff::run(&planner, &old, &new, &mut report));
         }
@@ -148,34 +155,43 @@ fn read_side(
 }
 
 /// The live objects of the new side's Ingresses as the old side (the cluster's other Ingresses
-/// are not part of the update): candidates without lines, and `--cluster-state`.
+/// are not part of the update): candidates without lines, and `--cluster-state`. Each is one
+/// GET, so a diff costs the same in a cluster of ten Ingresses or of 100,000.
 fn live_side(
     options: &Options,
-    objects: &[Value],
+    live: &dyn LiveCluster,
     new: &Inputs,
     stdin: &mut dyn std::io::Read,
     report: &mut Report,
 ) -> Inputs {
-    let key = |object: &Value| {
-        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-        let namespace = text("/metadata/namespace").filter(|n| !n.is_empty());
-        let namespace = namespace.unwrap_or(&options.namespace).to_owned();
-        (
-            namespace,
-            text("/metadata/name").unwrap_or_default().to_owned(),
-        )
-    };
-    let wanted: Vec<_> = new.candidates.iter().map(|c| key(&c.object)).collect();
     let mut inputs = read_side(options, &[], stdin, report);
-    let objects = objects.iter().filter(|o| wanted.contains(&key(o)));
-    for (index, object) in objects.enumerate() {
-        inputs.candidates.push(Candidate {
-            file: CLUSTER_NAME.into(),
-            document: index + 1,
-            object: object.clone(),
-            node: None,
-            first_line: 0,
-        });
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for candidate in &new.candidates {
+        let text = |pointer: &str| candidate.object.pointer(pointer).and_then(Value::as_str);
+        let namespace = text("/metadata/namespace").filter(|n| !n.is_empty());
+        let key = (
+            namespace.unwrap_or(&options.namespace).to_owned(),
+            text("/metadata/name").unwrap_or_default().to_owned(),
+        );
+        if !key.1.is_empty() && !wanted.contains(&key) {
+            wanted.push(key);
+        }
+    }
+    for (namespace, name) in wanted {
+        match live.ingress(&namespace, &name) {
+            Ok(Some(object)) => inputs.candidates.push(Candidate {
+                file: CLUSTER_NAME.into(),
+                document: inputs.candidates.len() + 1,
+                object,
+                node: None,
+                first_line: 0,
+            }),
+            Ok(None) => {}
+            Err(e) => report.errors.push(FileError::whole(
+                CLUSTER_NAME,
+                format!("cannot read Ingress {namespace}/{name}: {e:#}"),
+            )),
+        }
     }
     inputs
 }

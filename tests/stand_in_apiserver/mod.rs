@@ -354,7 +354,6 @@ current-context: stand-in
         self.inner.store.lock().unwrap().object_gets
     }
 
-    /// Lists served for `resource` (`services`, `ingresses`).
     /// The Events created so far.
     pub fn events(&self) -> Vec<Value> {
         self.inner
