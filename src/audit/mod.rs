@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::cluster::ClusterLookup;
+use crate::rules::catalogue;
 use crate::rules::{
     AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, Operation, Requester,
 };
@@ -89,6 +90,10 @@ pub fn input<'a>(object: &'a RawValue, namespace: &'a str) -> AdmissionInput<'a>
     }
 }
 
+/// Rules about what a user writes on CREATE that an existing Ingress meets because TKE wrote it:
+/// `read-only-annotation` would flag the CLB id TKE records on every Ingress it has built.
+const NOT_AUDITED: [&str; 1] = [catalogue::READ_ONLY_ANNOTATION.id];
+
 /// What the admission function says of one Ingress: `None` when it is not a qcloud Ingress the
 /// rules judge (another class, an exempt namespace).
 pub fn entries(namespace: &str, name: &str, decision: &Decision) -> Option<Vec<Entry>> {
@@ -96,6 +101,7 @@ pub fn entries(namespace: &str, name: &str, decision: &Decision) -> Option<Vec<E
         decision
             .findings
             .iter()
+            .filter(|f| !NOT_AUDITED.contains(&f.rule.id))
             .map(|f| Entry::from(namespace, name, f))
             .collect()
     })
@@ -147,6 +153,30 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_clb_id_tke_wrote_is_not_a_finding() {
+        let object = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "shop", "annotations": {
+                "kubernetes.io/ingress.class": "qcloud",
+                "kubernetes.io/ingress.qcloud-loadbalance-id": "lb-0a1b2c3d",
+                "kubernetes.io/ingress.http-rules": "[{\"path\": 1}]"}},
+            "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}
+        });
+        let raw = serde_json::value::to_raw_value(&object).unwrap();
+        let engine = Engine::new(crate::rules::Settings::default()).unwrap();
+        let state = crate::cluster::ClusterState::default();
+        let decision = engine.admit_with(&input(&raw, "shop"), &state);
+        let rules = |ids: Vec<&str>| ids.contains(&"read-only-annotation");
+        // A review of the same object (a CREATE) reports the key; the audit does not.
+        assert!(rules(decision.findings.iter().map(|f| f.rule.id).collect()));
+        let audited = judge(&engine, &raw, "shop", "web", &state).unwrap();
+        let audited: Vec<&str> = audited.iter().map(|e| e.rule).collect();
+        assert!(!rules(audited.clone()), "{audited:?}");
+        // Other findings on it still are.
+        assert!(audited.contains(&"http-rules-json"), "{audited:?}");
+    }
 
     #[test]
     fn times_are_rfc3339() {
