@@ -57,5 +57,5 @@ perf record -q -e cpu-clock -F 2000 -g -p "$pid" -o "$work/perf.data" -- sleep "
 wait "$wrk_pid"
 grep -E 'Requests/sec' "$work/wrk.txt"
 perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-  grep -E '^ +[0-9]' | head -60 | tee "$work/report.txt"
+  grep -E "^ +[0-9]" | cut -c1-150 | sed "s/ *$//" | head -60 | tee "$work/report.txt"
 echo "perf.data and report in $work" >&2

@@ -69,8 +69,16 @@ pub struct Ctx<'a> {
     /// The operator says the cluster binds Pods even without the direct-access annotation.
     pub direct_access_by_default: bool,
     /// The backend Services, looked up once per review by the first rule that reads them
-    /// (`checks::backends`): by name, `None` when the view has no such Service.
-    pub services: OnceCell<Vec<(String, Option<ServiceSummary>)>>,
+    /// (`checks::backends`).
+    pub services: OnceCell<Services>,
+}
+
+/// The Services the backend references name, each looked up once.
+pub struct Services {
+    /// `None` when the view has no such Service.
+    pub found: Vec<Option<ServiceSummary>>,
+    /// For each reference, in `checks::backends::references` order, its index in `found`.
+    pub by_reference: Vec<usize>,
 }
 
 /// What a [`Ctx`] is built from, besides the parsed JSON annotations.

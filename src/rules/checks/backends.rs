@@ -1,11 +1,13 @@
 //! Backend Services: they exist, have the port, and are of a type the CLB can reach
 //! (behaviour spec §5).
 
+use std::collections::HashMap;
+
 use k8s_openapi::api::networking::v1::IngressBackend;
 
 use crate::cluster::ServiceSummary;
 use crate::rules::catalogue as c;
-use crate::rules::context::Ctx;
+use crate::rules::context::{Ctx, Services};
 use crate::rules::{Finding, Severity};
 
 /// A backend Service reference, wherever it was written: a spec path, the default backend, or an
@@ -120,22 +122,28 @@ fn resolved<'a>(
     ctx: &'a Ctx<'_>,
 ) -> impl Iterator<Item = (Reference<'a>, Option<&'a ServiceSummary>)> {
     let services = ctx.services.get_or_init(|| {
-        let mut services: Vec<(String, Option<ServiceSummary>)> = Vec::new();
-        for reference in references(ctx) {
-            if !services.iter().any(|(name, _)| name == reference.service) {
-                let found = ctx.cluster.service(ctx.namespace, reference.service);
-                services.push((reference.service.to_owned(), found));
-            }
-        }
-        services
-    });
-    references(ctx).into_iter().map(move |r| {
-        let service = services
+        // One look-up per distinct name; then each reference holds its Service's index (a
+        // 500-rule Ingress names 500 Services, and four rules read them).
+        let mut found: Vec<Option<ServiceSummary>> = Vec::new();
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        let by_reference = references(ctx)
             .iter()
-            .find(|(name, _)| name == r.service)
-            .and_then(|(_, s)| s.as_ref());
-        (r, service)
-    })
+            .map(|r| {
+                *by_name.entry(r.service).or_insert_with(|| {
+                    found.push(ctx.cluster.service(ctx.namespace, r.service));
+                    found.len() - 1
+                })
+            })
+            .collect();
+        Services {
+            found,
+            by_reference,
+        }
+    });
+    references(ctx)
+        .into_iter()
+        .zip(&services.by_reference)
+        .map(move |(r, &at)| (r, services.found[at].as_ref()))
 }
 
 /// The references whose Service exists, with it.
