@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Load benchmark: the webhook (offline mode, release build) against a static TLS baseline (nginx
-# answering a fixed AdmissionReview with the same certificate), both loaded by wrk over HTTP/1.1
-# keep-alive on loopback with the same connections and duration.
+# Load benchmark: the webhook (offline mode, release build) against two baselines with the same
+# certificate: nginx answering a fixed AdmissionReview (static TLS), and a bare tokio-rustls + hyper
+# server that reads each body and answers the same fixed AdmissionReview (examples/bench_bare.rs:
+# what TLS, HTTP and the runtime cost on the webhook's own stack). All are loaded by wrk over
+# HTTP/1.1 keep-alive on loopback with the same connections and duration.
 #
 #   scripts/bench.sh                 # full run, ~3 minutes after the build
 #   BENCH_DURATION=5s scripts/bench.sh
@@ -10,7 +12,7 @@
 # Installs wrk and nginx from Debian's packages when missing. Servers are pinned to CPU 0 and wrk
 # to CPU 1 (2-core machine), so each side gets one core. Prints req/s, p50 and p99 per scenario,
 # the server's CPU time per request (user + system, from /proc/<pid>/stat: on a machine shared
-# with other jobs it moves far less than req/s), the ratios against the baseline, and the
+# with other jobs it moves far less than req/s), the ratios against both baselines, and the
 # webhook's peak RSS with 10k+10k+2k objects cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ connections=${BENCH_CONNECTIONS:-16}
 port_webhook=18443
 port_admin=18080
 port_nginx=19443
+port_bare=19444
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -31,15 +34,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
+echo "== cargo build --release (the webhook and the bare baseline)" >&2
+cargo build --release --locked --quiet --bin qcloud-ingress-webhook --example bench_bare
+# Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bare_bin=$target_dir/release/examples/bench_bare
 if [ -n "${BENCH_BIN:-}" ]; then
   bin=$BENCH_BIN
   echo "== using $bin" >&2
 else
-  echo "== cargo build --release" >&2
-  cargo build --release --locked --quiet
-  # Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
-  target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
   bin=$target_dir/release/qcloud-ingress-webhook
 fi
 
@@ -154,6 +158,20 @@ wait_for "https://127.0.0.1:$port_nginx/"
 echo "== baseline: nginx static TLS" >&2
 run_wrk static-allowed "https://127.0.0.1:$port_nginx/validate" "$work/review-allowed.json" "$nginx_pid"
 run_wrk static-denied "https://127.0.0.1:$port_nginx/validate" "$work/review-denied.json" "$nginx_pid"
+
+echo "== baseline: bare tokio-rustls + hyper" >&2
+# Pinned from exec like the webhook: one CPU, so one tokio worker.
+taskset -c 0 "$bare_bin" 127.0.0.1:$port_bare "$work/certs/tls.crt" "$work/certs/tls.key" \
+  "$work/static-response.json" &
+bare_pid=$!
+pids+=("$bare_pid")
+wait_for "https://127.0.0.1:$port_bare/"
+run_wrk bare-allowed "https://127.0.0.1:$port_bare/validate" "$work/review-allowed.json" "$bare_pid"
+run_wrk bare-denied "https://127.0.0.1:$port_bare/validate" "$work/review-denied.json" "$bare_pid"
+for n in 50 500; do # what carrying the large bodies costs, to take out of the per-rule figure
+  run_wrk "bare-rules-$n" "https://127.0.0.1:$port_bare/validate" "$work/review-rules-$n.json" "$bare_pid"
+done
+kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
 
 echo "== webhook, small cluster state" >&2
 start_webhook "$work/state-small"

@@ -57,34 +57,35 @@ struct RawReview<'a> {
 /// The whole review in one pass, for the common case of a well-formed body; anything it cannot
 /// read goes through [`RawReview`] again, which tells exactly what is wrong.
 #[derive(Deserialize)]
-struct WellFormedReview {
+struct WellFormedReview<'a> {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<ObjectRequest>,
+    #[serde(borrow)]
+    request: Option<ObjectRequest<'a>>,
 }
 
 /// An [`AdmissionRequest`] read only from a JSON object: serde would also read one from an array,
 /// field by field, and take a uid from whatever comes first.
-struct ObjectRequest(AdmissionRequest);
+struct ObjectRequest<'a>(AdmissionRequest<'a>);
 
-impl<'de> Deserialize<'de> for ObjectRequest {
+impl<'de: 'a, 'a> Deserialize<'de> for ObjectRequest<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectOnly;
-        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
-            type Value = ObjectRequest;
+        struct ObjectOnly<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ObjectOnly<'a> {
+            type Value = ObjectRequest<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an AdmissionReview request object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<ObjectRequest, A::Error> {
+            ) -> Result<ObjectRequest<'a>, A::Error> {
                 AdmissionRequest::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(ObjectRequest)
             }
         }
-        deserializer.deserialize_map(ObjectOnly)
+        deserializer.deserialize_map(ObjectOnly(std::marker::PhantomData))
     }
 }
 
@@ -119,7 +120,7 @@ pub struct UserInfo {
 /// carried, and they are never logged.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+pub struct AdmissionRequest<'a> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -130,11 +131,12 @@ pub struct AdmissionRequest {
     pub operation: OperationName,
     #[serde(default)]
     pub user_info: UserInfo,
-    /// Kept as raw JSON text: the admission function decodes only what the rules read.
-    #[serde(default)]
-    pub object: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub old_object: Option<Box<RawValue>>,
+    /// Raw JSON text borrowed from the body (not copied): the admission function decodes only
+    /// what the rules read.
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
@@ -165,9 +167,9 @@ impl From<OperationName> for Operation {
 
 /// A parsed review: its version, and either a readable request or the uid of an unreadable one.
 #[derive(Debug, Clone)]
-pub struct ParsedReview {
+pub struct ParsedReview<'a> {
     pub version: ReviewVersion,
-    pub request: Result<AdmissionRequest, MalformedRequest>,
+    pub request: Result<AdmissionRequest<'a>, MalformedRequest>,
 }
 
 /// A `request` whose uid we could read but whose other fields are malformed: answered with a deny
@@ -179,7 +181,7 @@ pub struct MalformedRequest {
 }
 
 /// Parses a request body. `Err` means HTTP 400 with the one-line reason.
-pub fn parse_review(body: &[u8]) -> Result<ParsedReview, Unreadable> {
+pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, Unreadable> {
     // One pass over the body when it is well formed (nearly always); a second only to explain.
     if let Ok(review) = serde_json::from_slice::<WellFormedReview>(body) {
         let version = review_version(review.api_version, review.kind.as_deref())?;
@@ -415,17 +417,30 @@ mod tests {
             ("admission.k8s.io/v1", ReviewVersion::V1),
             ("admission.k8s.io/v1beta1", ReviewVersion::V1beta1),
         ] {
-            let parsed = parse_review(&body(&json!({
+            let input = body(&json!({
                 "apiVersion": api, "kind": "AdmissionReview",
                 "request": {"uid": "u1", "operation": "CREATE",
                             "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}}
-            })))
-            .unwrap();
+            }));
+            let parsed = parse_review(&input).unwrap();
             assert_eq!(parsed.version, version);
             let request = parsed.request.unwrap();
             assert_eq!(request.uid, "u1");
             assert_eq!(request.kind.api_version(), "networking.k8s.io/v1");
         }
+    }
+
+    #[test]
+    fn the_object_is_its_text_in_the_body() {
+        let object = json!({"metadata": {"annotations": {"a": "say \"hi\"\n\u{e9}"}}});
+        let input = body(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "operation": "UPDATE", "object": object, "oldObject": null}
+        }));
+        let request = parse_review(&input).unwrap().request.unwrap();
+        let text = request.object.unwrap().get();
+        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), object);
+        assert!(request.old_object.is_none());
     }
 
     #[test]
@@ -477,11 +492,11 @@ mod tests {
 
     #[test]
     fn malformed_request_with_uid_keeps_the_uid() {
-        let parsed = parse_review(&body(&json!({
+        let input = body(&json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u9", "operation": "EXPLODE"}
-        })))
-        .unwrap();
+        }));
+        let parsed = parse_review(&input).unwrap();
         let err = parsed.request.unwrap_err();
         assert_eq!(err.uid, "u9");
         assert!(err.reason.contains("malformed"), "{}", err.reason);

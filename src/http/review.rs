@@ -123,7 +123,7 @@ fn answered(endpoint: Endpoint, decision: &Decision) -> &'static str {
 async fn decide(
     state: &AppState,
     endpoint: Endpoint,
-    request: &AdmissionRequest,
+    request: &AdmissionRequest<'_>,
     deadline: Instant,
 ) -> Decision {
     let input = AdmissionInput {
@@ -135,8 +135,8 @@ async fn decide(
             kind: &request.kind.kind,
         },
         namespace: request.namespace.as_deref(),
-        object: request.object.as_deref(),
-        old_object: request.old_object.as_deref(),
+        object: request.object,
+        old_object: request.old_object,
         requester: Requester {
             username: &request.user_info.username,
             groups: &request.user_info.groups,
@@ -225,7 +225,7 @@ fn record(
     endpoint: Endpoint,
     operation: &'static str,
     uid: &str,
-    request: Option<&AdmissionRequest>,
+    request: Option<&AdmissionRequest<'_>>,
     decision: &Decision,
     started: Instant,
 ) {

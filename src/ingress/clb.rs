@@ -568,7 +568,7 @@ impl Redirects<'_> {
             let on_https = self
                 .layout
                 .listeners_of(&path)
-                .contains(&Listener::HTTPS_443);
+                .any(|l| l == Listener::HTTPS_443);
             if !on_https || seen.contains(&(path.host, path.url)) {
                 continue;
             }

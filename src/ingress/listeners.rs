@@ -150,8 +150,8 @@ impl Entry {
             && self
                 .backend
                 .as_ref()
-                .zip(path.backend())
-                .is_some_and(|((service, port), (s, p))| service == s && *port == p)
+                .zip(path.backend_ref())
+                .is_some_and(|((service, port), (s, p))| service == s && p.is(port))
     }
 }
 
@@ -189,13 +189,83 @@ impl<'a> SpecPath<'a> {
 
     /// `(service, port)` as TKE compares them: the port number's digits, or its name.
     pub fn backend(&self) -> Option<(&'a str, String)> {
+        self.backend_ref()
+            .map(|(service, port)| (service, port.to_string()))
+    }
+
+    /// [`SpecPath::backend`] without allocating.
+    pub fn backend_ref(&self) -> Option<(&'a str, PortRef<'a>)> {
         let service = self.path.backend.service.as_ref()?;
-        let port = service.port.as_ref().map_or_else(String::new, |p| {
-            p.number
-                .map_or_else(|| p.name.clone().unwrap_or_default(), |n| n.to_string())
-        });
+        let port = match &service.port {
+            Some(p) => match p.number {
+                Some(n) => PortRef::Number(n),
+                None => PortRef::Text(p.name.as_deref().unwrap_or_default()),
+            },
+            None => PortRef::Text(""),
+        };
         Some((service.name.as_str(), port))
     }
+}
+
+/// A spec backend's port as TKE compares it: the number's digits, or the name (`""` for none).
+/// Equal when the text is.
+#[derive(Debug, Clone, Copy)]
+pub enum PortRef<'a> {
+    Number(i32),
+    Text(&'a str),
+}
+
+impl PortRef<'_> {
+    /// True when the port reads as `text`.
+    pub fn is(self, text: &str) -> bool {
+        match self {
+            Self::Text(own) => own == text,
+            Self::Number(n) => {
+                let mut digits = [0u8; 11];
+                text.as_bytes() == decimal(n, &mut digits)
+            }
+        }
+    }
+}
+
+impl PartialEq for PortRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match *other {
+            Self::Text(text) => self.is(text),
+            Self::Number(n) => {
+                let mut digits = [0u8; 11];
+                std::str::from_utf8(decimal(n, &mut digits)).is_ok_and(|text| self.is(text))
+            }
+        }
+    }
+}
+
+impl fmt::Display for PortRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// `n`'s decimal digits (with a leading `-`), written into `buf` from the end.
+fn decimal(n: i32, buf: &mut [u8; 11]) -> &[u8] {
+    let mut rest = n.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + u8::try_from(rest % 10).unwrap_or_default();
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
 }
 
 /// Every spec path of an Ingress, with its defaults filled in.
@@ -256,6 +326,17 @@ pub struct Layout {
 impl Layout {
     pub fn of(ingress: &Ingress) -> Self {
         let annotations = ingress.metadata.annotations.as_ref();
+        Self::with_entries(
+            ingress,
+            entries(annotations, keys::HTTP_RULES),
+            entries(annotations, keys::HTTPS_RULES),
+        )
+    }
+
+    /// The layout with rules-annotation entries already read (the rules read only those that
+    /// passed their schema, and parse each annotation once).
+    pub fn with_entries(ingress: &Ingress, http: Vec<Entry>, https: Vec<Entry>) -> Self {
+        let annotations = ingress.metadata.annotations.as_ref();
         let is_true = |key: &str| {
             annotations
                 .and_then(|a| a.get(key))
@@ -271,8 +352,8 @@ impl Layout {
             certificates: tls || annotations.is_some_and(|a| a.contains_key(keys::CERTIFICATE)),
             rule_mix: is_true(keys::RULE_MIX),
             rule_mix_both: is_true(keys::RULE_MIX_BOTH),
-            http_entries: entries(annotations, keys::HTTP_RULES),
-            https_entries: entries(annotations, keys::HTTPS_RULES),
+            http_entries: http,
+            https_entries: https,
         }
     }
 
@@ -305,13 +386,15 @@ impl Layout {
     }
 
     /// The listeners a spec path lands on: every declared listener of each protocol it is on.
-    pub fn listeners_of(&self, path: &SpecPath<'_>) -> Vec<Listener> {
+    pub fn listeners_of<'s>(
+        &'s self,
+        path: &SpecPath<'_>,
+    ) -> impl Iterator<Item = Listener> + use<'s> {
         let placement = self.placement(path);
         self.listeners
             .iter()
             .copied()
-            .filter(|l| placement.serves(l.protocol))
-            .collect()
+            .filter(move |l| placement.serves(l.protocol))
     }
 }
 
@@ -328,14 +411,11 @@ pub fn routes(ingress: &Ingress) -> Vec<Route> {
     let layout = Layout::of(ingress);
     spec_paths(ingress)
         .flat_map(|path| {
-            layout
-                .listeners_of(&path)
-                .into_iter()
-                .map(move |listener| Route {
-                    listener,
-                    host: path.host.to_owned(),
-                    path: path.url.to_owned(),
-                })
+            layout.listeners_of(&path).map(move |listener| Route {
+                listener,
+                host: path.host.to_owned(),
+                path: path.url.to_owned(),
+            })
         })
         .collect()
 }
@@ -407,6 +487,23 @@ mod tests {
             declared(ingress(&broken, false).metadata.annotations.as_ref()),
             [Listener::HTTP_80, Listener::HTTPS_443]
         );
+    }
+
+    #[test]
+    fn ports_compare_as_their_text() {
+        for n in [0, 7, 80, 65535, -1, i32::MIN, i32::MAX] {
+            assert!(PortRef::Number(n).is(&n.to_string()), "{n}");
+            assert_eq!(PortRef::Number(n).to_string(), n.to_string());
+        }
+        assert!(!PortRef::Number(80).is("080"));
+        assert!(!PortRef::Number(80).is("8"));
+        assert!(!PortRef::Number(8).is("80"));
+        assert!(PortRef::Text("http").is("http"));
+        assert!(PortRef::Text("").is(""));
+        assert_eq!(PortRef::Number(80), PortRef::Text("80"));
+        assert_eq!(PortRef::Text("80"), PortRef::Number(80));
+        assert_ne!(PortRef::Number(80), PortRef::Number(81));
+        assert_ne!(PortRef::Text("http"), PortRef::Text(""));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the parsed http/https-rules entries, and the listeners each spec path lands on (from the one
 //! model of what TKE builds, [`crate::ingress::listeners`]).
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use super::Operation;
 use super::annotations as keys;
-use crate::cluster::ClusterLookup;
+use crate::cluster::{ClusterLookup, ServiceSummary};
 use crate::ingress::clb::Clb;
 use crate::ingress::listeners::{self, Layout, Placement, SpecPath};
 
@@ -67,6 +68,17 @@ pub struct Ctx<'a> {
     pub cluster: &'a dyn ClusterLookup,
     /// The operator says the cluster binds Pods even without the direct-access annotation.
     pub direct_access_by_default: bool,
+    /// The backend Services, looked up once per review by the first rule that reads them
+    /// (`checks::backends`).
+    pub services: OnceCell<Services>,
+}
+
+/// The Services the backend references name, each looked up once.
+pub struct Services {
+    /// `None` when the view has no such Service.
+    pub found: Vec<Option<ServiceSummary>>,
+    /// For each reference, in `checks::backends::references` order, its index in `found`.
+    pub by_reference: Vec<usize>,
 }
 
 /// What a [`Ctx`] is built from, besides the parsed JSON annotations.
@@ -102,9 +114,11 @@ impl<'a> Ctx<'a> {
         let for_http = entries(keys::HTTP_RULES);
         let for_https = entries(keys::HTTPS_RULES);
         // The model reads the entries that passed their schema, as the rules do.
-        let mut layout = Layout::of(ingress);
-        layout.http_entries = for_http.iter().map(|e| e.read.clone()).collect();
-        layout.https_entries = for_https.iter().map(|e| e.read.clone()).collect();
+        let layout = Layout::with_entries(
+            ingress,
+            for_http.iter().map(|e| e.read.clone()).collect(),
+            for_https.iter().map(|e| e.read.clone()).collect(),
+        );
         Self {
             operation: subject.operation,
             namespace: subject.namespace,
@@ -126,6 +140,7 @@ impl<'a> Ctx<'a> {
             json,
             cluster,
             direct_access_by_default: false,
+            services: OnceCell::new(),
         }
     }
 

@@ -72,7 +72,6 @@ impl Schemas {
             let Some(text) = annotations.get(spec.key) else {
                 continue;
             };
-            let field = annotation_field(spec.key);
             let finding = |field: String, problem: String, fix: &str| {
                 Finding::new(spec.rule, field, problem, fix)
             };
@@ -80,19 +79,20 @@ impl Schemas {
                 Ok(value) => value,
                 Err(e) => {
                     findings.push(finding(
-                        field,
+                        annotation_field(spec.key),
                         format!("is not valid JSON ({e})"),
                         "write valid JSON (check quotes and brackets), e.g. with `jq .` first",
                     ));
                     continue;
                 }
             };
-            let errors: Vec<_> = spec.validator.iter_errors(&value).collect();
-            if errors.is_empty() {
+            // The errors (and their field paths) are collected only for a value that fails.
+            if spec.validator.is_valid(&value) {
                 parsed.push((spec.key, value));
                 continue;
             }
-            for error in errors.iter().take(MAX_SCHEMA_ERRORS) {
+            let field = annotation_field(spec.key);
+            for error in spec.validator.iter_errors(&value).take(MAX_SCHEMA_ERRORS) {
                 let mut path = field.clone();
                 for segment in error.instance_path() {
                     push_segment(&mut path, &segment.to_string());

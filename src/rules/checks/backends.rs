@@ -1,11 +1,13 @@
 //! Backend Services: they exist, have the port, and are of a type the CLB can reach
 //! (behaviour spec §5).
 
+use std::collections::HashMap;
+
 use k8s_openapi::api::networking::v1::IngressBackend;
 
 use crate::cluster::ServiceSummary;
 use crate::rules::catalogue as c;
-use crate::rules::context::Ctx;
+use crate::rules::context::{Ctx, Services};
 use crate::rules::{Finding, Severity};
 
 /// A backend Service reference, wherever it was written: a spec path, the default backend, or an
@@ -13,9 +15,8 @@ use crate::rules::{Finding, Severity};
 pub struct Reference<'a> {
     pub service: &'a str,
     pub port: Port<'a>,
-    /// Field paths of the service name and the port.
-    pub name_field: String,
-    pub port_field: String,
+    /// Where it is written; its field paths are spelled out only for a finding.
+    at: At,
 }
 
 pub enum Port<'a> {
@@ -24,18 +25,57 @@ pub enum Port<'a> {
     Missing,
 }
 
+/// Where a reference is written.
+#[derive(Clone, Copy)]
+enum At {
+    SpecPath { rule: usize, path: usize },
+    DefaultBackend,
+    Entry { key: &'static str, index: usize },
+}
+
+impl Reference<'_> {
+    /// The backend's own field path (`spec.rules[0].http.paths[1].backend`).
+    fn backend_field(&self) -> String {
+        match self.at {
+            At::SpecPath { rule, path } => format!("spec.rules[{rule}].http.paths[{path}].backend"),
+            At::DefaultBackend => "spec.defaultBackend".to_owned(),
+            At::Entry { key, index } => format!("metadata.annotations[{key}][{index}].backend"),
+        }
+    }
+
+    /// The field path of the Service's name.
+    pub fn name_field(&self) -> String {
+        let backend = self.backend_field();
+        match self.at {
+            At::Entry { .. } => format!("{backend}.serviceName"),
+            _ => format!("{backend}.service.name"),
+        }
+    }
+
+    /// The field path of the port (of the number or name as written).
+    pub fn port_field(&self) -> String {
+        let backend = self.backend_field();
+        match (self.at, &self.port) {
+            (At::Entry { .. }, _) => format!("{backend}.servicePort"),
+            (_, Port::Number(_)) => format!("{backend}.service.port.number"),
+            (_, Port::Name(_)) => format!("{backend}.service.port.name"),
+            (_, Port::Missing) => format!("{backend}.service.port"),
+        }
+    }
+}
+
 /// Every Service reference of the Ingress, in field order.
 pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
     let mut out = Vec::new();
     for path in ctx.spec_paths() {
-        spec_reference(
-            &path.path.backend,
-            &format!("{}.backend", path.field()),
-            &mut out,
-        );
+        let at = At::SpecPath {
+            rule: path.rule_index,
+            path: path.path_index,
+        };
+        spec_reference(&path.path.backend, at, &mut out);
     }
     if let Some(backend) = ctx.default_backend {
-        spec_reference(backend, "spec.defaultBackend", &mut out);
+        spec_reference(backend, At::DefaultBackend, &mut out);
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
         let Some((service, port)) = &entry.backend else {
@@ -45,60 +85,82 @@ pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
             Ok(n) => Port::Number(n),
             Err(_) => Port::Name(port),
         };
-        let field = format!("{}.backend", entry.field());
         out.push(Reference {
             service,
             port,
-            name_field: format!("{field}.serviceName"),
-            port_field: format!("{field}.servicePort"),
+            at: At::Entry {
+                key: entry.key,
+                index: entry.index,
+            },
         });
     }
     out
 }
 
-fn spec_reference<'a>(backend: &'a IngressBackend, field: &str, out: &mut Vec<Reference<'a>>) {
+fn spec_reference<'a>(backend: &'a IngressBackend, at: At, out: &mut Vec<Reference<'a>>) {
     let Some(service) = &backend.service else {
         return;
     };
-    let (port, port_field) = match &service.port {
+    let port = match &service.port {
         Some(p) => match (p.number, p.name.as_deref()) {
-            (Some(n), _) => (Port::Number(n), format!("{field}.service.port.number")),
-            (None, Some(name)) => (Port::Name(name), format!("{field}.service.port.name")),
-            (None, None) => (Port::Missing, format!("{field}.service.port")),
+            (Some(n), _) => Port::Number(n),
+            (None, Some(name)) => Port::Name(name),
+            (None, None) => Port::Missing,
         },
-        None => (Port::Missing, format!("{field}.service.port")),
+        None => Port::Missing,
     };
     out.push(Reference {
         service: &service.name,
         port,
-        name_field: format!("{field}.service.name"),
-        port_field,
+        at,
     });
 }
 
+/// Every reference with its Service (`None`: not in the cluster view). Each Service is looked up
+/// once per review, however many references and rules read it.
+fn resolved<'a>(
+    ctx: &'a Ctx<'_>,
+) -> impl Iterator<Item = (Reference<'a>, Option<&'a ServiceSummary>)> {
+    let services = ctx.services.get_or_init(|| {
+        // One look-up per distinct name; then each reference holds its Service's index (a
+        // 500-rule Ingress names 500 Services, and four rules read them).
+        let mut found: Vec<Option<ServiceSummary>> = Vec::new();
+        let mut by_name: HashMap<&str, usize> = HashMap::new();
+        let by_reference = references(ctx)
+            .iter()
+            .map(|r| {
+                *by_name.entry(r.service).or_insert_with(|| {
+                    found.push(ctx.cluster.service(ctx.namespace, r.service));
+                    found.len() - 1
+                })
+            })
+            .collect();
+        Services {
+            found,
+            by_reference,
+        }
+    });
+    references(ctx)
+        .into_iter()
+        .zip(&services.by_reference)
+        .map(move |(r, &at)| (r, services.found[at].as_ref()))
+}
+
 /// The references whose Service exists, with it.
-fn found<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (Reference<'a>, ServiceSummary)> + 'a {
-    references(ctx).into_iter().filter_map(move |r| {
-        let service = ctx.cluster.service(ctx.namespace, r.service)?;
-        Some((r, service))
-    })
+fn found<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (Reference<'a>, &'a ServiceSummary)> {
+    resolved(ctx).filter_map(|(r, service)| Some((r, service?)))
 }
 
 pub fn backend_service_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // A view that holds only part of the cluster cannot tell a missing Service from one it was
-    // not given; `check` reports those as unresolved.
-    if !ctx.cluster.is_complete() {
-        for reference in references(ctx) {
-            let _ = ctx.cluster.service(ctx.namespace, reference.service);
-        }
-        return;
-    }
-    for reference in references(ctx) {
-        let name = reference.service;
-        if ctx.cluster.service(ctx.namespace, name).is_none() {
+    // not given; `check` reports those as unresolved (the look-ups are still recorded).
+    let complete = ctx.cluster.is_complete();
+    for (reference, service) in resolved(ctx) {
+        if complete && service.is_none() {
+            let name = reference.service;
             out.push(Finding::new(
                 &c::BACKEND_SERVICE_MISSING,
-                reference.name_field,
+                reference.name_field(),
                 format!(
                     "Service {name:?} does not exist in namespace {}",
                     ctx.namespace
@@ -111,12 +173,12 @@ pub fn backend_service_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 pub fn backend_port_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (reference, service) in found(ctx) {
-        if let Some(problem) = port_problem(&service, &reference.port) {
+        if let Some(problem) = port_problem(service, &reference.port) {
             out.push(Finding::new(
                 &c::BACKEND_PORT_MISSING,
-                reference.port_field,
+                reference.port_field(),
                 format!("Service {:?} {problem}", reference.service),
-                format!("use one of the Service's ports: {}", port_list(&service)),
+                format!("use one of the Service's ports: {}", port_list(service)),
             ));
         }
     }
@@ -164,7 +226,7 @@ pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
         let finding = Finding::new(
             &c::BACKEND_SERVICE_TYPE,
-            reference.name_field,
+            reference.name_field(),
             format!(
                 "Service {:?} is {kind}; the CLB forwards to NodePorts",
                 reference.service
@@ -182,17 +244,17 @@ pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn resource_backend(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let spec_paths = ctx
-        .spec_paths()
-        .map(|p| (&p.path.backend, format!("{}.backend", p.field())));
-    let default = ctx
-        .default_backend
-        .map(|b| (b, "spec.defaultBackend".to_owned()));
-    for (backend, field) in spec_paths.chain(default) {
+    let spec_paths = ctx.spec_paths().map(|p| (&p.path.backend, Some(p)));
+    let default = ctx.default_backend.map(|b| (b, None));
+    for (backend, path) in spec_paths.chain(default) {
         if backend.service.is_none() && backend.resource.is_some() {
+            let field = match path {
+                Some(p) => format!("{}.backend.resource", p.field()),
+                None => "spec.defaultBackend.resource".to_owned(),
+            };
             out.push(Finding::new(
                 &c::RESOURCE_BACKEND,
-                format!("{field}.resource"),
+                field,
                 "is a resource backend; a CLB can only forward to Services",
                 "point the backend at a NodePort or LoadBalancer Service",
             ));

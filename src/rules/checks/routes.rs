@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::ingress::listeners::Listener;
+use crate::ingress::listeners::{Listener, PortRef, SpecPath};
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
@@ -17,12 +17,12 @@ const RULES_PER_LISTENER: usize = 50;
 pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (i, rule) in ctx.rules.iter().enumerate() {
         if let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty()) {
-            check_host(host, format!("spec.rules[{i}].host"), out);
+            check_host(host, || format!("spec.rules[{i}].host"), out);
         }
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
         if !entry.host.is_empty() {
-            check_host(&entry.host, format!("{}.host", entry.field()), out);
+            check_host(&entry.host, || format!("{}.host", entry.field()), out);
         }
     }
 }
@@ -30,15 +30,16 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for path in ctx.spec_paths() {
         if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
-            check_path(url, format!("{}.path", path.field()), out);
+            check_path(url, || format!("{}.path", path.field()), out);
         }
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        check_path(&entry.path, format!("{}.path", entry.field()), out);
+        check_path(&entry.path, || format!("{}.path", entry.field()), out);
     }
 }
 
-fn check_host(host: &str, field: String, out: &mut Vec<Finding>) {
+/// `field` is called only for a finding: a clean host costs no allocation.
+fn check_host(host: &str, field: impl FnOnce() -> String, out: &mut Vec<Finding>) {
     let problem = if host.len() > MAX_HOST_LEN {
         format!(
             "is {} characters; CLB domains are at most {MAX_HOST_LEN}",
@@ -55,7 +56,7 @@ fn check_host(host: &str, field: String, out: &mut Vec<Finding>) {
     };
     out.push(Finding::new(
         &c::HOST_GRAMMAR,
-        field,
+        field(),
         problem,
         "use a lowercase domain with at least one dot (a leading *. is allowed), or omit host for the CLB's default domain",
     ));
@@ -65,20 +66,22 @@ fn check_host(host: &str, field: String, out: &mut Vec<Finding>) {
 fn is_tke_host(host: &str) -> bool {
     let mut labels = host.split('.');
     let first_ok = labels.next().is_some_and(|l| l == "*" || is_label(l));
-    let rest: Vec<&str> = labels.collect();
-    first_ok && !rest.is_empty() && rest.iter().all(|l| is_label(l))
+    let mut rest = labels.peekable();
+    first_ok && rest.peek().is_some() && rest.all(is_label)
 }
 
 fn is_label(label: &str) -> bool {
-    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !label.is_empty()
-        && label.starts_with(ok)
-        && label.ends_with(ok)
-        && label.chars().all(|c| ok(c) || c == '-')
+    let ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let bytes = label.as_bytes();
+    bytes.first().copied().is_some_and(ok)
+        && bytes.last().copied().is_some_and(ok)
+        && bytes.iter().all(|&c| ok(c) || c == b'-')
 }
 
-fn check_path(path: &str, field: String, out: &mut Vec<Finding>) {
-    let clb_char = |c: char| c.is_ascii_alphanumeric() || "._-/=?:".contains(c);
+/// `field` is called only for a finding.
+fn check_path(path: &str, field: impl FnOnce() -> String, out: &mut Vec<Finding>) {
+    let clb_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '=' | '?' | ':');
     let (problem, severity) = if !path.starts_with('/') {
         (format!("{path:?} does not start with /"), Severity::Deny)
     } else if let Some(bad) = path.chars().find(|c| !clb_char(*c)) {
@@ -113,7 +116,7 @@ fn check_path(path: &str, field: String, out: &mut Vec<Finding>) {
     out.push(
         Finding::new(
             &c::PATH_GRAMMAR,
-            field,
+            field(),
             problem,
             "start with / and use only A-Z a-z 0-9 . - _ / = ? : (a prefix such as /api matches /api/...)",
         )
@@ -148,22 +151,24 @@ pub fn rule_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// `(service, port)` of a spec path.
-type BackendKey<'a> = Option<(&'a str, String)>;
+type BackendKey<'a> = Option<(&'a str, PortRef<'a>)>;
 
 /// The same host and path sent to two different backends on one listener.
 pub fn duplicate_route(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let mut first: HashMap<(Listener, &str, &str), (String, BackendKey<'_>)> = HashMap::new();
+    let mut first: HashMap<(Listener, &str, &str), (SpecPath<'_>, BackendKey<'_>)> = HashMap::new();
     for path in ctx.spec_paths() {
-        let backend = path.backend();
+        let backend = path.backend_ref();
         for listener in ctx.layout.listeners_of(&path) {
             match first.get(&(listener, path.host, path.url)) {
-                Some((field, seen)) if *seen != backend => {
+                Some((earlier, seen)) if *seen != backend => {
                     out.push(Finding::new(
                         &c::DUPLICATE_ROUTE,
                         format!("{}.path", path.field()),
                         format!(
-                            "host {:?} path {:?} on {listener} is already routed elsewhere by {field}",
-                            path.host, path.url
+                            "host {:?} path {:?} on {listener} is already routed elsewhere by {}",
+                            path.host,
+                            path.url,
+                            earlier.field()
                         ),
                         "give each host+path one backend",
                     ));
@@ -171,10 +176,7 @@ pub fn duplicate_route(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 }
                 Some(_) => {}
                 None => {
-                    first.insert(
-                        (listener, path.host, path.url),
-                        (path.field(), backend.clone()),
-                    );
+                    first.insert((listener, path.host, path.url), (path, backend));
                 }
             }
         }
@@ -336,7 +338,7 @@ pub(crate) mod tests {
     fn path_grammar_denies_globs_and_warns_past_tke_length() {
         let run = |p: &str| {
             let mut out = Vec::new();
-            check_path(p, "f".into(), &mut out);
+            check_path(p, || "f".into(), &mut out);
             out
         };
         assert!(run("/api/v1?x=1:2").is_empty());

@@ -122,7 +122,7 @@ pub fn group_route_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     };
     for other in others.iter().filter(|o| grouped_with(ctx, o)) {
         for path in ctx.spec_paths() {
-            let clash = ctx.layout.listeners_of(&path).into_iter().find(|listener| {
+            let clash = ctx.layout.listeners_of(&path).find(|listener| {
                 other
                     .routes
                     .iter()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Where a review's time goes: `perf record` (software cpu-clock samples, which work in a VM
+# without hardware counters) on the release webhook while wrk loads it as scripts/bench.sh does
+# (webhook on CPU 0, wrk on CPU 1, small state), then the hottest symbols.
+#
+#   scripts/bench/profile.sh [allowed|denied|rules-500] [seconds]
+#   PROFILE_BIN=/path/to/qcloud-ingress-webhook scripts/bench/profile.sh denied
+#
+# Installs linux-perf and wrk from Debian's packages when missing. Leaves perf.data and the
+# report in the printed directory.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+body=${1:-allowed}
+seconds=${2:-10}
+command -v perf >/dev/null || {
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+}
+command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
+if [ -n "${PROFILE_BIN:-}" ]; then
+  bin=$PROFILE_BIN
+else
+  cargo build --release --locked --quiet --bin qcloud-ingress-webhook
+  target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+  bin=$target_dir/release/qcloud-ingress-webhook
+fi
+
+work=$(mktemp -d)
+python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
+"$bin" dev-certs --out "$work/certs" --service bench --namespace bench >/dev/null
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+EOF
+
+taskset -c 0 "$bin" serve --listen 127.0.0.1:18543 --admin-listen 127.0.0.1:18180 \
+  --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+  --cluster-state "$work/state-small" --log-format json >"$work/webhook.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18180/readyz 2>/dev/null)" = 200 ] && break
+  sleep 0.1
+done
+
+BODY_FILE=$work/review-$body.json taskset -c 1 wrk -t1 -c16 -d"$((seconds + 2))s" -s "$work/post.lua" \
+  https://127.0.0.1:18543/validate >"$work/wrk.txt" &
+wrk_pid=$!
+sleep 1
+perf record -q -e cpu-clock -F 2000 -g -p "$pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null
+wait "$wrk_pid"
+grep -E 'Requests/sec' "$work/wrk.txt"
+perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+  grep -E "^ +[0-9]" | cut -c1-150 | sed "s/ *$//" | head -60 | tee "$work/report.txt"
+echo "perf.data and report in $work" >&2
