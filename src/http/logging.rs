@@ -59,6 +59,10 @@ const BUFFERED_BYTES: usize = 4 * 1024 * 1024;
 /// How often the writer thread writes what the reviews logged.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
+/// How long exit waits for the last lines: a stalled standard output must not keep the process
+/// alive until the kubelet kills it (tracing-appender's guard waited one second too).
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+
 /// Installs the global subscriber (once, from `serve`). A second call is ignored.
 ///
 /// A review appends its line to a shared buffer; a writer thread writes the buffer to standard
@@ -108,13 +112,20 @@ impl Batched {
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
-                let mut stop = lock(&shared.stop);
-                while !*stop {
-                    stop = shared
-                        .stopped
-                        .wait_timeout(stop, FLUSH_EVERY)
-                        .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
+                loop {
+                    // The stop flag is not held while writing: a stalled write must not keep
+                    // the guard from setting it.
+                    let stopping = {
+                        let stop = lock(&shared.stop);
+                        *shared
+                            .stopped
+                            .wait_timeout_while(stop, FLUSH_EVERY, |stop| !*stop)
+                            .map_or_else(|e| e.into_inner().0, |(guard, _)| guard)
+                    };
                     shared.write_out();
+                    if stopping {
+                        break;
+                    }
                 }
             })
             .ok();
@@ -184,10 +195,19 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         *lock(&self.shared.stop) = true;
         self.shared.stopped.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            self.shared.write_out();
+            return;
+        };
+        let deadline = std::time::Instant::now() + EXIT_WAIT;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        self.shared.write_out();
+        // A writer still blocked in a write holds the output: the rest of the lines are lost.
+        if thread.is_finished() {
+            let _ = thread.join();
+            self.shared.write_out();
+        }
     }
 }
 
@@ -223,6 +243,39 @@ mod tests {
         assert_eq!(
             String::from_utf8(lock(&sink.0).clone()).unwrap(),
             lines.concat()
+        );
+    }
+
+    /// An output whose writes never return, as a standard output nobody reads.
+    struct Stalled(std::sync::mpsc::Receiver<()>);
+
+    impl Write for Stalled {
+        fn write(&mut self, _bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exit_does_not_wait_for_a_stalled_output() {
+        let (_never, receiver) = std::sync::mpsc::channel();
+        let batched = Batched::new(Stalled(receiver));
+        let guard = batched.start();
+        batched.make_writer().write_all(b"line\n").unwrap();
+        // Let the writer thread take the line and block in the write.
+        std::thread::sleep(FLUSH_EVERY * 3);
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(guard);
+            let _ = done.send(());
+        });
+        assert!(
+            dropped.recv_timeout(Duration::from_secs(30)).is_ok(),
+            "dropping the guard waited for the stalled output"
         );
     }
 
