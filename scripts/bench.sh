@@ -96,14 +96,6 @@ taskset -c 0 "$nginx_bin" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 pids+=("$nginx_pid")
 
-cat >"$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
-wrk.body = f:read("*a")
-f:close()
-EOF
-
 wait_for() { # url
   for _ in $(seq 1 200); do
     if curl -sk -o /dev/null --max-time 1 "$1" 2>/dev/null; then return 0; fi
@@ -126,7 +118,7 @@ cpu_ticks() {
 run_wrk() {
   local name=$1 url=$2 body=$3 server=$4 out="$work/wrk-$1.txt" before after
   before=$(cpu_ticks "$server")
-  BODY_FILE=$body taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency -s "$work/post.lua" "$url" >"$out"
+  BODY_FILE=$body taskset -c 1 wrk -t1 -c"$connections" -d"$duration" --latency -s scripts/bench/post.lua "$url" >"$out"
   after=$(cpu_ticks "$server")
   python3 scripts/bench/parse_wrk.py "$name" "$out" $((after - before)) "$(getconf CLK_TCK)" >>"$work/results"
 }

@@ -31,14 +31,6 @@ fi
 work=$(mktemp -d)
 python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
 "$bin" dev-certs --out "$work/certs" --service bench --namespace bench >/dev/null
-cat >"$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
-wrk.body = f:read("*a")
-f:close()
-EOF
-
 taskset -c 0 "$bin" serve --listen 127.0.0.1:18543 --admin-listen 127.0.0.1:18180 \
   --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
   --cluster-state "$work/state-small" --log-format json >"$work/webhook.log" 2>&1 &
@@ -49,7 +41,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-BODY_FILE=$work/review-$body.json taskset -c 1 wrk -t1 -c16 -d"$((seconds + 2))s" -s "$work/post.lua" \
+BODY_FILE=$work/review-$body.json taskset -c 1 wrk -t1 -c16 -d"$((seconds + 2))s" -s scripts/bench/post.lua \
   https://127.0.0.1:18543/validate >"$work/wrk.txt" &
 wrk_pid=$!
 sleep 1
