@@ -394,5 +394,8 @@ async fn the_audit_command_names_a_cluster_it_cannot_reach() {
     assert_eq!(code, 2, "{stdout}");
     assert_eq!(stdout, "");
     assert!(stderr.starts_with("qcloud-ingress-webhook: "), "{stderr}");
+    // The server it tried, so a wrong context is plain at once.
+    let server = format!("cannot list Services at http://{}/", stand_in.addr);
+    assert!(stderr.contains(&server), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::KubeArgs;
-use super::serve::{live_client, live_config};
+use super::serve::{live_config, live_kube_config};
 
 /// The live view `serve` uses, on a runtime of its own, synced before the first Ingress is
 /// judged.
@@ -30,8 +30,10 @@ impl ConnectedCluster {
             .enable_all()
             .build()?;
         let (client, view) = runtime.block_on(async {
-            let client = live_client(args.kubeconfig, args.context).await?;
-            Self::probe(&client).await?;
+            let config = live_kube_config(args.kubeconfig, args.context).await?;
+            let server = config.cluster_url.to_string();
+            let client = kube::Client::try_from(config)?;
+            Self::probe(&client, &server).await?;
             let config = live_config(Duration::from_secs(30), keep_ingresses);
             let view = crate::cluster::live::LiveCluster::start(client.clone(), config);
             let synced = tokio::time::timeout(Self::SYNC_TIMEOUT, async {
@@ -61,14 +63,14 @@ impl ConnectedCluster {
 
     /// One small list of each watched resource, so an unreachable API server or a missing
     /// permission is one line at once rather than a silent wait for the watches (which retry).
-    async fn probe(client: &kube::Client) -> anyhow::Result<()> {
+    async fn probe(client: &kube::Client, server: &str) -> anyhow::Result<()> {
         use k8s_openapi::api::core::v1::Service;
         use k8s_openapi::api::networking::v1::Ingress;
         let one = kube::api::ListParams::default().limit(1);
         // The root cause alone: kube's wrappers repeat themselves ("client error (Connect)").
         let failed = |what: &str, error: kube::Error| {
             let error = anyhow::Error::new(error);
-            anyhow::anyhow!("cannot list {what}: {}", error.root_cause())
+            anyhow::anyhow!("cannot list {what} at {server}: {}", error.root_cause())
         };
         let lists = async {
             kube::Api::<Service>::all(client.clone())
@@ -83,7 +85,7 @@ impl ConnectedCluster {
         };
         tokio::time::timeout(Self::LOOKUP_TIMEOUT, lists)
             .await
-            .map_err(|_| anyhow::anyhow!("the API server did not answer within 10s"))?
+            .map_err(|_| anyhow::anyhow!("the API server at {server} did not answer within 10s"))?
     }
 }
 

@@ -251,8 +251,18 @@ pub(super) async fn live_client(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
 ) -> anyhow::Result<kube::Client> {
+    Ok(kube::Client::try_from(
+        live_kube_config(kubeconfig, context).await?,
+    )?)
+}
+
+/// The client configuration of [`live_client`] (its server's URL names it in errors).
+pub(super) async fn live_kube_config(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> anyhow::Result<kube::Config> {
     use anyhow::Context as _;
-    crate::cluster::live::client(kubeconfig.as_deref(), context)
+    crate::cluster::live::config(kubeconfig.as_deref(), context)
         .await
         .context(
             "live mode needs a kubeconfig or an in-cluster service account \

@@ -58,6 +58,15 @@ pub async fn client(
     kubeconfig: Option<&Path>,
     context: Option<String>,
 ) -> anyhow::Result<kube::Client> {
+    Ok(kube::Client::try_from(config(kubeconfig, context).await?)?)
+}
+
+/// The client configuration [`client`] builds on: the kubeconfig file, or the default one with
+/// `context`, or the in-cluster service account.
+pub async fn config(
+    kubeconfig: Option<&Path>,
+    context: Option<String>,
+) -> anyhow::Result<kube::Config> {
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
@@ -69,7 +78,7 @@ pub async fn client(
         None if options.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
         None => kube::Config::infer().await?,
     };
-    Ok(kube::Client::try_from(config)?)
+    Ok(config)
 }
 
 /// The cluster view of a running webhook. Dropping it stops its watches.
