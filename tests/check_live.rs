@@ -9,6 +9,7 @@
     reason = "test helpers: a failed set-up is a failed test"
 )]
 
+mod common;
 mod stand_in_apiserver;
 
 use std::process::Stdio;
@@ -26,34 +27,9 @@ fn manifest(backend: &str, secret: &str) -> String {
     serde_json::to_string(&object).unwrap()
 }
 
-/// Runs `check --output json ARGS -` with `stdin`, off the test's runtime.
+/// Runs `check --output json ARGS -` with `stdin`.
 async fn check(args: Vec<String>, stdin: String) -> (i32, Value) {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new(BIN)
-            .arg("check")
-            .args(["--output", "json"])
-            .args(&args)
-            .arg("-")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
-        (output.status.code().unwrap(), value)
-    })
-    .await
-    .unwrap()
+    common::command_json("check", args, stdin).await
 }
 
 fn rules(report: &Value) -> Vec<String> {

@@ -9,14 +9,11 @@
     reason = "test helpers: a failed set-up is a failed test"
 )]
 
+mod common;
 mod stand_in_apiserver;
-
-use std::process::Stdio;
 
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, cert_secret, ingress, service};
-
-const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 
 /// `front` in `shop`: www.example.com `/` to `web`, TLS from `web-cert`, on the shared CLB.
 fn front() -> Value {
@@ -33,34 +30,9 @@ fn front() -> Value {
     object
 }
 
-/// Runs `plan --output json ARGS -` with `stdin`, off the test's runtime.
+/// Runs `plan --output json ARGS -` with `stdin`.
 async fn plan(args: Vec<String>, stdin: String) -> (i32, Value) {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new(BIN)
-            .arg("plan")
-            .args(["--output", "json"])
-            .args(&args)
-            .arg("-")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
-        (output.status.code().unwrap(), value)
-    })
-    .await
-    .unwrap()
+    common::command_json("plan", args, stdin).await
 }
 
 #[tokio::test]

@@ -78,6 +78,25 @@ pub struct UnresolvedAt {
     pub reference: Unresolved,
 }
 
+impl UnresolvedAt {
+    /// `reference`, made by the Ingress `subject` of `candidate`.
+    pub(crate) fn new(candidate: &Candidate, subject: &Subject<'_>, reference: Unresolved) -> Self {
+        Self {
+            file: candidate.file.clone(),
+            line: candidate.first_line,
+            namespace: subject.namespace.to_owned(),
+            name: subject.name.to_owned(),
+            reference,
+        }
+    }
+
+    /// Its JSON shape in `check` and `plan` output.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"file": self.file, "line": self.line, "namespace": self.namespace,
+                           "name": self.name, "reference": self.reference.to_string()})
+    }
+}
+
 impl Report {
     /// True when the webhook would deny at least one Ingress (exit status 1).
     pub fn any_denied(&self) -> bool {
@@ -204,15 +223,11 @@ impl Judge<'_> {
             let (as_written, _) = self.decide(&subject, Endpoint::Validate);
             note_patch(candidate, &decision, &as_written, report);
         }
-        report
-            .unresolved
-            .extend(unresolved.into_iter().map(|reference| UnresolvedAt {
-                file: candidate.file.clone(),
-                line: candidate.first_line,
-                namespace: subject.namespace.to_owned(),
-                name: subject.name.to_owned(),
-                reference,
-            }));
+        report.unresolved.extend(
+            unresolved
+                .into_iter()
+                .map(|reference| UnresolvedAt::new(candidate, &subject, reference)),
+        );
         locate_findings(candidate, subject.namespace, subject.name, decision, report);
     }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::Report;
+use super::{Report, UnresolvedAt};
 use crate::rules::{Finding, Severity};
 
 /// Output format of `check --output`.
@@ -251,10 +251,7 @@ fn json(report: &Report) -> String {
     let unresolved: Vec<_> = report
         .unresolved
         .iter()
-        .map(|u| {
-            json!({"file": u.file, "line": u.line, "namespace": u.namespace, "name": u.name,
-                   "reference": u.reference.to_string()})
-        })
+        .map(UnresolvedAt::to_json)
         .collect();
     let errors: Vec<_> = report
         .errors

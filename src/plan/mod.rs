@@ -377,15 +377,11 @@ fn record(
 ) {
     report.summary.ingresses += 1;
     report.summary.denied += usize::from(!decision.allowed());
-    report
-        .unresolved
-        .extend(unresolved.into_iter().map(|reference| UnresolvedAt {
-            file: candidate.file.clone(),
-            line: candidate.first_line,
-            namespace: subject.namespace.to_owned(),
-            name: subject.name.to_owned(),
-            reference,
-        }));
+    report.unresolved.extend(
+        unresolved
+            .into_iter()
+            .map(|reference| UnresolvedAt::new(candidate, subject, reference)),
+    );
 }
 
 /// On an UPDATE, TKE ignores changes to the keys it reads only when it creates the CLB

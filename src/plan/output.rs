@@ -10,6 +10,7 @@ use super::{
     CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan, RedirectPlan,
     Report, RulePlan,
 };
+use crate::check::UnresolvedAt;
 
 /// Output format of `plan --output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,10 +358,7 @@ fn json(report: &Report) -> String {
     let unresolved: Vec<_> = report
         .unresolved
         .iter()
-        .map(|u| {
-            json!({"file": u.file, "line": u.line, "namespace": u.namespace, "name": u.name,
-                   "reference": u.reference.to_string()})
-        })
+        .map(UnresolvedAt::to_json)
         .collect();
     let s = &report.summary;
     let mut value = json!({

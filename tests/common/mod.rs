@@ -463,3 +463,39 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs the real binary's `SUBCOMMAND --output json ARGS -` with `stdin`, off the test's runtime:
+/// its exit status and its JSON output.
+pub async fn command_json(
+    subcommand: &'static str,
+    args: Vec<String>,
+    stdin: String,
+) -> (i32, Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
+            .arg(subcommand)
+            .args(["--output", "json"])
+            .args(&args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code().unwrap(), value)
+    })
+    .await
+    .unwrap()
+}

@@ -607,26 +607,7 @@ fn registry_fields(mut object: Value, old: Option<&Value>) -> Value {
     object
 }
 
-/// The current time as RFC 3339 UTC seconds (civil-from-days, H. Hinnant's algorithm).
+/// The current time as RFC 3339 UTC seconds, as the API server writes `creationTimestamp`.
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap() + 719_468;
-    let rem = secs % 86_400;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    qcloud_ingress_webhook::audit::rfc3339(std::time::SystemTime::now())
 }
