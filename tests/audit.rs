@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use qcloud_ingress_webhook::audit::Report;
 use qcloud_ingress_webhook::audit::live::{AuditConfig, Auditor};
 use qcloud_ingress_webhook::cluster::ClusterView as _;
-use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::cluster::live::LiveConfig;
 use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::json;
 use stand_in_apiserver::{StandIn, ingress, service};
@@ -38,15 +38,12 @@ impl Drop for Audit {
 
 async fn audit(stand_in: &StandIn) -> Audit {
     common::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
-        .await
-        .unwrap();
     let config = LiveConfig {
         keep_ingresses: true,
         ..LiveConfig::default()
     };
-    let view = Arc::new(LiveCluster::start(client, config));
+    let (view, dir) = stand_in.live_view(config).await;
+    let view = Arc::new(view);
     eventually("the view syncs", || view.is_ready()).await;
     let engine = Arc::new(Engine::new(Settings::default()).unwrap());
     let pace = AuditConfig {

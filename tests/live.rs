@@ -13,20 +13,13 @@ mod stand_in_apiserver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::cluster::live::{LiveCluster, LiveConfig};
 use qcloud_ingress_webhook::cluster::{ClusterLookup, ClusterView, LookupRequest, SecretLookup};
 use stand_in_apiserver::{INGRESSES, SERVICES, StandIn, cert_secret, ingress, service};
 
-/// Starts a live view on `stand_in` through a kubeconfig file.
-async fn live_view(stand_in: &StandIn, config: LiveConfig) -> (LiveCluster, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = stand_in.kubeconfig(dir.path());
-    let client = live::client(Some(&kubeconfig), None).await.unwrap();
-    (LiveCluster::start(client, config), dir)
-}
-
+/// A live view on `stand_in` once both caches have listed.
 async fn synced_view(stand_in: &StandIn) -> (LiveCluster, tempfile::TempDir) {
-    let (view, dir) = live_view(stand_in, LiveConfig::default()).await;
+    let (view, dir) = stand_in.live_view(LiveConfig::default()).await;
     eventually("the caches sync", || view.is_ready()).await;
     (view, dir)
 }
@@ -73,7 +66,7 @@ async fn readiness_waits_for_both_initial_lists() {
     let mut stand_in = StandIn::start().await;
     stand_in.apply(service("demo", "web", 80));
     stand_in.stop().await;
-    let (view, _dir) = live_view(&stand_in, LiveConfig::default()).await;
+    let (view, _dir) = stand_in.live_view(LiveConfig::default()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!view.is_ready(), "no list has been served yet");
     assert!(!status_of(&view, SERVICES).synced);
@@ -276,7 +269,7 @@ async fn the_positive_cache_expires() {
         secret_ttl: Duration::from_millis(200),
         ..LiveConfig::default()
     };
-    let (view, _dir) = live_view(&stand_in, config).await;
+    let (view, _dir) = stand_in.live_view(config).await;
     assert!(matches!(
         lookup(&view, "demo", &["ssl"]).await.secret("demo", "ssl"),
         SecretLookup::Found(_)
@@ -298,7 +291,7 @@ async fn a_secret_read_that_times_out_is_unavailable() {
         secret_timeout: Duration::from_millis(300),
         ..LiveConfig::default()
     };
-    let (view, _dir) = live_view(&stand_in, config).await;
+    let (view, _dir) = stand_in.live_view(config).await;
     let started = Instant::now();
     let answer = lookup(&view, "demo", &["slow", "also-slow"]).await;
     let took = started.elapsed();
@@ -318,7 +311,7 @@ async fn a_secret_read_that_times_out_is_unavailable() {
         secret_timeout: Duration::from_secs(30),
         ..LiveConfig::default()
     };
-    let (view, _dir) = live_view(&stand_in, patient).await;
+    let (view, _dir) = stand_in.live_view(patient).await;
     let started = Instant::now();
     let answer = view
         .lookup(LookupRequest {

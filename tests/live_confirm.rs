@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
-use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::cluster::live::LiveConfig;
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, ingress, service};
 
@@ -29,11 +29,8 @@ const WATCH_DELAY: Duration = Duration::from_secs(3);
 async fn trailing_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDir) {
     common::install_provider();
     stand_in.set_watch_delay(WATCH_DELAY);
-    let dir = tempfile::tempdir().unwrap();
-    let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
-        .await
-        .unwrap();
-    let cluster = Arc::new(LiveCluster::start(client, LiveConfig::default()));
+    let (cluster, dir) = stand_in.live_view(LiveConfig::default()).await;
+    let cluster = Arc::new(cluster);
     let server = TestServer::start_with(Options {
         cluster: Some(cluster),
         ..Options::default()

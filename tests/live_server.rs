@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer, assert_allowed, assert_denied};
-use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::cluster::live::LiveConfig;
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, cert_secret, ingress, service};
 
@@ -26,11 +26,8 @@ use stand_in_apiserver::{StandIn, cert_secret, ingress, service};
 async fn live_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDir) {
     // Before the kube client, which would otherwise pick a provider itself, as main does.
     common::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
-        .await
-        .unwrap();
-    let cluster = Arc::new(LiveCluster::start(client, LiveConfig::default()));
+    let (cluster, dir) = stand_in.live_view(LiveConfig::default()).await;
+    let cluster = Arc::new(cluster);
     let server = TestServer::start_with(Options {
         cluster: Some(cluster),
         ..Options::default()

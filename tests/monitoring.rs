@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{Options, TestServer, assert_allowed, assert_denied};
 use qcloud_ingress_webhook::audit::live::{AuditConfig, Auditor};
-use qcloud_ingress_webhook::cluster::live::{self, LiveCluster, LiveConfig};
+use qcloud_ingress_webhook::cluster::live::LiveConfig;
 use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, ingress, service};
@@ -108,15 +108,12 @@ fn review(uid: &str, object: &Value) -> Value {
 async fn ready_live_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDir) {
     // Before the kube client, which would otherwise pick a provider itself, as main does.
     common::install_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let client = live::client(Some(&stand_in.kubeconfig(dir.path())), None)
-        .await
-        .unwrap();
     let config = LiveConfig {
         keep_ingresses: true,
         ..LiveConfig::default()
     };
-    let view = Arc::new(LiveCluster::start(client, config));
+    let (view, dir) = stand_in.live_view(config).await;
+    let view = Arc::new(view);
     let engine = Arc::new(Engine::new(Settings::default()).unwrap());
     let pace = AuditConfig {
         debounce: Duration::from_millis(20),

@@ -222,6 +222,23 @@ impl StandIn {
         self.serve(listener);
     }
 
+    /// The webhook's live view of the stand-in, through the real kube client and a kubeconfig
+    /// file in the returned directory (keep it as long as the view).
+    pub async fn live_view(
+        &self,
+        config: qcloud_ingress_webhook::cluster::live::LiveConfig,
+    ) -> (
+        qcloud_ingress_webhook::cluster::live::LiveCluster,
+        tempfile::TempDir,
+    ) {
+        use qcloud_ingress_webhook::cluster::live;
+        let dir = tempfile::tempdir().unwrap();
+        let client = live::client(Some(&self.kubeconfig(dir.path())), None)
+            .await
+            .unwrap();
+        (live::LiveCluster::start(client, config), dir)
+    }
+
     /// A kubeconfig file for the stand-in, written into `dir`.
     pub fn kubeconfig(&self, dir: &Path) -> PathBuf {
         let path = dir.join("stand-in.kubeconfig");
