@@ -251,21 +251,27 @@ impl Judge<'_> {
     }
 }
 
+/// The input error for an object the admission function could not decode (a deny without
+/// findings), at its document.
+pub(crate) fn undecodable(candidate: &Candidate, decision: &Decision) -> FileError {
+    FileError {
+        file: candidate.file.clone(),
+        line: candidate.first_line,
+        message: format!(
+            "document {}: {}",
+            candidate.document,
+            decision.deny_message.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
 /// Adds a decision to the counts; false when it is not a judgement to report (an object that
 /// does not decode becomes an input error).
 fn count(candidate: &Candidate, decision: &Decision, report: &mut Report) -> bool {
     match decision.outcome {
         Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
         Outcome::Denied if decision.findings.is_empty() => {
-            report.errors.push(FileError {
-                file: candidate.file.clone(),
-                line: candidate.first_line,
-                message: format!(
-                    "document {}: {}",
-                    candidate.document,
-                    decision.deny_message.clone().unwrap_or_default()
-                ),
-            });
+            report.errors.push(undecodable(candidate, decision));
             return false;
         }
         _ => {}

@@ -260,15 +260,9 @@ impl Planner<'_> {
                 plan
             }
             Outcome::Denied if decision.findings.is_empty() => {
-                report.errors.push(FileError {
-                    file: candidate.file.clone(),
-                    line: candidate.first_line,
-                    message: format!(
-                        "document {}: {}",
-                        candidate.document,
-                        decision.deny_message.clone().unwrap_or_default()
-                    ),
-                });
+                report
+                    .errors
+                    .push(crate::check::undecodable(candidate, decision));
                 None
             }
             _ => None,
