@@ -22,15 +22,17 @@ use qcloud_ingress_webhook::http::envelope::parse_review;
 use qcloud_ingress_webhook::http::review::{Endpoint, answer};
 use qcloud_ingress_webhook::http::{AppState, Limits};
 use qcloud_ingress_webhook::ingress::{self, DecodedIngress};
-use qcloud_ingress_webhook::rules::{Engine, Settings};
+use qcloud_ingress_webhook::rules::{Engine, ObjectInput, Settings};
 use support::Version;
 
 /// Body → envelope → Ingress in v1 types, as the server does before the rules run.
 fn decode_body(body: &[u8]) -> DecodedIngress {
-    let parsed = parse_review(body).unwrap();
-    let request = parsed.request.unwrap();
-    let object = request.object.as_ref().unwrap();
-    ingress::decode_raw(object.get(), "networking.k8s.io/v1").unwrap()
+    let parsed = parse_review(body, Endpoint::Validate).unwrap();
+    match parsed.request.unwrap().object.unwrap() {
+        // v1: read with the envelope, in one pass.
+        ObjectInput::Read(decoded) => *decoded,
+        ObjectInput::Text(text) => ingress::decode_raw(text.get(), "networking.k8s.io/v1").unwrap(),
+    }
 }
 
 fn decode(c: &mut Criterion) {

@@ -257,7 +257,7 @@ mod examples {
     };
     use qcloud_ingress_webhook::rules::settings::RuleSetting;
     use qcloud_ingress_webhook::rules::{
-        AdmissionInput, Endpoint, Engine, Kind, Operation, Requester, Settings,
+        AdmissionInput, Endpoint, Engine, Kind, ObjectInput, Operation, Requester, Settings,
     };
 
     use super::{DOC, RULES, sections, yaml_blocks};
@@ -421,11 +421,11 @@ mod examples {
             },
             kind: Kind::INGRESS_V1,
             namespace: Some(NS),
-            object: Some(&new),
-            old_object: old.as_deref(),
+            object: Some(ObjectInput::Text(&new)),
+            old_object: old.as_deref().map(ObjectInput::Text),
             requester: Requester::default(),
         };
-        Ok(engine.admit_with(&input, &cluster).rule_ids())
+        Ok(engine.admit_with(input, &cluster).rule_ids())
     }
 
     /// Every rule whose example does not produce a finding of that rule, one line each.

@@ -285,7 +285,7 @@ pub async fn judge_live(
     namespace: &str,
     name: &str,
 ) -> Option<Vec<Entry>> {
-    let pending = match engine.admit(&input(object, namespace)) {
+    let pending = match engine.admit(input(object, namespace)) {
         Admission::Pending(pending) => pending,
         Admission::Decided(decision) => return entries(namespace, name, &decision),
     };

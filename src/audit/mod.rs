@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use crate::cluster::ClusterLookup;
 use crate::rules::catalogue;
 use crate::rules::{
-    AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, Operation, Requester,
+    AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, ObjectInput, Operation, Requester,
 };
 
 /// One finding on one Ingress.
@@ -84,7 +84,7 @@ pub fn input<'a>(object: &'a RawValue, namespace: &'a str) -> AdmissionInput<'a>
         operation: Operation::Create,
         kind: Kind::INGRESS_V1,
         namespace: Some(namespace),
-        object: Some(object),
+        object: Some(ObjectInput::Text(object)),
         old_object: None,
         requester: Requester::default(),
     }
@@ -115,7 +115,7 @@ pub fn judge(
     name: &str,
     cluster: &dyn ClusterLookup,
 ) -> Option<Vec<Entry>> {
-    let decision = engine.admit_with(&input(object, namespace), cluster);
+    let decision = engine.admit_with(input(object, namespace), cluster);
     entries(namespace, name, &decision)
 }
 
@@ -167,7 +167,7 @@ mod tests {
         let raw = serde_json::value::to_raw_value(&object).unwrap();
         let engine = Engine::new(crate::rules::Settings::default()).unwrap();
         let state = crate::cluster::ClusterState::default();
-        let decision = engine.admit_with(&input(&raw, "shop"), &state);
+        let decision = engine.admit_with(input(&raw, "shop"), &state);
         let rules = |ids: Vec<&str>| ids.contains(&"read-only-annotation");
         // A review of the same object (a CREATE) reports the key; the audit does not.
         assert!(rules(decision.findings.iter().map(|f| f.rule.id).collect()));

@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 use crate::cluster::{ClusterLookup, ClusterState};
 use crate::ingress;
 use crate::rules::{
-    Admission, AdmissionInput, Decision, Endpoint, Engine, Kind, Operation, Outcome, Requester,
-    Settings, Skip,
+    Admission, AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Outcome,
+    Requester, Settings, Skip,
 };
 pub use output::{FileError, Format, Located, Note, Summary};
 use read::{Candidate, Inputs};
@@ -197,7 +197,7 @@ impl<'a> Subject<'a> {
             operation: Operation::Create,
             kind: self.kind,
             namespace: Some(self.namespace),
-            object: Some(&self.raw),
+            object: Some(ObjectInput::Text(&self.raw)),
             old_object: None,
             requester: Requester::default(),
         }
@@ -238,7 +238,7 @@ impl Judge<'_> {
         subject: &Subject<'_>,
         endpoint: Endpoint,
     ) -> (Decision, BTreeSet<Unresolved>) {
-        let pending = match self.engine.admit(&subject.input(endpoint)) {
+        let pending = match self.engine.admit(subject.input(endpoint)) {
             Admission::Decided(decision) => return (decision, BTreeSet::new()),
             Admission::Pending(pending) => pending,
         };

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::ingress::one_line;
-use crate::rules::Operation;
+use crate::ingress::{DecodedIngress, IngressVersion, lean, one_line};
+use crate::rules::{Endpoint, ObjectInput, Operation};
 
 /// The AdmissionReview versions the API server can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,34 +55,33 @@ struct RawReview<'a> {
 }
 
 /// The whole review in one pass, for the common case of a well-formed body; anything it cannot
-/// read goes through [`RawReview`] again, which tells exactly what is wrong.
+/// read goes through [`RawReview`] again, which tells exactly what is wrong. `R` is the request
+/// with its objects as text ([`TextRequest`]) or read as v1 Ingresses ([`V1Request`]).
 #[derive(Deserialize)]
-struct WellFormedReview<'a> {
+struct WellFormedReview<R> {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    #[serde(borrow)]
-    request: Option<ObjectRequest<'a>>,
+    request: Option<ObjectRequest<R>>,
 }
 
-/// An [`AdmissionRequest`] read only from a JSON object: serde would also read one from an array,
-/// field by field, and take a uid from whatever comes first.
-struct ObjectRequest<'a>(AdmissionRequest<'a>);
+/// A request read only from a JSON object: serde would also read one from an array, field by
+/// field, and take a uid from whatever comes first.
+struct ObjectRequest<R>(R);
 
-impl<'de: 'a, 'a> Deserialize<'de> for ObjectRequest<'a> {
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for ObjectRequest<R> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectOnly<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ObjectOnly<'a> {
-            type Value = ObjectRequest<'a>;
+        struct ObjectOnly<R>(std::marker::PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<R> {
+            type Value = ObjectRequest<R>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an AdmissionReview request object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
-            ) -> Result<ObjectRequest<'a>, A::Error> {
-                AdmissionRequest::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(ObjectRequest)
+            ) -> Result<ObjectRequest<R>, A::Error> {
+                R::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectRequest)
             }
         }
         deserializer.deserialize_map(ObjectOnly(std::marker::PhantomData))
@@ -118,27 +117,74 @@ pub struct UserInfo {
 
 /// The parts of `request` we read. Secret-free by construction: only the Ingress objects are
 /// carried, and they are never logged.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AdmissionRequest<'a> {
     pub uid: String,
-    #[serde(default)]
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub namespace: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
     pub operation: OperationName,
-    #[serde(default)]
     pub user_info: UserInfo,
-    /// Raw JSON text borrowed from the body (not copied): the admission function decodes only
-    /// what the rules read.
-    #[serde(default, borrow)]
-    pub object: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    pub old_object: Option<&'a RawValue>,
-    #[serde(default)]
+    /// Borrowed from the body as text, or already read as a v1 Ingress (`/validate`): the
+    /// admission function decodes only what the rules read.
+    pub object: Option<ObjectInput<'a>>,
+    pub old_object: Option<ObjectInput<'a>>,
     pub dry_run: Option<bool>,
+}
+
+/// `request` as it is read, its objects of type `O`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestFields<O> {
+    uid: String,
+    #[serde(default)]
+    kind: GroupVersionKind,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    operation: OperationName,
+    #[serde(default)]
+    user_info: UserInfo,
+    object: Option<O>,
+    old_object: Option<O>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+/// The objects as raw JSON text borrowed from the body (not copied).
+type TextRequest<'a> = RequestFields<&'a RawValue>;
+
+/// The objects read as `networking.k8s.io/v1` Ingresses while the envelope is read.
+type V1Request<'a> = RequestFields<lean::LeanIngress<'a>>;
+
+impl<O> RequestFields<O> {
+    /// The request with its objects turned into what the admission function takes; the first
+    /// object `object` refuses is the error.
+    fn with_objects<'a, E>(
+        self,
+        mut object: impl FnMut(O) -> Result<ObjectInput<'a>, E>,
+    ) -> Result<AdmissionRequest<'a>, E> {
+        Ok(AdmissionRequest {
+            object: self.object.map(&mut object).transpose()?,
+            old_object: self.old_object.map(&mut object).transpose()?,
+            uid: self.uid,
+            kind: self.kind,
+            namespace: self.namespace,
+            name: self.name,
+            operation: self.operation,
+            user_info: self.user_info,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+impl<'a> From<TextRequest<'a>> for AdmissionRequest<'a> {
+    fn from(request: TextRequest<'a>) -> Self {
+        let Ok(request) =
+            request.with_objects(|text| Ok::<_, std::convert::Infallible>(ObjectInput::Text(text)));
+        request
+    }
 }
 
 /// `request.operation` as sent.
@@ -181,9 +227,18 @@ pub struct MalformedRequest {
 }
 
 /// Parses a request body. `Err` means HTTP 400 with the one-line reason.
-pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, Unreadable> {
+///
+/// On `/validate` a `networking.k8s.io/v1` Ingress (what current API servers send) is read with
+/// the envelope, in one pass over the body; another version, or an object that does not read,
+/// is taken as text and decoded (or explained) by the admission function.
+pub fn parse_review(body: &[u8], endpoint: Endpoint) -> Result<ParsedReview<'_>, Unreadable> {
+    if endpoint == Endpoint::Validate
+        && let Some(parsed) = read_v1_objects(body)
+    {
+        return Ok(parsed);
+    }
     // One pass over the body when it is well formed (nearly always); a second only to explain.
-    if let Ok(review) = serde_json::from_slice::<WellFormedReview>(body) {
+    if let Ok(review) = serde_json::from_slice::<WellFormedReview<TextRequest>>(body) {
         let version = review_version(review.api_version, review.kind.as_deref())?;
         let request = match review.request {
             Some(ObjectRequest(request)) if !request.uid.is_empty() => request,
@@ -192,7 +247,7 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, Unreadable> {
         };
         return Ok(ParsedReview {
             version,
-            request: Ok(request),
+            request: Ok(request.into()),
         });
     }
     let raw: RawReview = serde_json::from_slice(body).map_err(|e| {
@@ -205,12 +260,41 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, Unreadable> {
     let request = raw
         .request
         .ok_or_else(|| Unreadable("AdmissionReview has no request".into()))?;
-    let request = match serde_json::from_str::<ObjectRequest>(request.get()) {
-        Ok(ObjectRequest(request)) if !request.uid.is_empty() => Ok(request),
+    let request = match serde_json::from_str::<ObjectRequest<TextRequest>>(request.get()) {
+        Ok(ObjectRequest(request)) if !request.uid.is_empty() => Ok(request.into()),
         Ok(_) => return Err(Unreadable("AdmissionReview request has no uid".into())),
         Err(e) => Err(malformed(request, &e)?),
     };
     Ok(ParsedReview { version, request })
+}
+
+/// An object in another version than `networking.k8s.io/v1`.
+struct NotV1;
+
+/// A well-formed review whose objects are all v1 Ingresses, read in the same pass as the
+/// envelope; `None` sends the body down the text path (which says what is wrong, if anything).
+fn read_v1_objects(body: &[u8]) -> Option<ParsedReview<'_>> {
+    let review = serde_json::from_slice::<WellFormedReview<V1Request>>(body).ok()?;
+    let version = review_version(review.api_version, review.kind.as_deref()).ok()?;
+    let ObjectRequest(request) = review.request?;
+    if request.uid.is_empty() {
+        return None;
+    }
+    // Without an apiVersion the object is taken to be in the version the request names.
+    let assume_v1 = request.kind.group == "networking.k8s.io" && request.kind.version == "v1";
+    let request = request
+        .with_objects(|lean| {
+            let ingress = lean.into_v1(assume_v1).ok_or(NotV1)?;
+            Ok::<_, NotV1>(ObjectInput::Read(Box::new(DecodedIngress {
+                ingress,
+                version: IngressVersion::NetworkingV1,
+            })))
+        })
+        .ok()?;
+    Some(ParsedReview {
+        version,
+        request: Ok(request),
+    })
 }
 
 /// The review's version from its `apiVersion`, once `kind` says it is an AdmissionReview.
@@ -422,25 +506,86 @@ mod tests {
                 "request": {"uid": "u1", "operation": "CREATE",
                             "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}}
             }));
-            let parsed = parse_review(&input).unwrap();
-            assert_eq!(parsed.version, version);
-            let request = parsed.request.unwrap();
-            assert_eq!(request.uid, "u1");
-            assert_eq!(request.kind.api_version(), "networking.k8s.io/v1");
+            for endpoint in ENDPOINTS {
+                let parsed = parse_review(&input, endpoint).unwrap();
+                assert_eq!(parsed.version, version);
+                let request = parsed.request.unwrap();
+                assert_eq!(request.uid, "u1");
+                assert_eq!(request.kind.api_version(), "networking.k8s.io/v1");
+            }
         }
     }
 
-    #[test]
-    fn the_object_is_its_text_in_the_body() {
-        let object = json!({"metadata": {"annotations": {"a": "say \"hi\"\n\u{e9}"}}});
-        let input = body(&json!({
+    const ENDPOINTS: [Endpoint; 2] = [Endpoint::Validate, Endpoint::Mutate];
+
+    fn review_of(object: &Value, old_object: &Value) -> Vec<u8> {
+        body(&json!({
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": "u1", "operation": "UPDATE", "object": object, "oldObject": null}
-        }));
-        let request = parse_review(&input).unwrap().request.unwrap();
-        let text = request.object.unwrap().get();
-        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), object);
+            "request": {"uid": "u1", "operation": "UPDATE", "object": object, "oldObject": old_object,
+                        "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"}}
+        }))
+    }
+
+    #[test]
+    fn on_mutate_the_object_is_its_text_in_the_body() {
+        let object = json!({"metadata": {"annotations": {"a": "say \"hi\"\n\u{e9}"}}});
+        let input = review_of(&object, &Value::Null);
+        let request = parse_review(&input, Endpoint::Mutate)
+            .unwrap()
+            .request
+            .unwrap();
+        let Some(ObjectInput::Text(text)) = request.object else {
+            panic!("/mutate patches the text, so it must get it");
+        };
+        assert_eq!(serde_json::from_str::<Value>(text.get()).unwrap(), object);
         assert!(request.old_object.is_none());
+    }
+
+    #[test]
+    fn on_validate_v1_objects_are_read_with_the_envelope() {
+        let object = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "web", "annotations": {"a": "say \"hi\""}},
+                            "spec": {"rules": [{"host": "a.example.com"}]}});
+        // Without an apiVersion an object is in the request's version (v1 here).
+        let old = json!({"metadata": {"name": "web"}});
+        let input = review_of(&object, &old);
+        let request = parse_review(&input, Endpoint::Validate)
+            .unwrap()
+            .request
+            .unwrap();
+        let read = |input: Option<ObjectInput<'_>>| match input {
+            Some(ObjectInput::Read(decoded)) => decoded.ingress,
+            other => panic!("not read in the envelope's pass: {other:?}"),
+        };
+        let ingress = read(request.object);
+        let annotations = ingress.metadata.annotations.unwrap();
+        assert_eq!(annotations["a"], "say \"hi\"");
+        let host = ingress.spec.unwrap().rules.unwrap()[0].host.clone();
+        assert_eq!(host.as_deref(), Some("a.example.com"));
+        assert_eq!(
+            read(request.old_object).metadata.name.as_deref(),
+            Some("web")
+        );
+    }
+
+    #[test]
+    fn on_validate_other_versions_and_unreadable_objects_stay_text() {
+        let v1 = json!({"apiVersion": "networking.k8s.io/v1", "metadata": {"name": "web"}});
+        let beta = json!({"apiVersion": "extensions/v1beta1", "metadata": {"name": "web"}});
+        let broken = json!({"apiVersion": "networking.k8s.io/v1", "spec": {"rules": "nope"}});
+        // One object that cannot be read as v1 sends both objects down the text path, where the
+        // admission function decodes the other versions and says what is wrong with the rest.
+        for (object, old) in [(&beta, &Value::Null), (&broken, &Value::Null), (&v1, &beta)] {
+            let input = review_of(object, old);
+            let request = parse_review(&input, Endpoint::Validate)
+                .unwrap()
+                .request
+                .unwrap();
+            let Some(ObjectInput::Text(text)) = request.object else {
+                panic!("{object} was read as v1");
+            };
+            assert_eq!(&serde_json::from_str::<Value>(text.get()).unwrap(), object);
+        }
     }
 
     #[test]
@@ -471,8 +616,8 @@ mod tests {
                 "no uid",
             ),
         ];
-        for (input, expected) in cases {
-            let err = parse_review(&input).unwrap_err();
+        for ((input, expected), endpoint) in cases.iter().flat_map(|c| ENDPOINTS.map(|e| (c, e))) {
+            let err = parse_review(input, endpoint).unwrap_err();
             assert!(err.0.contains(expected), "{err} lacks {expected}");
             assert!(!err.0.contains('\n'));
         }
@@ -482,11 +627,13 @@ mod tests {
     fn a_request_that_is_not_an_object_has_no_uid() {
         // serde reads a struct from an array too; the uid must come from a `uid` key.
         for request in [json!(["u1", {}, null, null, "CREATE"]), json!(["u1"])] {
-            let err = parse_review(&body(&json!({
+            let input = body(&json!({
                 "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request
-            })))
-            .unwrap_err();
-            assert!(err.0.contains("no uid"), "{err}");
+            }));
+            for endpoint in ENDPOINTS {
+                let err = parse_review(&input, endpoint).unwrap_err();
+                assert!(err.0.contains("no uid"), "{err}");
+            }
         }
     }
 
@@ -496,10 +643,12 @@ mod tests {
             "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u9", "operation": "EXPLODE"}
         }));
-        let parsed = parse_review(&input).unwrap();
-        let err = parsed.request.unwrap_err();
-        assert_eq!(err.uid, "u9");
-        assert!(err.reason.contains("malformed"), "{}", err.reason);
+        for endpoint in ENDPOINTS {
+            let parsed = parse_review(&input, endpoint).unwrap();
+            let err = parsed.request.unwrap_err();
+            assert_eq!(err.uid, "u9");
+            assert!(err.reason.contains("malformed"), "{}", err.reason);
+        }
     }
 
     #[test]

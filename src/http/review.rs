@@ -31,28 +31,24 @@ pub async fn answer(
     started: Instant,
     budget: Duration,
 ) -> Result<Vec<u8>, Unreadable> {
-    let parsed = envelope::parse_review(body).inspect_err(|unreadable| {
+    let mut parsed = envelope::parse_review(body, endpoint).inspect_err(|unreadable| {
         state
             .metrics
             .observe_rejection(endpoint.as_str(), "bad_request");
         tracing::warn!(endpoint = endpoint.as_str(), reason = %unreadable, "unreadable AdmissionReview");
     })?;
     let deadline = started + budget.saturating_sub(deadline_margin(budget));
-    let (uid, operation, decision) = match &parsed.request {
-        Ok(request) => {
-            let decision = decide(state, endpoint, request, deadline).await;
-            (
-                request.uid.as_str(),
-                Operation::from(request.operation).as_str(),
-                decision,
-            )
-        }
+    let decision = match &mut parsed.request {
+        Ok(request) => decide(state, endpoint, request, deadline).await,
         // A uid but no readable request: a deny with that uid (a v1 answer must echo it).
-        Err(malformed) => (
-            malformed.uid.as_str(),
-            "unknown",
-            Decision::refused(&malformed.reason),
+        Err(malformed) => Decision::refused(&malformed.reason),
+    };
+    let (uid, operation) = match &parsed.request {
+        Ok(request) => (
+            request.uid.as_str(),
+            Operation::from(request.operation).as_str(),
         ),
+        Err(malformed) => (malformed.uid.as_str(), "unknown"),
     };
     let bytes = match endpoint {
         Endpoint::Validate => serde_json::to_vec(&ReviewResponse::new(
@@ -123,7 +119,7 @@ fn answered(endpoint: Endpoint, decision: &Decision) -> &'static str {
 async fn decide(
     state: &AppState,
     endpoint: Endpoint,
-    request: &AdmissionRequest<'_>,
+    request: &mut AdmissionRequest<'_>,
     deadline: Instant,
 ) -> Decision {
     let input = AdmissionInput {
@@ -135,14 +131,15 @@ async fn decide(
             kind: &request.kind.kind,
         },
         namespace: request.namespace.as_deref(),
-        object: request.object,
-        old_object: request.old_object,
+        // Moved out: the admission function owns the object it read.
+        object: request.object.take(),
+        old_object: request.old_object.take(),
         requester: Requester {
             username: &request.user_info.username,
             groups: &request.user_info.groups,
         },
     };
-    let pending = match state.engine.admit(&input) {
+    let pending = match state.engine.admit(input) {
         Admission::Decided(decision) => return decision,
         // /mutate only patches: the rules, and the look-ups they need, are /validate's.
         Admission::Pending(pending) if endpoint == Endpoint::Mutate => return pending.patch_only(),

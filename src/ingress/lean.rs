@@ -16,8 +16,10 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 /// The annotation `kubectl apply` writes: the whole object again, read by no rule.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// An Ingress object as read: what [`LeanIngress::into_v1`] turns into a v1 Ingress. The HTTP
+/// layer reads it as a field of the AdmissionReview, in the same pass as the envelope.
 #[derive(Deserialize)]
-struct LeanIngress<'a> {
+pub struct LeanIngress<'a> {
     #[serde(rename = "apiVersion", borrow, default)]
     api_version: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -63,26 +65,34 @@ impl<'de> Deserialize<'de> for Annotations {
     }
 }
 
+impl LeanIngress<'_> {
+    /// The Ingress when it is (or, without an `apiVersion`, is taken as) a v1 object; `None` for
+    /// another version, which the caller converts the slow way.
+    pub fn into_v1(self, assume_v1: bool) -> Option<Ingress> {
+        let is_v1 = match self.api_version.as_deref() {
+            Some("networking.k8s.io/v1") => true,
+            None | Some("") => assume_v1,
+            Some(_) => false,
+        };
+        is_v1.then(|| Ingress {
+            metadata: ObjectMeta {
+                name: self.metadata.name,
+                namespace: self.metadata.namespace,
+                generate_name: self.metadata.generate_name,
+                annotations: self.metadata.annotations.map(|a| a.0),
+                ..ObjectMeta::default()
+            },
+            spec: self.spec,
+            status: None,
+        })
+    }
+}
+
 /// The Ingress in `text` when it is (or, without an `apiVersion`, is taken as) a v1 object;
 /// `Ok(None)` for another version, which the caller converts the slow way.
 pub fn read_v1(text: &str, assume_v1: bool) -> Result<Option<Ingress>, serde_json::Error> {
     let lean: LeanIngress<'_> = serde_json::from_str(text)?;
-    let is_v1 = match lean.api_version.as_deref() {
-        Some("networking.k8s.io/v1") => true,
-        None | Some("") => assume_v1,
-        Some(_) => false,
-    };
-    Ok(is_v1.then(|| Ingress {
-        metadata: ObjectMeta {
-            name: lean.metadata.name,
-            namespace: lean.metadata.namespace,
-            generate_name: lean.metadata.generate_name,
-            annotations: lean.metadata.annotations.map(|a| a.0),
-            ..ObjectMeta::default()
-        },
-        spec: lean.spec,
-        status: None,
-    }))
+    Ok(lean.into_v1(assume_v1))
 }
 
 #[cfg(test)]

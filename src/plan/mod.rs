@@ -23,7 +23,9 @@ use crate::check::view::CheckView;
 use crate::check::{LiveCluster, Subject, Unresolved, UnresolvedAt};
 use crate::cluster::ClusterState;
 use crate::ingress::{self, DecodedIngress};
-use crate::rules::{Admission, Decision, Endpoint, Engine, Operation, Outcome, Settings, Skip};
+use crate::rules::{
+    Admission, Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Settings, Skip,
+};
 pub use build::{
     Binds, CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan,
     ListenerPlan, PointPlan, RedirectPlan, RulePlan, WeightPlan,
@@ -223,9 +225,9 @@ impl Planner<'_> {
         let mut input = subject.input(endpoint);
         if let Some(raw) = &old_raw {
             input.operation = Operation::Update;
-            input.old_object = Some(raw);
+            input.old_object = Some(ObjectInput::Text(raw));
         }
-        let pending = match self.engine.admit(&input) {
+        let pending = match self.engine.admit(input) {
             Admission::Pending(pending) => pending,
             Admission::Decided(decision) => {
                 return self.decided(state, candidate, &subject, &decision, report);

@@ -68,16 +68,44 @@ impl Kind<'_> {
 }
 
 /// One admission request, as the API server (or a front end standing in for it) sends it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AdmissionInput<'a> {
     pub endpoint: Endpoint,
     pub operation: Operation,
     pub kind: Kind<'a>,
     /// `request.namespace`; when empty, the object's own namespace, else `default`.
     pub namespace: Option<&'a str>,
-    pub object: Option<&'a RawValue>,
-    pub old_object: Option<&'a RawValue>,
+    pub object: Option<ObjectInput<'a>>,
+    pub old_object: Option<ObjectInput<'a>>,
     pub requester: Requester<'a>,
+}
+
+/// `request.object` or `request.oldObject` as the front end has it.
+#[derive(Debug, Clone)]
+pub enum ObjectInput<'a> {
+    /// The JSON text as sent (JSON `null` counts as no object): decoded here, in any served
+    /// version, and patched first on `/mutate`.
+    Text(&'a RawValue),
+    /// A `networking.k8s.io/v1` Ingress the front end has already read from that text, on
+    /// `/validate` only (the HTTP layer reads it with the envelope, in one pass over the body).
+    /// `/mutate` needs the text, to patch it.
+    Read(Box<DecodedIngress>),
+}
+
+impl<'a> From<&'a RawValue> for ObjectInput<'a> {
+    fn from(text: &'a RawValue) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl ObjectInput<'_> {
+    /// `None` for the JSON `null` the API server sends for an absent object.
+    fn present(self) -> Option<Self> {
+        match self {
+            Self::Text(text) if text.get() == "null" => None,
+            present => Some(present),
+        }
+    }
 }
 
 /// What the decision is, in the words of the metrics and logs.
@@ -282,24 +310,26 @@ impl Pending<'_> {
 
 impl Engine {
     /// The first step of an admission: everything that needs no cluster facts.
-    pub fn admit(&self, input: &AdmissionInput<'_>) -> Admission<'_> {
+    pub fn admit(&self, input: AdmissionInput<'_>) -> Admission<'_> {
         if !input.kind.is_ingress()
             || !matches!(input.operation, Operation::Create | Operation::Update)
         {
             return Admission::Decided(Decision::skipped(Skip::NotReviewed));
         }
-        let Some(object) = input.object.filter(|o| o.get() != "null") else {
+        let Some(object) = input.object.clone().and_then(ObjectInput::present) else {
             return Admission::Decided(Decision::refused("request.object is missing"));
         };
-        let fallback = input.kind.api_version();
-        let (ingress, mutation) = match decode(input, object, &fallback) {
+        let (ingress, mutation) = match decode(&input, object) {
             Ok(decoded) => decoded,
             Err(reason) => return Admission::Decided(Decision::refused(&reason)),
         };
-        let old = input
-            .old_object
-            .filter(|o| o.get() != "null")
-            .and_then(|o| ingress::decode_raw(o.get(), &fallback).ok());
+        let old = match input.old_object.and_then(ObjectInput::present) {
+            Some(ObjectInput::Text(text)) => {
+                ingress::decode_raw(text.get(), &input.kind.api_version()).ok()
+            }
+            Some(ObjectInput::Read(decoded)) => Some(*decoded),
+            None => None,
+        };
         let namespace = input
             .namespace
             .filter(|n| !n.is_empty())
@@ -329,7 +359,7 @@ impl Engine {
     }
 
     /// Both steps at once, for front ends that hold the whole cluster view (`check`, audits).
-    pub fn admit_with(&self, input: &AdmissionInput<'_>, cluster: &dyn ClusterLookup) -> Decision {
+    pub fn admit_with(&self, input: AdmissionInput<'_>, cluster: &dyn ClusterLookup) -> Decision {
         match self.admit(input) {
             Admission::Decided(decision) => decision,
             Admission::Pending(pending) => pending.decide(cluster),
@@ -388,9 +418,19 @@ impl ClusterLookup for NoCluster {
 /// applies it to the object exactly as sent, and the validating webhooks see the result).
 fn decode(
     input: &AdmissionInput<'_>,
-    object: &RawValue,
-    fallback_api_version: &str,
+    object: ObjectInput<'_>,
 ) -> Result<(DecodedIngress, Option<Mutation>), String> {
+    let object = match object {
+        ObjectInput::Text(text) => text,
+        ObjectInput::Read(decoded) => {
+            debug_assert!(
+                input.endpoint == Endpoint::Validate,
+                "/mutate patches the text"
+            );
+            return Ok((*decoded, None));
+        }
+    };
+    let fallback_api_version = &input.kind.api_version();
     let invalid = |e: ingress::DecodeError| crate::text::one_line(&e.to_string());
     if input.endpoint == Endpoint::Validate {
         let decoded = ingress::decode_raw(object.get(), fallback_api_version).map_err(invalid)?;
@@ -440,22 +480,28 @@ mod tests {
             operation: Operation::Delete,
             kind: Kind::INGRESS_V1,
             namespace: Some(NS),
-            object: Some(&object),
+            object: Some(ObjectInput::Text(&object)),
             old_object: None,
             requester: Requester::default(),
         };
         let skipped = Outcome::Skipped(Skip::NotReviewed);
-        assert_eq!(engine.admit_with(&input, &NoCluster).outcome, skipped);
+        assert_eq!(
+            engine.admit_with(input.clone(), &NoCluster).outcome,
+            skipped
+        );
         input.operation = Operation::Create;
         input.kind = Kind {
             group: "",
             version: "v1",
             kind: "Service",
         };
-        assert_eq!(engine.admit_with(&input, &NoCluster).outcome, skipped);
+        assert_eq!(
+            engine.admit_with(input.clone(), &NoCluster).outcome,
+            skipped
+        );
         input.kind = Kind::INGRESS_V1;
         input.object = None;
-        let missing = engine.admit_with(&input, &NoCluster);
+        let missing = engine.admit_with(input.clone(), &NoCluster);
         assert_eq!(missing.outcome, Outcome::Denied);
         assert_eq!(
             missing.deny_message.as_deref(),
@@ -548,11 +594,11 @@ mod tests {
             operation: Operation::Create,
             kind: Kind::INGRESS_V1,
             namespace: Some("legacy"),
-            object: Some(&object),
+            object: Some(ObjectInput::Text(&object)),
             old_object: None,
             requester: Requester::default(),
         };
-        let decision = engine.admit_with(&input, &NoCluster);
+        let decision = engine.admit_with(input.clone(), &NoCluster);
         assert_eq!(decision.outcome, Outcome::Skipped(Skip::Exempt));
         assert_eq!(
             (decision.namespace.as_str(), decision.name.as_str()),
@@ -589,11 +635,11 @@ mod tests {
             operation: Operation::Create,
             kind: Kind::INGRESS_V1,
             namespace: None,
-            object: Some(&object),
+            object: Some(ObjectInput::Text(&object)),
             old_object: None,
             requester: Requester::default(),
         };
-        let Admission::Pending(pending) = engine.admit(&input) else {
+        let Admission::Pending(pending) = engine.admit(input) else {
             panic!("a qcloud Ingress waits for the cluster");
         };
         assert_eq!(pending.namespace(), NS);

@@ -22,7 +22,9 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cluster::ClusterLookup;
 use crate::ingress::IngressVersion;
-pub use admission::{Admission, AdmissionInput, Decision, Endpoint, Kind, Outcome, Pending, Skip};
+pub use admission::{
+    Admission, AdmissionInput, Decision, Endpoint, Kind, ObjectInput, Outcome, Pending, Skip,
+};
 pub use catalogue::Rule;
 use catalogue::{Check, RULES};
 pub use checks::tls::{SecretReference, secret_references};

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 
 use super::catalogue::{self, Rule};
 use super::{
-    AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, Operation, Requester, Settings,
+    AdmissionInput, Decision, Endpoint, Engine, Finding, Kind, ObjectInput, Operation, Requester,
+    Settings,
 };
 use crate::cluster::{
     ClusterLookup, ClusterState, IngressSummary, SecretCertIds, SecretLookup, ServicePortSummary,
@@ -222,15 +223,15 @@ impl Fixture {
             },
             kind: Kind::INGRESS_V1,
             namespace: Some(NS),
-            object: Some(&object),
-            old_object: old.as_deref(),
+            object: Some(ObjectInput::Text(&object)),
+            old_object: old.as_deref().map(ObjectInput::Text),
             requester: Requester::default(),
         };
         let cluster = Cluster {
             state: &self.cluster,
             secrets_unavailable: self.secrets_unavailable,
         };
-        engine.admit_with(&input, &cluster)
+        engine.admit_with(input, &cluster)
     }
 
     /// The findings of one rule.
