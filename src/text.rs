@@ -2,7 +2,8 @@
 //! short and on one line, misspelt names get a "did you mean", and durations are read the way Go
 //! writes them.
 
-use std::time::Duration;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
 
 /// Longest admission warning: the API server's advice.
 pub const MAX_WARNING_CHARS: usize = 120;
@@ -120,6 +121,50 @@ pub fn parse_go_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// `time` as RFC 3339 in UTC, seconds precision (`2026-12-01T17:09:06Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    let mut text = String::with_capacity(20);
+    write_rfc3339(&mut text, time, false);
+    text
+}
+
+/// Appends `time` as RFC 3339 in UTC, with microseconds when `micros` (`...T17:09:06.840909Z`,
+/// as tracing-subscriber stamps its JSON lines). Times before 1970 count as 1970.
+pub fn write_rfc3339(out: &mut String, time: SystemTime, micros: bool) {
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since.as_secs();
+    let days = i64::try_from(seconds / 86_400).unwrap_or_default();
+    let rest = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    );
+    if micros {
+        let _ = write!(out, ".{:06}", since.subsec_micros());
+    }
+    out.push('Z');
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +211,18 @@ mod tests {
             " (did you mean host-grammar?)"
         );
         assert_eq!(did_you_mean("x", ["host-grammar"].into_iter()), "");
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_972_146);
+        assert_eq!(rfc3339(t), "2026-11-29T17:09:06Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+        let mut stamped = String::new();
+        write_rfc3339(&mut stamped, t + Duration::from_nanos(840_909_999), true);
+        assert_eq!(stamped, "2026-11-29T17:09:06.840909Z");
     }
 
     #[test]

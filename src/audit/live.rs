@@ -9,12 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::value::RawValue;
 
-use super::{Entry, Report, entries, input, rfc3339};
+use super::{Entry, Report, entries, input};
 use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
 use crate::cluster::live::{AuditFeed, LiveCluster, SharedKey};
 use crate::cluster::{ClusterView, LookupRequest};
 use crate::rules::{Admission, Engine};
+use crate::text::rfc3339;
 
 /// Told of an Ingress whose deny findings changed.
 type DenyNotifier = Box<dyn Fn(&Key, &[Entry]) + Send + Sync>;

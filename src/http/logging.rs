@@ -39,13 +39,7 @@ where
         .with_env_filter(filter())
         .with_writer(writer);
     if json {
-        Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .finish(),
-        )
+        Box::new(builder.event_format(super::log_line::JsonLine).finish())
     } else {
         Box::new(builder.with_ansi(false).finish())
     }

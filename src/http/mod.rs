@@ -19,6 +19,7 @@ pub mod admin;
 pub mod body;
 pub mod conn;
 pub mod envelope;
+pub mod log_line;
 pub mod logging;
 pub mod metrics;
 pub mod refusals;

@@ -609,5 +609,5 @@ fn registry_fields(mut object: Value, old: Option<&Value>) -> Value {
 
 /// The current time as RFC 3339 UTC seconds, as the API server writes `creationTimestamp`.
 fn now_rfc3339() -> String {
-    qcloud_ingress_webhook::audit::rfc3339(std::time::SystemTime::now())
+    qcloud_ingress_webhook::text::rfc3339(std::time::SystemTime::now())
 }
