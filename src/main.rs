@@ -4,11 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: a review makes many small, short-lived allocations, and glibc's malloc and free
-/// were an eighth of the server's CPU under load (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     if let Err(e) = qcloud_ingress_webhook::http::tls::install_crypto_provider() {
         eprintln!("qcloud-ingress-webhook: {e}");
