@@ -41,10 +41,9 @@ impl ReviewVersion {
 #[error("{0}")]
 pub struct Unreadable(pub String);
 
-/// The outer shape, read first so that a readable uid still gets a proper answer when the rest
-/// of the request is malformed. `request` stays raw text: it is read once, straight into
-/// [`AdmissionRequest`] (a value tree of the whole body first cost as much as the rest of a
-/// review).
+/// The outer shape, read when [`WellFormedReview`] could not be, so that a readable uid still
+/// gets a proper answer when the rest of the request is malformed. `request` stays raw text: it
+/// is read once more, straight into a [`TextRequest`], to say what is wrong with it.
 #[derive(Deserialize)]
 struct RawReview<'a> {
     #[serde(rename = "apiVersion")]

@@ -92,12 +92,6 @@ pub enum ObjectInput<'a> {
     Read(Box<DecodedIngress>),
 }
 
-impl<'a> From<&'a RawValue> for ObjectInput<'a> {
-    fn from(text: &'a RawValue) -> Self {
-        Self::Text(text)
-    }
-}
-
 impl ObjectInput<'_> {
     /// `None` for the JSON `null` the API server sends for an absent object.
     fn present(self) -> Option<Self> {
@@ -310,20 +304,21 @@ impl Pending<'_> {
 
 impl Engine {
     /// The first step of an admission: everything that needs no cluster facts.
-    pub fn admit(&self, input: AdmissionInput<'_>) -> Admission<'_> {
+    pub fn admit(&self, mut input: AdmissionInput<'_>) -> Admission<'_> {
         if !input.kind.is_ingress()
             || !matches!(input.operation, Operation::Create | Operation::Update)
         {
             return Admission::Decided(Decision::skipped(Skip::NotReviewed));
         }
-        let Some(object) = input.object.clone().and_then(ObjectInput::present) else {
+        // Taken, not cloned: an object already read is moved into the review.
+        let Some(object) = input.object.take().and_then(ObjectInput::present) else {
             return Admission::Decided(Decision::refused("request.object is missing"));
         };
         let (ingress, mutation) = match decode(&input, object) {
             Ok(decoded) => decoded,
             Err(reason) => return Admission::Decided(Decision::refused(&reason)),
         };
-        let old = match input.old_object.and_then(ObjectInput::present) {
+        let old = match input.old_object.take().and_then(ObjectInput::present) {
             Some(ObjectInput::Text(text)) => {
                 ingress::decode_raw(text.get(), &input.kind.api_version()).ok()
             }
