@@ -9,47 +9,24 @@
     reason = "test helpers: a failed set-up is a failed test"
 )]
 
+mod common;
 mod helm;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use common::Run;
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `check ARGS` in the fixtures directory, with `stdin` on standard input.
 fn check(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("check")
-        .args(args)
-        .current_dir(fixtures())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or_default().as_bytes())
-        .unwrap();
-    drop(pipe);
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    common::run_binary(&all, &fixtures(), stdin.unwrap_or_default())
 }
 
 /// The 1-based line of the first line of `text` that contains `needle`.

@@ -12,25 +12,19 @@
     reason = "test helpers: a failed set-up is a failed test"
 )]
 
-use std::io::Write as _;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 
+use common::Run;
 use rstest::rstest;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 const README: &str = include_str!("../README.md");
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 /// Runs `plan ARGS` in the repository root, with `stdin` on standard input.
@@ -39,27 +33,9 @@ fn plan(args: &[&str], stdin: &str) -> Run {
 }
 
 fn plan_in(dir: &Path, args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(BIN)
-        .arg("plan")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().expect("exited"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    common::run_binary(&all, dir, stdin)
 }
 
 static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {

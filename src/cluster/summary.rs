@@ -138,7 +138,7 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
     };
     let routes = crate::ingress::listeners::routes(ingress);
     let mut backends: Vec<String> = crate::ingress::listeners::spec_paths(ingress)
-        .filter_map(|p| p.backend().map(|(service, _)| service.to_owned()))
+        .filter_map(|p| p.backend_ref().map(|(service, _)| service.to_owned()))
         .collect();
     backends.sort_unstable();
     backends.dedup();

@@ -464,6 +464,39 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// What a run of the real binary left: its exit status and its output.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the real binary with `args` in `dir`, `stdin` on its standard input.
+pub fn run_binary(args: &[&str], dir: &Path, stdin: &str) -> Run {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().expect("exited"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
 /// Runs the real binary's `SUBCOMMAND --output json ARGS -` with `stdin`, off the test's runtime:
 /// its exit status and its JSON output.
 pub async fn command_json(
@@ -472,29 +505,13 @@ pub async fn command_json(
     stdin: String,
 ) -> (i32, Value) {
     tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        use std::process::Stdio;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
-            .arg(subcommand)
-            .args(["--output", "json"])
-            .args(&args)
-            .arg("-")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&output.stderr)));
-        (output.status.code().unwrap(), value)
+        let mut all = vec![subcommand, "--output", "json"];
+        all.extend(args.iter().map(String::as_str));
+        all.push("-");
+        let run = run_binary(&all, Path::new(env!("CARGO_MANIFEST_DIR")), &stdin);
+        let value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+        (run.code, value)
     })
     .await
     .unwrap()
