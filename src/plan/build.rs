@@ -272,7 +272,13 @@ impl Facts<'_> {
         }
         match self.cluster.secret(self.namespace, secret) {
             SecretLookup::Found(ids) => match ids.cert_id {
-                Some(id) => (name, vec![printable(&id)], None, None),
+                // An ECC and an RSA certificate are written `ID1,ID2` (dual-algorithm).
+                Some(id) => (
+                    name,
+                    id.split(|b| *b == b',').map(printable).collect(),
+                    None,
+                    None,
+                ),
                 None => (
                     name,
                     Vec::new(),

@@ -222,7 +222,7 @@ rules! {
         "the TLS Secret has a qcloud_cert_id key",
         Qcloud(tls::tls_cert_id_missing);
     TLS_CERT_ID_FORMAT: "tls-cert-id-format", "C13", Some("E4035"), Deny,
-        "qcloud_cert_id (and qcloud_ca_cert_id) is 8 letters or digits, without a trailing newline",
+        "qcloud_cert_id is one 8-character id or two (ECC,RSA); qcloud_ca_cert_id is one; no trailing newline",
         Qcloud(tls::tls_cert_id_format);
     TLS_DEFAULT_CONFLICT: "tls-default-conflict", "C14", Some("E4048"), Deny,
         "at most one spec.tls entry without hosts",

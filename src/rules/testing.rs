@@ -52,7 +52,8 @@ pub fn service(kind: &str) -> ServiceSummary {
 }
 
 /// Services `web` (NodePort), `lb` (LoadBalancer), `internal` (ClusterIP), `ext` (ExternalName);
-/// Secrets `cert` and `cert2` (good ids), `newline` (an id ending in a newline), `no-id`.
+/// Secrets `cert` and `cert2` (good ids), `dual` (an ECC and an RSA id), `newline` (an id
+/// ending in a newline), `three-ids`, `padded` (a space after the comma), `empty`, `no-id`.
 pub fn cluster() -> ClusterState {
     let mut state = ClusterState::default();
     for (name, kind) in [
@@ -70,6 +71,10 @@ pub fn cluster() -> ClusterState {
     state.insert_secret(NS, "cert", secret(b"TKPmsWb3"));
     state.insert_secret(NS, "cert2", secret(b"Abcd1234"));
     state.insert_secret(NS, "newline", secret(b"TKPmsWb3\n"));
+    state.insert_secret(NS, "dual", secret(b"XczRzegn,YCOLTUdr"));
+    state.insert_secret(NS, "three-ids", secret(b"XczRzegn,YCOLTUdr,Abcd1234"));
+    state.insert_secret(NS, "padded", secret(b"XczRzegn, YCOLTUdr"));
+    state.insert_secret(NS, "empty", secret(b""));
     state.insert_secret(NS, "no-id", SecretCertIds::default());
     state
 }

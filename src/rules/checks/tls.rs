@@ -124,18 +124,35 @@ pub fn tls_cert_id_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 pub fn tls_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (reference, field, ids) in found_secrets(ctx) {
-        for (key, id) in [
-            ("qcloud_cert_id", &ids.cert_id),
-            ("qcloud_ca_cert_id", &ids.ca_cert_id),
-        ] {
-            if let Some(problem) = id.as_deref().and_then(cert_id_problem) {
-                out.push(Finding::new(
-                    &c::TLS_CERT_ID_FORMAT,
-                    field.clone(),
-                    format!("{key} in Secret {:?} {problem}", reference.name),
-                    "store the 8-character id without a newline (echo -n, or stringData)",
-                ));
-            }
+        let name = reference.name;
+        // qcloud_cert_id may list an ECC and an RSA certificate (dual-algorithm certificates,
+        // docs/tke-behaviour.md §4.1); the CA certificate is one id.
+        let checks = [
+            ("qcloud_cert_id", &ids.cert_id, MAX_CERT_IDS),
+            ("qcloud_ca_cert_id", &ids.ca_cert_id, 1),
+        ];
+        for (key, id, max_ids) in checks {
+            let Some(problem) = id.as_deref().and_then(|id| cert_id_problem(id, max_ids)) else {
+                continue;
+            };
+            let finding = Finding::new(
+                &c::TLS_CERT_ID_FORMAT,
+                field.clone(),
+                format!("{key} in Secret {name:?} {}", problem.text),
+                problem.fix,
+            );
+            out.push(match problem.kind {
+                CertIdProblemKind::Deny => finding,
+                // Which event TKE reports for an empty id is not documented.
+                CertIdProblemKind::Empty => Finding {
+                    tke_code: None,
+                    ..finding
+                },
+                CertIdProblemKind::Unsure => Finding {
+                    tke_code: None,
+                    ..finding.with_severity(Severity::Warn)
+                },
+            });
         }
     }
 }
@@ -180,22 +197,113 @@ pub fn tls_sni_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// What is wrong with a certificate id, without ever quoting it.
-fn cert_id_problem(id: &[u8]) -> Option<String> {
-    let trimmed = id.trim_ascii_end();
-    if trimmed.len() < id.len() {
-        let what = if id.ends_with(b"\n") {
+/// At most this many ids in `qcloud_cert_id`: an ECC and an RSA certificate (TKE's page
+/// "Ingress 配置双算法证书", controller v2.5.0 and later).
+const MAX_CERT_IDS: usize = 2;
+
+/// How sure we are that TKE refuses a certificate id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CertIdProblemKind {
+    /// Documented to fail (E4035), or more ids than TKE serves.
+    Deny,
+    /// An empty value: fails, with an event code nobody documents.
+    Empty,
+    /// Not documented either way (an empty item, spaces around the comma): warn.
+    Unsure,
+}
+
+/// What is wrong with a certificate id value, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CertIdProblem {
+    text: String,
+    fix: &'static str,
+    kind: CertIdProblemKind,
+}
+
+impl CertIdProblem {
+    fn new(kind: CertIdProblemKind, text: impl Into<String>, fix: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            fix,
+            kind,
+        }
+    }
+}
+
+const FIX_NEWLINE: &str = "store the id without a newline (echo -n, or stringData)";
+const FIX_FORM: &str =
+    "store the 8-character certificate id from the SSL console (two, comma-separated, for ECC+RSA)";
+const FIX_LIST: &str =
+    "write the ids as ID1,ID2 (an ECC and an RSA certificate), nothing around the comma";
+
+/// What is wrong with a certificate id value of at most `max_ids` comma-separated ids, without
+/// ever quoting it.
+fn cert_id_problem(value: &[u8], max_ids: usize) -> Option<CertIdProblem> {
+    use CertIdProblemKind::{Deny, Empty, Unsure};
+    if value.trim_ascii().is_empty() {
+        return Some(CertIdProblem::new(Empty, "is empty", FIX_FORM));
+    }
+    let trimmed = value.trim_ascii_end();
+    if trimmed.len() < value.len() {
+        let what = if value.ends_with(b"\n") {
             "a newline (made with echo without -n?)"
         } else {
             "whitespace"
         };
-        return Some(format!("ends with {what}"));
-    }
-    if id.len() != CERT_ID_LEN || !id.iter().all(u8::is_ascii_alphanumeric) {
-        return Some(format!(
-            "is {} bytes, not {CERT_ID_LEN} letters or digits",
-            id.len()
+        return Some(CertIdProblem::new(
+            Deny,
+            format!("ends with {what}"),
+            FIX_NEWLINE,
         ));
+    }
+    let items: Vec<&[u8]> = value.split(|b| *b == b',').collect();
+    if items.len() > max_ids {
+        let text = if max_ids == 1 {
+            format!("lists {} ids; it holds one", items.len())
+        } else {
+            format!(
+                "lists {} ids; TKE serves at most {max_ids} (an ECC and an RSA certificate)",
+                items.len()
+            )
+        };
+        return Some(CertIdProblem::new(Deny, text, FIX_LIST));
+    }
+    let several = items.len() > 1;
+    for (i, item) in items.iter().enumerate() {
+        let what = if several {
+            format!("id {} of {}", i + 1, items.len())
+        } else {
+            "it".to_owned()
+        };
+        let core = item.trim_ascii();
+        if core.is_empty() {
+            return Some(CertIdProblem::new(
+                Unsure,
+                format!("has an empty {what}"),
+                FIX_LIST,
+            ));
+        }
+        if core.len() < item.len() {
+            return Some(CertIdProblem::new(
+                Unsure,
+                "has spaces around a comma; TKE's sample writes ID1,ID2",
+                FIX_LIST,
+            ));
+        }
+        if core.len() != CERT_ID_LEN || !core.iter().all(u8::is_ascii_alphanumeric) {
+            let text = if several {
+                format!(
+                    "{what} is {} bytes, not {CERT_ID_LEN} letters or digits",
+                    core.len()
+                )
+            } else {
+                format!(
+                    "is {} bytes, not {CERT_ID_LEN} letters or digits",
+                    core.len()
+                )
+            };
+            return Some(CertIdProblem::new(Deny, text, FIX_FORM));
+        }
     }
     None
 }
@@ -252,11 +360,15 @@ pub fn legacy_cert_id_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let ids: Vec<Vec<u8>> = found_secrets(ctx)
         .filter_map(|(_, _, ids)| ids.cert_id)
         .collect();
-    if ids.is_empty()
-        || ids
-            .iter()
-            .any(|id| id.trim_ascii() == annotated.trim().as_bytes())
-    {
+    // With an ECC and an RSA certificate (`ID1,ID2`) the annotation may name either.
+    let annotated = annotated.trim().as_bytes();
+    let names_it = |id: &Vec<u8>| {
+        id.trim_ascii() == annotated
+            || id
+                .split(|b| *b == b',')
+                .any(|item| item.trim_ascii() == annotated)
+    };
+    if ids.is_empty() || ids.iter().any(names_it) {
         return;
     }
     out.push(Finding::new(
@@ -305,7 +417,10 @@ pub(crate) mod tests {
         }
         tls_cert_id_format: TLS_CERT_ID_FORMAT {
             fires trailing_newline: secret(tls(), "newline");
+            fires empty: secret(tls(), "empty");
+            fires three_ids: secret(tls(), "three-ids");
             clean eight_characters: tls();
+            clean ecc_and_rsa_pair: secret(tls(), "dual");
         }
         tls_default_conflict: TLS_DEFAULT_CONFLICT {
             fires two_defaults: tls().set("/spec/tls", json!([{"secretName": "cert"}, {"secretName": "cert2"}])) => "spec.tls[1]";
@@ -379,15 +494,66 @@ pub(crate) mod tests {
 
     #[test]
     fn cert_id_format() {
-        assert_eq!(cert_id_problem(b"TKPmsWb3"), None);
-        assert!(cert_id_problem(b"TKPmsWb3\n").unwrap().contains("newline"));
-        assert!(
-            cert_id_problem(b"TKPmsWb3 ")
-                .unwrap()
-                .contains("whitespace")
+        let problem = |id: &[u8]| cert_id_problem(id, MAX_CERT_IDS).map(|p| (p.kind, p.text));
+        assert_eq!(problem(b"TKPmsWb3"), None);
+        assert_eq!(problem(b"XczRzegn,YCOLTUdr"), None, "ECC+RSA pair");
+        assert!(problem(b"TKPmsWb3\n").unwrap().1.contains("newline"));
+        assert!(problem(b"TKPmsWb3 ").unwrap().1.contains("whitespace"));
+        assert!(problem(b"short").unwrap().1.contains("5 bytes"));
+        assert!(problem(b"TKPms-b3").is_some());
+        assert!(!problem(b"TKPmsWb3\r\n").unwrap().1.contains("TKP"));
+        assert_eq!(
+            problem(b""),
+            Some((CertIdProblemKind::Empty, "is empty".into()))
         );
-        assert!(cert_id_problem(b"short").unwrap().contains("5 bytes"));
-        assert!(cert_id_problem(b"TKPms-b3").is_some());
-        assert!(!cert_id_problem(b"TKPmsWb3\r\n").unwrap().contains("TKP"));
+        assert_eq!(problem(b"  ").unwrap().1, "is empty");
+        let (kind, text) = problem(b"XczRzegn,YCOLTUdr,Abcd1234").unwrap();
+        assert_eq!(kind, CertIdProblemKind::Deny);
+        assert!(text.contains("lists 3 ids"), "{text}");
+        let (kind, text) = problem(b"XczRzegn, YCOLTUdr").unwrap();
+        assert_eq!(kind, CertIdProblemKind::Unsure);
+        assert!(text.contains("spaces around a comma"), "{text}");
+        assert_eq!(problem(b"XczRzegn,").unwrap().0, CertIdProblemKind::Unsure);
+        assert!(
+            problem(b"XczRzegn,YCOL")
+                .unwrap()
+                .1
+                .starts_with("id 2 of 2 is 4 bytes")
+        );
+        assert!(
+            cert_id_problem(b"XczRzegn,YCOLTUdr", 1)
+                .unwrap()
+                .text
+                .contains("lists 2 ids"),
+            "a CA certificate is one id"
+        );
+    }
+
+    #[test]
+    fn cert_id_messages_say_what_is_wrong() {
+        let message = |secret_name: &str| {
+            let fixture = secret(tls(), secret_name);
+            let findings = fixture.findings_of(&c::TLS_CERT_ID_FORMAT);
+            assert_eq!(findings.len(), 1, "{secret_name}: {findings:?}");
+            (
+                findings[0].severity,
+                findings[0].problem.clone(),
+                findings[0].tke_code,
+            )
+        };
+        assert_eq!(
+            message("empty"),
+            (
+                Severity::Deny,
+                "qcloud_cert_id in Secret \"empty\" is empty".into(),
+                None
+            )
+        );
+        let (severity, problem, code) = message("three-ids");
+        assert_eq!((severity, code), (Severity::Deny, Some("E4035")));
+        assert!(problem.contains("at most 2"), "{problem}");
+        let (severity, problem, _) = message("padded");
+        assert_eq!(severity, Severity::Warn);
+        assert!(problem.contains("spaces around a comma"), "{problem}");
     }
 }
