@@ -161,6 +161,28 @@ fn an_unusable_input_is_reported_and_the_others_are_still_checked_then_exit_2() 
     assert_eq!(invalid.code, 2);
     line_starting(&invalid.stdout, "<stdin>:1: error: document 1: ");
 
+    // A field of the wrong shape is named, and nothing claims the input had no problems.
+    let tls_as_mapping = check(
+        &["-"],
+        Some(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\n\
+             spec:\n  tls:\n    hosts: [www.example.com]\n    secretName: web-cert\n",
+        ),
+    );
+    assert_eq!(tls_as_mapping.code, 2);
+    let error = line_starting(&tls_as_mapping.stdout, "<stdin>:1: error: document 1: ");
+    assert!(
+        error.ends_with(
+            "object is not a valid Ingress: spec.tls: invalid type: map, expected a sequence"
+        ),
+        "{error}"
+    );
+    let summary = line_starting(&tls_as_mapping.stdout, "checked ");
+    assert_eq!(
+        summary,
+        "checked 0 qcloud Ingresses in 1 file; 1 input could not be read"
+    );
+
     let missing = check(&["no-such-file.yaml", "clean"], None);
     assert_eq!(missing.code, 2);
     line_starting(&missing.stdout, "no-such-file.yaml: error: ");

@@ -195,7 +195,10 @@ pub fn summary_line(report: &Report) -> String {
         );
     }
     if findings.is_empty() {
-        line.push_str(": no problems found");
+        // "No problems" would be a claim about inputs nobody could read.
+        if report.errors.is_empty() {
+            line.push_str(": no problems found");
+        }
     } else {
         let _ = write!(
             line,

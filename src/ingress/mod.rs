@@ -77,8 +77,7 @@ pub fn decode(api_version: &str, object: Value) -> Result<DecodedIngress, Decode
         IngressVersion::NetworkingV1 => object,
         IngressVersion::Beta1 => beta1_to_v1(object),
     };
-    let ingress: Ingress = serde_json::from_value(object)
-        .map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+    let ingress = Ingress::deserialize(&object).map_err(|_| invalid_at_path(version, &object))?;
     Ok(DecodedIngress { ingress, version })
 }
 
@@ -88,13 +87,30 @@ pub fn decode_value(api_version: &str, object: &Value) -> Result<DecodedIngress,
     match IngressVersion::from_api_version(api_version) {
         Some(IngressVersion::NetworkingV1) => {
             let ingress = Ingress::deserialize(object)
-                .map_err(|e| DecodeError::Invalid(one_line(&e.to_string())))?;
+                .map_err(|_| invalid_at_path(IngressVersion::NetworkingV1, object))?;
             Ok(DecodedIngress {
                 ingress,
                 version: IngressVersion::NetworkingV1,
             })
         }
         _ => decode(api_version, object.clone()),
+    }
+}
+
+/// Why an object (already in the v1 shape) is not an Ingress, led by the field path in the
+/// spelling of the version the user wrote: `spec.tls: invalid type: map, expected a sequence`.
+/// Only a failed decode pays for tracking the path.
+fn invalid_at_path(version: IngressVersion, object: &Value) -> DecodeError {
+    let error = match serde_path_to_error::deserialize::<_, Ingress>(object) {
+        Ok(_) => return DecodeError::Invalid("does not decode".into()),
+        Err(error) => error,
+    };
+    let path = error.path().to_string();
+    let message = one_line(&error.into_inner().to_string());
+    if path.is_empty() || path == "." {
+        DecodeError::Invalid(message)
+    } else {
+        DecodeError::Invalid(format!("{}: {message}", field_path(version, &path)))
     }
 }
 
@@ -115,7 +131,8 @@ pub fn api_version_of(object: &Value, fallback: &str) -> String {
 pub fn decode_raw(text: &str, fallback_api_version: &str) -> Result<DecodedIngress, DecodeError> {
     let invalid = |e: serde_json::Error| DecodeError::Invalid(one_line(&e.to_string()));
     let assume_v1 = fallback_api_version == "networking.k8s.io/v1";
-    if let Some(ingress) = lean::read_v1(text, assume_v1).map_err(invalid)? {
+    // An object the one-pass reader refuses is read again below, which names the field.
+    if let Ok(Some(ingress)) = lean::read_v1(text, assume_v1) {
         return Ok(DecodedIngress {
             ingress,
             version: IngressVersion::NetworkingV1,
@@ -382,5 +399,32 @@ mod tests {
         );
         let err = decode("networking.k8s.io/v1", json!({"spec": {"rules": "nope"}})).unwrap_err();
         assert!(matches!(err, DecodeError::Invalid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_field_is_named_in_the_version_the_user_wrote() {
+        let message = |api_version: &str, object: Value| {
+            let text = object.to_string();
+            let from_value = decode(api_version, object).unwrap_err().to_string();
+            assert_eq!(
+                decode_raw(&text, api_version).unwrap_err().to_string(),
+                from_value
+            );
+            from_value
+        };
+        assert_eq!(
+            message(
+                "networking.k8s.io/v1",
+                json!({"spec": {"tls": {"secretName": "x"}}})
+            ),
+            "object is not a valid Ingress: spec.tls: invalid type: map, expected a sequence"
+        );
+        let beta1 = json!({"spec": {"rules": [{"http": {"paths": [
+            {"backend": {"serviceName": ["web"], "servicePort": 80}}]}}]}});
+        assert_eq!(
+            message("networking.k8s.io/v1beta1", beta1),
+            "object is not a valid Ingress: \
+             spec.rules[0].http.paths[0].backend.serviceName: invalid type: sequence, expected a string"
+        );
     }
 }
