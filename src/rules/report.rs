@@ -51,15 +51,23 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
     // Written into one string: a part, a notes list and a join per finding were a tenth of a
     // denied review's time under load.
     let mut message = String::with_capacity(200 * denies.len().min(MAX_DENY_FINDINGS));
-    let mut said: Vec<(&str, &str)> = Vec::new();
+    let mut codes_said: Vec<(&str, &str)> = Vec::new();
+    let mut fixes_said: Vec<(&str, &str)> = Vec::new();
     for (i, finding) in denies.iter().take(MAX_DENY_FINDINGS).enumerate() {
         if i > 0 {
             message.push_str("; ");
         }
-        // A rule's code and fix are said once; later findings of it name only the field.
-        let first = !said.contains(&(finding.rule.id, finding.fix.as_str()));
-        said.push((finding.rule.id, finding.fix.as_str()));
-        write_deny_part(&mut message, finding, version, first);
+        // A rule's code and fix are each said once; a rule that predicts a different code per
+        // annotation (boolean-annotation: E4037, E4044, E4050) says every one of them.
+        let id = finding.rule.id;
+        let code = finding
+            .tke_code
+            .filter(|code| !codes_said.contains(&(id, code)));
+        let fix = Some(finding.fix.as_str())
+            .filter(|fix| !fix.is_empty() && !fixes_said.contains(&(id, fix)));
+        codes_said.extend(code.map(|code| (id, code)));
+        fixes_said.extend(fix.map(|fix| (id, fix)));
+        write_deny_part(&mut message, finding, version, code, fix);
     }
     if denies.len() > MAX_DENY_FINDINGS {
         let _ = write!(message, "; …and {} more", denies.len() - MAX_DENY_FINDINGS);
@@ -67,13 +75,17 @@ fn deny_message(denies: &[&Finding], version: IngressVersion) -> String {
     one_line(&message)
 }
 
-/// `field: problem (TKE would fail with Ingress error E4052; fix: …) [rule-id]`; without the
-/// code and fix when an earlier finding of the same rule said them.
-fn write_deny_part(out: &mut String, finding: &Finding, version: IngressVersion, with_notes: bool) {
+/// `field: problem (TKE would fail with Ingress error E4052; fix: …) [rule-id]`; the code and
+/// fix only where they were not said earlier in the message.
+fn write_deny_part(
+    out: &mut String,
+    finding: &Finding,
+    version: IngressVersion,
+    code: Option<&str>,
+    fix: Option<&str>,
+) {
     let field = field_path(version, &finding.field);
     let _ = write!(out, "{field}: {}", finding.problem);
-    let code = finding.tke_code.filter(|_| with_notes);
-    let fix = Some(finding.fix.as_str()).filter(|fix| with_notes && !fix.is_empty());
     let _ = match (code, fix) {
         (Some(code), Some(fix)) => {
             write!(

@@ -296,6 +296,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn three_wrong_booleans_name_all_three_codes() {
+        let message = http()
+            .annotate("kubernetes.io/ingress.rule-mix", "yes")
+            .annotate(
+                "ingress.cloud.tencent.com/tke-service-config-auto",
+                "enabled",
+            )
+            .annotate("ingress.cloud.tencent.com/direct-access", "on")
+            .decide()
+            .deny_message
+            .unwrap();
+        for code in ["E4037", "E4044", "E4050"] {
+            assert_eq!(message.matches(code).count(), 1, "{code}: {message}");
+        }
+        assert_eq!(message.matches("fix: set it to").count(), 1, "{message}");
+    }
+
+    #[test]
     fn security_group_ids() {
         assert!(is_security_group_id("sg-12ab34cd"));
         assert!(!is_security_group_id("sg-"));
