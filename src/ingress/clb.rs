@@ -482,7 +482,7 @@ impl Redirects<'_> {
         if self.is_true(keys::AUTO_REWRITE) {
             self.auto_rewrite(clb);
         }
-        if !self.is_true(keys::RULE_MIX) {
+        if crate::ingress::rule_mix_key(Some(self.annotations)).is_none() {
             return;
         }
         let allowed = self.is_true(keys::REWRITE_SUPPORT) || self.is_true(keys::ENABLE_GROUP);
@@ -761,6 +761,22 @@ mod tests {
         let api = &clb.listeners[0].domains[0].rules[1];
         assert_eq!(api.backend, Some(("api".into(), "http".into())));
         assert_eq!(api.field(), "spec.rules[0].http.paths[1]");
+    }
+
+    #[test]
+    fn both_rule_mix_spellings_put_http_rules_entries_on_http() {
+        let tls = json!([{"hosts": ["shop.example.com"], "secretName": "shop"}]);
+        let entry = r#"[{"host":"shop.example.com","path":"/","backend":{"serviceName":"shop","servicePort":"80"}}]"#;
+        for key in [keys::RULE_MIX, keys::RULE_MIX_ALT] {
+            let annotations = json!({key: "true", keys::HTTP_RULES: entry});
+            let clb = Clb::of(&ingress(&annotations, &tls));
+            assert!(
+                rules(&clb).contains(&"HTTP:80 shop.example.com/".to_owned()),
+                "{key}: {:?}",
+                rules(&clb)
+            );
+            assert!(!rules(&clb).contains(&"HTTPS:443 shop.example.com/".to_owned()));
+        }
     }
 
     #[test]

@@ -350,7 +350,7 @@ impl Layout {
         Self {
             listeners: declared(annotations),
             certificates: tls || annotations.is_some_and(|a| a.contains_key(keys::CERTIFICATE)),
-            rule_mix: is_true(keys::RULE_MIX),
+            rule_mix: crate::ingress::rule_mix_key(annotations).is_some(),
             rule_mix_both: is_true(keys::RULE_MIX_BOTH),
             http_entries: http,
             https_entries: https,

@@ -101,9 +101,8 @@ pub fn decode_value(api_version: &str, object: &Value) -> Result<DecodedIngress,
 /// spelling of the version the user wrote: `spec.tls: invalid type: map, expected a sequence`.
 /// Only a failed decode pays for tracking the path.
 fn invalid_at_path(version: IngressVersion, object: &Value) -> DecodeError {
-    let error = match serde_path_to_error::deserialize::<_, Ingress>(object) {
-        Ok(_) => return DecodeError::Invalid("does not decode".into()),
-        Err(error) => error,
+    let Err(error) = serde_path_to_error::deserialize::<_, Ingress>(object) else {
+        return DecodeError::Invalid("does not decode".into());
     };
     let path = error.path().to_string();
     let message = one_line(&error.into_inner().to_string());
@@ -231,6 +230,20 @@ fn beta1_field_path(v1_path: &str) -> String {
     path
 }
 
+/// The rule-mix key set to `"true"`: the documented one, else the spelling of the regex-rules
+/// page. Every reader of rule-mix asks this, so both spellings mean the same everywhere.
+pub fn rule_mix_key(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> Option<&'static str> {
+    [keys::RULE_MIX, keys::RULE_MIX_ALT]
+        .into_iter()
+        .find(|key| {
+            annotations
+                .and_then(|a| a.get(*key))
+                .is_some_and(|v| v == "true")
+        })
+}
+
 /// Annotation keys that more than one layer needs. The full catalogue lives in the rules.
 pub mod keys {
     pub const CLASS: &str = "kubernetes.io/ingress.class";
@@ -238,6 +251,9 @@ pub mod keys {
     pub const LOADBALANCE_ID: &str = "kubernetes.io/ingress.qcloud-loadbalance-id";
     pub const ENABLE_GROUP: &str = "ingress.cloud.tencent.com/enable-group";
     pub const RULE_MIX: &str = "kubernetes.io/ingress.rule-mix";
+    /// rule-mix as TKE's regex-rules page spells it; whether the controller reads this spelling
+    /// is not documented, so it counts as rule-mix and draws a warning (docs/tke-behaviour.md §3.1).
+    pub const RULE_MIX_ALT: &str = "ingress.cloud.tencent.com/rule-mix";
     pub const RULE_MIX_BOTH: &str = "kubernetes.io/ingress.rule-mix-both";
     pub const HTTP_RULES: &str = "kubernetes.io/ingress.http-rules";
     pub const HTTPS_RULES: &str = "kubernetes.io/ingress.https-rules";

@@ -100,6 +100,7 @@ pub const CHARGE_TYPE: &str = crate::ingress::keys::CHARGE_TYPE;
 pub const BANDWIDTH: &str = crate::ingress::keys::BANDWIDTH;
 pub const EXTENSIVE_PARAMETERS: &str = crate::ingress::keys::EXTENSIVE_PARAMETERS;
 pub const RULE_MIX: &str = crate::ingress::keys::RULE_MIX;
+pub const RULE_MIX_ALT: &str = crate::ingress::keys::RULE_MIX_ALT;
 pub const HTTP_RULES: &str = crate::ingress::keys::HTTP_RULES;
 pub const HTTPS_RULES: &str = crate::ingress::keys::HTTPS_RULES;
 pub const RULE_MIX_BOTH: &str = crate::ingress::keys::RULE_MIX_BOTH;
@@ -139,6 +140,8 @@ pub static KNOWN: &[Annotation] = &[
         ValueKind::Json(&EXTENSIVE_PARAMETERS_SCHEMA),
     ),
     ann(RULE_MIX, ValueKind::Bool),
+    // Only the regex-rules page spells it so; `annotation-key-spelling` names the documented key.
+    ann(RULE_MIX_ALT, ValueKind::Bool),
     ann(HTTP_RULES, ValueKind::Json(&HTTP_RULES_SCHEMA)),
     ann(HTTPS_RULES, ValueKind::Json(&HTTPS_RULES_SCHEMA)),
     ann(RULE_MIX_BOTH, ValueKind::Bool),
@@ -185,6 +188,9 @@ pub static KNOWN: &[Annotation] = &[
     ),
     create_only(ENABLE_GROUP, ValueKind::Bool),
     ann(MODE, ValueKind::Text),
+    // CLBs that reach IDC nodes over CCN (docs/tke-behaviour.md §2.2).
+    ann("ingress.cloud.tencent.com/hybrid-type", ValueKind::Text),
+    ann("ingress.cloud.tencent.com/snat-pro-info", ValueKind::Text),
     read_only("ingress.cloud.tencent.com/loadbalance-nat-ipv6"),
     read_only("ingress.cloud.tencent.com/loadbalance-ipv6"),
     read_only("ingress.cloud.tencent.com/status.conditions"),

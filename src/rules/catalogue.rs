@@ -175,6 +175,9 @@ rules! {
     UNKNOWN_ANNOTATION: "unknown-annotation", "C31", None, Warn,
         "keys under ingress.cloud.tencent.com/ and kubernetes.io/ingress. are ones TKE knows",
         Qcloud(annotation_keys::unknown_annotation);
+    ANNOTATION_KEY_SPELLING: "annotation-key-spelling", "C31", None, Warn,
+        "a known key in the wrong case (keys are case-sensitive), or rule-mix under the prefix one page uses",
+        Qcloud(annotation_keys::annotation_key_spelling);
     NGINX_ANNOTATION: "nginx-annotation", "C34", None, Warn,
         "nginx.ingress.kubernetes.io/* annotations have no effect on a qcloud Ingress",
         Qcloud(annotation_keys::nginx_annotation);

@@ -161,6 +161,11 @@ impl<'a> Ctx<'a> {
         self.annotations.get(key).map(String::as_str)
     }
 
+    /// The rule-mix key that is `"true"` (either spelling), if any.
+    pub fn rule_mix_key(&self) -> Option<&'static str> {
+        crate::ingress::rule_mix_key(Some(self.annotations))
+    }
+
     /// How TKE reads a boolean annotation: only `"true"` is on.
     pub fn is_true(&self, key: &str) -> bool {
         self.annotation(key) == Some("true")

@@ -31,8 +31,11 @@ pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn unknown_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    // A known key in another case is annotation-key-spelling's.
     let unknown = ctx.annotations.keys().filter(|key| {
-        keys::known(key).is_none() && keys::TKE_PREFIXES.iter().any(|p| key.starts_with(p))
+        keys::known(key).is_none()
+            && known_in_other_case(key).is_none()
+            && keys::TKE_PREFIXES.iter().any(|p| key.starts_with(p))
     });
     for key in unknown {
         let hint = did_you_mean(key).map_or_else(String::new, |k| format!(" (did you mean {k}?)"));
@@ -41,6 +44,62 @@ pub fn unknown_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             annotation_field(key),
             format!("is not an annotation TKE knows{hint}"),
             "fix the key, or remove it",
+        ));
+    }
+}
+
+/// The known key that `key` spells in another case.
+fn known_in_other_case(key: &str) -> Option<&'static str> {
+    if keys::known(key).is_some() {
+        return None;
+    }
+    keys::KNOWN
+        .iter()
+        .find(|a| a.key.eq_ignore_ascii_case(key))
+        .map(|a| a.key)
+}
+
+/// Keys are case-sensitive: `kubernetes.io/Ingress.class: nginx` leaves the Ingress without a
+/// class, so TKE takes an Ingress meant for another controller and builds a CLB for it. And one
+/// TKE page spells rule-mix under `ingress.cloud.tencent.com/` (docs/tke-behaviour.md §2.3).
+pub fn annotation_key_spelling(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for (key, value) in ctx.annotations {
+        let Some(real) = known_in_other_case(key) else {
+            continue;
+        };
+        let claims_another_class = real == keys::CLASS
+            && !value.trim().is_empty()
+            && !value
+                .trim()
+                .eq_ignore_ascii_case(crate::ingress::QCLOUD_CLASS);
+        let problem = if claims_another_class {
+            format!("wrong case of {real}; TKE builds a CLB for it")
+        } else {
+            format!("keys are case-sensitive; TKE reads {real}")
+        };
+        let fix = if claims_another_class {
+            format!(
+                "write {real} (lowercase): without it the Ingress has no class and TKE takes it"
+            )
+        } else {
+            format!("write the key as {real}")
+        };
+        out.push(Finding::new(
+            &c::ANNOTATION_KEY_SPELLING,
+            annotation_field(key),
+            problem,
+            fix,
+        ));
+    }
+    if ctx.annotations.contains_key(keys::RULE_MIX_ALT) {
+        out.push(Finding::new(
+            &c::ANNOTATION_KEY_SPELLING,
+            annotation_field(keys::RULE_MIX_ALT),
+            format!("the key TKE documents is {}", keys::RULE_MIX),
+            format!(
+                "write {}; both spellings count as rule-mix here",
+                keys::RULE_MIX
+            ),
         ));
     }
 }
@@ -143,6 +202,9 @@ pub(crate) mod tests {
         unknown_annotation: UNKNOWN_ANNOTATION {
             fires misspelt: http().annotate("ingress.cloud.tencent.com/internet-charge-type", "x");
             clean known: http().annotate("ingress.cloud.tencent.com/pass-to-target", "true");
+            clean idc_keys: http().annotate("ingress.cloud.tencent.com/hybrid-type", "CCN")
+                .annotate("ingress.cloud.tencent.com/snat-pro-info", r#"{"snatIps":[{"subnetId":"subnet-ab12cd34"}]}"#);
+            clean regex_page_rule_mix: http().annotate("ingress.cloud.tencent.com/rule-mix", "true");
             clean other_prefix: http().annotate("example.com/owner", "team-a");
         }
         service_annotation: SERVICE_ANNOTATION {
@@ -151,10 +213,43 @@ pub(crate) mod tests {
             fires direct_access: http().annotate("service.cloud.tencent.com/direct-access", "true");
             clean ingress_keys: http().annotate("ingress.cloud.tencent.com/direct-access", "false");
         }
+        annotation_key_spelling: ANNOTATION_KEY_SPELLING {
+            fires cert_manager_sample_class: http().annotate("kubernetes.io/Ingress.class", "nginx")
+                .remove("/metadata/annotations/kubernetes.io~1ingress.class")
+                => "metadata.annotations[kubernetes.io/Ingress.class]";
+            fires mis_cased_rule_mix: http().annotate("kubernetes.io/ingress.Rule-Mix", "true");
+            fires regex_page_rule_mix: http().annotate("ingress.cloud.tencent.com/rule-mix", "true")
+                => "metadata.annotations[ingress.cloud.tencent.com/rule-mix]";
+            clean documented_spelling: http().annotate("kubernetes.io/ingress.rule-mix", "false");
+            clean other_prefix: http().annotate("example.com/Ingress.class", "nginx");
+        }
         nginx_annotation: NGINX_ANNOTATION {
             fires rewrite_target: http().annotate("nginx.ingress.kubernetes.io/rewrite-target", "/");
             clean none: http();
         }
+    }
+
+    #[test]
+    fn a_mis_cased_class_says_tke_builds_a_clb_and_is_not_also_unknown() {
+        let fixture = http()
+            .remove("/metadata/annotations/kubernetes.io~1ingress.class")
+            .annotate("kubernetes.io/Ingress.class", "nginx");
+        let decision = fixture.decide();
+        assert_eq!(decision.findings.len(), 1, "{:?}", decision.findings);
+        assert_eq!(
+            decision.warnings,
+            [
+                "metadata.annotations[kubernetes.io/Ingress.class]: wrong case of kubernetes.io/ingress.class; \
+              TKE builds a CLB for it"
+            ]
+        );
+        let rule_mix = http().annotate("Kubernetes.io/ingress.rule-mix", "true");
+        let finding = &rule_mix.findings_of(&c::ANNOTATION_KEY_SPELLING)[0];
+        assert_eq!(
+            finding.problem,
+            "keys are case-sensitive; TKE reads kubernetes.io/ingress.rule-mix"
+        );
+        assert!(rule_mix.findings_of(&c::UNKNOWN_ANNOTATION).is_empty());
     }
 
     #[test]

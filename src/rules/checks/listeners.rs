@@ -18,7 +18,7 @@ fn has_entries(ctx: &Ctx<'_>, key: &str) -> bool {
 /// `spec.rules` on the protocol each rule is on anyway (behaviour spec §11.8): nothing is lost
 /// when TKE ignores them, so only entries that ask for something else are worth a warning.
 pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    if ctx.is_true(keys::RULE_MIX) {
+    if ctx.rule_mix_key().is_some() {
         return;
     }
     let restated = |entry: &Entry, protocol: Protocol| {
@@ -47,10 +47,13 @@ pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// under rule-mix, which is the official manual-redirect sample (behaviour spec §11.3).
 pub fn rule_mix_without_tls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let redirects = ctx.http_entries.iter().any(|e| e.is_redirect);
-    if ctx.is_true(keys::RULE_MIX) && !ctx.has_certificates() && !redirects {
+    let Some(rule_mix) = ctx.rule_mix_key() else {
+        return;
+    };
+    if !ctx.has_certificates() && !redirects {
         out.push(Finding::new(
             &c::RULE_MIX_WITHOUT_TLS,
-            annotation_field(keys::RULE_MIX),
+            annotation_field(rule_mix),
             "has no effect without spec.tls: every rule is HTTP",
             "add spec.tls with a certificate Secret, or remove rule-mix",
         ));
@@ -61,7 +64,15 @@ pub fn rule_mix_both_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.is_true(keys::RULE_MIX_BOTH) {
         return;
     }
-    for key in [keys::RULE_MIX, keys::REWRITE_SUPPORT, keys::AUTO_REWRITE] {
+    let rule_mix = ctx.rule_mix_key();
+    for key in [
+        rule_mix,
+        Some(keys::REWRITE_SUPPORT),
+        Some(keys::AUTO_REWRITE),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if ctx.is_true(key) {
             out.push(Finding::new(
                 &c::RULE_MIX_BOTH_CONFLICT,
@@ -76,9 +87,10 @@ pub fn rule_mix_both_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// Users who come from nginx-ingress expect http:// to keep working (or to redirect); on TKE a
 /// TLS Ingress gets no HTTP listener at all. Quiet where listen-ports already says HTTPS only.
 pub fn https_only(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let serves_http = [keys::RULE_MIX, keys::RULE_MIX_BOTH, keys::AUTO_REWRITE]
-        .iter()
-        .any(|key| ctx.is_true(key));
+    let serves_http = ctx.rule_mix_key().is_some()
+        || [keys::RULE_MIX_BOTH, keys::AUTO_REWRITE]
+            .iter()
+            .any(|key| ctx.is_true(key));
     let declared_https_only = ctx.annotations.contains_key(keys::LISTEN_PORTS)
         && ctx
             .layout
@@ -155,7 +167,7 @@ pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // Without rule-mix TKE ignores the entries (rule-mix-missing says so): nothing to deny. Under
     // enable-group rewrite-support is deprecated and not needed (behaviour spec §11.4).
     let not_needed = ctx.is_true(keys::REWRITE_SUPPORT) || ctx.is_true(keys::ENABLE_GROUP);
-    if not_needed || !ctx.is_true(keys::RULE_MIX) {
+    if not_needed || ctx.rule_mix_key().is_none() {
         return;
     }
     for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
@@ -198,6 +210,8 @@ pub(crate) mod tests {
             fires redirects_without_rule_mix: http().annotate(HTTP_RULES, REDIRECT);
             fires an_entry_for_no_spec_rule: http().annotate(HTTP_RULES, OTHER_ENTRY);
             clean null: http().annotate(HTTP_RULES, "null");
+            clean regex_page_spelling_is_rule_mix: with_tls_only(http()).annotate(HTTP_RULES, ENTRY)
+                .annotate("ingress.cloud.tencent.com/rule-mix", "true");
             clean with_rule_mix: tls().annotate(HTTP_RULES, ENTRY);
             clean console_restating_spec_rules: http().annotate(HTTP_RULES, ENTRY)
                 .annotate(HTTPS_RULES, "null").annotate("kubernetes.io/ingress.rule-mix", "false");

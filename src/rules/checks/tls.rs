@@ -239,7 +239,7 @@ const FIX_LIST: &str =
 /// What is wrong with a certificate id value of at most `max_ids` comma-separated ids, without
 /// ever quoting it.
 fn cert_id_problem(value: &[u8], max_ids: usize) -> Option<CertIdProblem> {
-    use CertIdProblemKind::{Deny, Empty, Unsure};
+    use CertIdProblemKind::{Deny, Empty};
     if value.trim_ascii().is_empty() {
         return Some(CertIdProblem::new(Empty, "is empty", FIX_FORM));
     }
@@ -268,42 +268,48 @@ fn cert_id_problem(value: &[u8], max_ids: usize) -> Option<CertIdProblem> {
         };
         return Some(CertIdProblem::new(Deny, text, FIX_LIST));
     }
-    let several = items.len() > 1;
-    for (i, item) in items.iter().enumerate() {
-        let what = if several {
-            format!("id {} of {}", i + 1, items.len())
+    items
+        .iter()
+        .enumerate()
+        .find_map(|(i, item)| cert_id_item_problem(item, i, items.len()))
+}
+
+/// What is wrong with item `index` of `count` comma-separated certificate ids.
+fn cert_id_item_problem(item: &[u8], index: usize, count: usize) -> Option<CertIdProblem> {
+    use CertIdProblemKind::{Deny, Unsure};
+    let what = if count > 1 {
+        format!("id {} of {count}", index + 1)
+    } else {
+        "it".to_owned()
+    };
+    let core = item.trim_ascii();
+    if core.is_empty() {
+        return Some(CertIdProblem::new(
+            Unsure,
+            format!("has an empty {what}"),
+            FIX_LIST,
+        ));
+    }
+    if core.len() < item.len() {
+        return Some(CertIdProblem::new(
+            Unsure,
+            "has spaces around a comma; TKE's sample writes ID1,ID2",
+            FIX_LIST,
+        ));
+    }
+    if core.len() != CERT_ID_LEN || !core.iter().all(u8::is_ascii_alphanumeric) {
+        let text = if count > 1 {
+            format!(
+                "{what} is {} bytes, not {CERT_ID_LEN} letters or digits",
+                core.len()
+            )
         } else {
-            "it".to_owned()
+            format!(
+                "is {} bytes, not {CERT_ID_LEN} letters or digits",
+                core.len()
+            )
         };
-        let core = item.trim_ascii();
-        if core.is_empty() {
-            return Some(CertIdProblem::new(
-                Unsure,
-                format!("has an empty {what}"),
-                FIX_LIST,
-            ));
-        }
-        if core.len() < item.len() {
-            return Some(CertIdProblem::new(
-                Unsure,
-                "has spaces around a comma; TKE's sample writes ID1,ID2",
-                FIX_LIST,
-            ));
-        }
-        if core.len() != CERT_ID_LEN || !core.iter().all(u8::is_ascii_alphanumeric) {
-            let text = if several {
-                format!(
-                    "{what} is {} bytes, not {CERT_ID_LEN} letters or digits",
-                    core.len()
-                )
-            } else {
-                format!(
-                    "is {} bytes, not {CERT_ID_LEN} letters or digits",
-                    core.len()
-                )
-            };
-            return Some(CertIdProblem::new(Deny, text, FIX_FORM));
-        }
+        return Some(CertIdProblem::new(Deny, text, FIX_FORM));
     }
     None
 }
