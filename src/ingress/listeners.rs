@@ -92,6 +92,9 @@ pub struct Entry {
     pub is_redirect: bool,
     /// Where a redirect entry sends requests.
     pub rewrite: Option<Rewrite>,
+    /// The entry carries `pathType`: TKE makes the rule it selects a regex, exact or prefix
+    /// CLB rule (docs/tke-behaviour.md §3.1), and its path is written regex-escaped.
+    pub path_type: bool,
 }
 
 /// The `rewrite` of a redirect entry: the target listener's port, host and path, each optional
@@ -140,18 +143,38 @@ impl Entry {
                 .map(|b| (text(b.get("serviceName")), text(b.get("servicePort")))),
             is_redirect: item.get("rewrite").is_some(),
             rewrite: item.get("rewrite").map(Rewrite::from_value),
+            path_type: item.get("pathType").is_some(),
         }
     }
 
     /// TKE matches an entry to a spec path on host, path, service name and port.
     pub fn matches(&self, path: &SpecPath<'_>) -> bool {
         self.host == path.host
-            && self.path == path.url
+            && self.selects_url(path.url)
             && self
                 .backend
                 .as_ref()
                 .zip(path.backend_ref())
                 .is_some_and(|((service, port), (s, p))| service == s && p.is(port))
+    }
+}
+
+impl Entry {
+    /// The entry's path selects the spec path `url`: the same text, or for an entry with
+    /// `pathType` the spec path with its backslashes doubled, or with the `~`, `~*` or `=` marker
+    /// in front (the regex-rules page leaves which of these TKE expects unclear, so all match).
+    fn selects_url(&self, url: &str) -> bool {
+        if self.path == url {
+            return true;
+        }
+        if !self.path_type {
+            return false;
+        }
+        let unmarked = ["~*", "~", "="]
+            .iter()
+            .find_map(|marker| self.path.strip_prefix(marker))
+            .unwrap_or(&self.path);
+        unmarked == url || unmarked.replace("\\\\", "\\") == url
     }
 }
 

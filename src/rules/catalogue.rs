@@ -131,7 +131,7 @@ rules! {
         "kubernetes.io/ingress.https-rules is a JSON array (or null) of valid rule entries",
         Schema;
     RULES_ENTRY_KEYS: "rules-entry-keys", "C8", None, Warn,
-        "http/https-rules entries use only host, path, backend and rewrite",
+        "http/https-rules entries use only host, path, backend, rewrite and pathType",
         Qcloud(listeners::rules_entry_keys);
     REDIRECT_WITHOUT_REWRITE_SUPPORT: "redirect-without-rewrite-support", "C8", None, Deny,
         "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"",

@@ -199,7 +199,8 @@ impl<'a> Ctx<'a> {
 
 /// Reads one schema-valid entry.
 fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
-    const KNOWN: [&str; 4] = ["host", "path", "backend", "rewrite"];
+    // pathType: regex, exact and prefix rules (docs/tke-behaviour.md §3.1).
+    const KNOWN: [&str; 5] = ["host", "path", "backend", "rewrite", "pathType"];
     let mut unknown_keys: Vec<String> = item
         .as_object()
         .into_iter()

@@ -157,7 +157,7 @@ pub fn rules_entry_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 &c::RULES_ENTRY_KEYS,
                 format!("{}.{key}", entry.field()),
                 "is not a key TKE reads in a rule entry",
-                "use only host, path, backend{serviceName,servicePort} and rewrite",
+                "use only host, path, backend{serviceName,servicePort}, rewrite and pathType",
             ));
         }
     }
@@ -253,6 +253,8 @@ pub(crate) mod tests {
                 r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80","host":"x"}}]"#)
                 => "metadata.annotations[kubernetes.io/ingress.http-rules][0].backend.host";
             clean documented_keys: tls().annotate(HTTP_RULES, ENTRY);
+            clean path_type_of_regex_rules: tls().annotate(HTTP_RULES,
+                r#"[{"pathType":["Exact"],"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#);
         }
         redirect_without_rewrite_support: REDIRECT_WITHOUT_REWRITE_SUPPORT {
             fires redirect_entry: tls().annotate(HTTP_RULES, REDIRECT)

@@ -27,15 +27,69 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Plain paths are held to CLB's prefix grammar. A spec path that an entry with `pathType`
+/// selects is a regex, exact or prefix rule: it still starts with / and fits the length, but may
+/// hold regex characters; the entry's own path may carry a `~`, `~*` or `=` marker and only warns
+/// when it fits no form (docs/tke-behaviour.md §3.1, §6.2).
 pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let entries = || ctx.http_entries.iter().chain(&ctx.https_entries);
     for path in ctx.spec_paths() {
         if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
-            check_path(url, || format!("{}.path", path.field()), out);
+            let typed = entries().any(|e| e.path_type && e.matches(&path));
+            let field = || format!("{}.path", path.field());
+            if typed {
+                check_typed_path(url, field, Severity::Deny, out);
+            } else {
+                check_path(url, field, out);
+            }
         }
     }
-    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        check_path(&entry.path, || format!("{}.path", entry.field()), out);
+    for entry in entries() {
+        let field = || format!("{}.path", entry.field());
+        if entry.path_type {
+            let unmarked = ["~*", "~", "="]
+                .iter()
+                .find_map(|marker| entry.path.strip_prefix(marker))
+                .unwrap_or(&entry.path);
+            check_typed_path(unmarked, field, Severity::Warn, out);
+        } else {
+            check_path(&entry.path, field, out);
+        }
     }
+}
+
+/// A regex, exact or prefix rule's path: it starts with / and fits CLB's length; which
+/// characters a regex may hold is CLB's to say.
+fn check_typed_path(
+    path: &str,
+    field: impl FnOnce() -> String,
+    severity: Severity,
+    out: &mut Vec<Finding>,
+) {
+    let problem = if !path.starts_with('/') {
+        format!("{path:?} does not start with / (after any ~, ~* or = marker)")
+    } else if path.len() > MAX_PATH_LEN {
+        format!(
+            "is {} characters; CLB paths are at most {MAX_PATH_LEN}",
+            path.len()
+        )
+    } else {
+        return;
+    };
+    let finding = Finding::new(
+        &c::PATH_GRAMMAR,
+        field(),
+        problem,
+        "start the path with / (~/, ~*/ or =/ in the entry for regex and exact rules)",
+    );
+    out.push(if severity == Severity::Warn {
+        Finding {
+            tke_code: None,
+            ..finding.with_severity(severity)
+        }
+    } else {
+        finding
+    });
 }
 
 /// `field` is called only for a finding: a clean host costs no allocation.
@@ -244,6 +298,18 @@ pub(crate) mod tests {
         )
     }
 
+    /// rule-mix with the spec path `url` selected by an http-rules entry of path `entry_path`
+    /// (JSON text) that carries `pathType`.
+    fn regex_rule(url: &str, entry_path: &str) -> Fixture {
+        http().url(url).annotate("kubernetes.io/ingress.rule-mix", "true").annotate(
+            "kubernetes.io/ingress.http-rules",
+            &format!(
+                r#"[{{"pathType":["RegexCaseSensitive"],"host":"www.example.com","path":{entry_path},
+                    "backend":{{"serviceName":"web","servicePort":"80"}}}}]"#
+            ),
+        )
+    }
+
     rule_cases! {
         host_grammar: HOST_GRAMMAR {
             fires no_dot: http().host("localhost") => "spec.rules[0].host";
@@ -258,8 +324,13 @@ pub(crate) mod tests {
         path_grammar: PATH_GRAMMAR {
             fires glob: http().url("/api/*") => "spec.rules[0].http.paths[0].path";
             fires over_tke_length: http().url(&format!("/{}", "a".repeat(130)));
+            fires regex_entry_without_slash: regex_rule("/api", r#""~api""#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].path";
+            fires regex_characters_without_path_type: http().url(r"/api/\d+");
             clean plain: http().url("/api/v1");
             clean query_characters: http().url("/api/v1?x=1:2");
+            clean regex_rule_with_doubled_backslashes: regex_rule(r"/api/\d+", r#""/api/\\\\d+""#);
+            clean regex_rule_with_marker: regex_rule("/CaseSensitive/API", r#""~/CaseSensitive/API""#);
         }
         rule_without_http: RULE_WITHOUT_HTTP {
             fires no_http: http().set("/spec/rules/0", json!({"host": "www.example.com"})) => "spec.rules[0]";
