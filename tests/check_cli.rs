@@ -116,7 +116,7 @@ fn an_unusable_input_is_reported_and_the_others_are_still_checked_then_exit_2() 
         run.stdout.lines().last(),
         Some(
             "checked 3 qcloud Ingresses in 3 files; 1 input could not be read: 1 would be denied \
-             (1 deny, 2 warn findings)"
+             (1 deny, 0 warn finding)"
         ),
         "{}",
         run.stdout

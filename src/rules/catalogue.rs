@@ -202,7 +202,7 @@ rules! {
         "rule-mix-both is not combined with rule-mix, rewrite-support or auto-rewrite",
         Qcloud(listeners::rule_mix_both_conflict);
     HTTPS_ONLY: "https-only", "C12", None, Warn,
-        "with TLS and no rule-mix, rule-mix-both or auto-rewrite every rule is HTTPS only",
+        "a TLS Ingress asks for an HTTP redirect TKE does not read, and gets no HTTP listener",
         Qcloud(listeners::https_only);
     AUTO_REWRITE_LISTENERS: "auto-rewrite-listeners", "C8", None, Warn,
         "auto-rewrite needs TLS and both an HTTP:80 and an HTTPS:443 listener",
@@ -236,6 +236,9 @@ rules! {
     TLS_HOST_UNCOVERED: "tls-host-uncovered", "C15", Some("E4040"), Deny,
         "every HTTPS host is covered by a certificate",
         Qcloud(tls::tls_host_uncovered);
+    TLS_CERTIFICATE_UNUSED: "tls-certificate-unused", "C15", None, Warn,
+        "a certificate serves an HTTPS rule, rather than every rule of its hosts going to HTTP only",
+        Qcloud(tls::tls_certificate_unused);
     LEGACY_CERT_ID_ANNOTATION: "legacy-cert-id-annotation", "C30", None, Warn,
         "the read-only qcloud_cert_id annotation matches the certificate in the TLS Secret",
         Qcloud(tls::legacy_cert_id_annotation);

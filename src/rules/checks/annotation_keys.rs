@@ -145,10 +145,18 @@ pub fn service_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 let tail = key.rsplit('/').next().unwrap_or_default();
                 keys::known(&format!("ingress.cloud.tencent.com/{tail}")).map(|k| k.key)
             });
-        let fix = ingress_key.map_or_else(
-            || "remove it; it configures a Service's CLB, not an Ingress's".to_owned(),
-            |k| format!("use {k} on an Ingress"),
-        );
+        // "false" is what every Ingress boolean is when absent: removing it changes nothing, so
+        // the author expected no effect and a warning would tell them nothing (§11.14).
+        if value_is_ingress_default(ingress_key, ctx.annotation(key)) {
+            continue;
+        }
+        let fix = match ingress_key {
+            None => "remove it; it configures a Service's CLB, not an Ingress's".to_owned(),
+            Some(k) if ctx.annotation(k).map(str::trim) == ctx.annotation(key).map(str::trim) => {
+                format!("remove it; {k} already says the same")
+            }
+            Some(k) => format!("use {k} on an Ingress"),
+        };
         out.push(Finding::new(
             &c::SERVICE_ANNOTATION,
             annotation_field(key),
@@ -156,6 +164,12 @@ pub fn service_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             fix,
         ));
     }
+}
+
+/// A Service annotation whose Ingress counterpart is a boolean, set to `"false"`: TKE reads every
+/// boolean as off unless it is `"true"`, so the Ingress is the same without it.
+fn value_is_ingress_default(ingress_key: Option<&str>, value: Option<&str>) -> bool {
+    ingress_key.is_some_and(keys::is_bool) && value.is_some_and(|v| v.trim() == "false")
 }
 
 /// The known key a misspelt one most likely meant: same letters ignoring case and separators
@@ -212,6 +226,7 @@ pub(crate) mod tests {
                 => "metadata.annotations[service.kubernetes.io/tke-existed-lbid]";
             fires direct_access: http().annotate("service.cloud.tencent.com/direct-access", "true");
             clean ingress_keys: http().annotate("ingress.cloud.tencent.com/direct-access", "false");
+            clean direct_access_false_is_the_default_anyway: http().annotate("service.cloud.tencent.com/direct-access", "false");
         }
         annotation_key_spelling: ANNOTATION_KEY_SPELLING {
             fires cert_manager_sample_class: http().annotate("kubernetes.io/Ingress.class", "nginx")
@@ -276,6 +291,11 @@ pub(crate) mod tests {
         assert_eq!(
             finding.fix,
             "use kubernetes.io/ingress.existLbId on an Ingress"
+        );
+        let both = fixture.annotate("kubernetes.io/ingress.existLbId", "lb-6swtxxxx");
+        assert_eq!(
+            both.findings_of(&c::SERVICE_ANNOTATION)[0].fix,
+            "remove it; kubernetes.io/ingress.existLbId already says the same"
         );
         let unknown = http().annotate(
             "service.cloud.tencent.com/local-svc-only-bind-node-with-pod",

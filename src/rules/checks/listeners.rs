@@ -84,9 +84,27 @@ pub fn rule_mix_both_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Users who come from nginx-ingress expect http:// to keep working (or to redirect); on TKE a
-/// TLS Ingress gets no HTTP listener at all. Quiet where listen-ports already says HTTPS only.
+/// An annotation of another controller (or an invented one) asking for HTTP to redirect or stay
+/// open: `nginx.ingress.kubernetes.io/ssl-redirect`, `ingress.cloud.tencent.com/redirect-to-https`,
+/// `kubernetes.io/ingress.allow-http`. None of them does anything on TKE.
+fn asks_for_http<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
+    ctx.annotations
+        .keys()
+        .filter(|key| keys::known(key).is_none())
+        .find(|key| {
+            let key = key.to_ascii_lowercase();
+            key.contains("redirect") || key.ends_with("allow-http")
+        })
+        .map(String::as_str)
+}
+
+/// On TKE a TLS Ingress gets no HTTP listener at all. Most TLS Ingresses in public manifests
+/// mean exactly that, so this speaks only when the Ingress shows its author expected HTTP to
+/// redirect or keep working: an annotation asking for it that TKE does not read.
 pub fn https_only(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(asks) = asks_for_http(ctx) else {
+        return;
+    };
     let serves_http = ctx.rule_mix_key().is_some()
         || [keys::RULE_MIX_BOTH, keys::AUTO_REWRITE]
             .iter()
@@ -101,8 +119,9 @@ pub fn https_only(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         out.push(Finding::new(
             &c::HTTPS_ONLY,
             "spec.tls",
-            "makes every rule HTTPS only; http:// requests get no listener",
-            "add auto-rewrite to redirect HTTP to HTTPS, or rule-mix to serve both",
+            format!("is HTTPS only (no HTTP listener); TKE ignores {asks}"),
+            "add ingress.cloud.tencent.com/auto-rewrite: \"true\" to redirect HTTP to HTTPS, \
+             or rule-mix-both: \"true\" (controller v2.8.0+) to serve both",
         ));
     }
 }
@@ -192,6 +211,7 @@ pub(crate) mod tests {
     const LISTEN_PORTS: &str = "ingress.cloud.tencent.com/listen-ports";
     const AUTO_REWRITE: &str = "ingress.cloud.tencent.com/auto-rewrite";
     const CODE: &str = "ingress.cloud.tencent.com/auto-rewrite-code";
+    const REDIRECT_TO_HTTPS: &str = "ingress.cloud.tencent.com/redirect-to-https";
     const OTHER_ENTRY: &str = r#"[{"host":"www.example.com","path":"/other","backend":{"serviceName":"web","servicePort":"80"}}]"#;
     const ENTRY: &str = r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#;
     const REDIRECT: &str = r#"[{"path":"/old","rewrite":{"port":443,"path":"/new"}}]"#;
@@ -229,10 +249,14 @@ pub(crate) mod tests {
             clean alone: with_tls_only(http()).annotate("kubernetes.io/ingress.rule-mix-both", "true");
         }
         https_only: HTTPS_ONLY {
-            fires tls_without_rule_mix: with_tls_only(http()) => "spec.tls";
-            clean rule_mix: tls();
-            clean auto_rewrite: with_tls_only(http()).annotate("ingress.cloud.tencent.com/auto-rewrite", "true");
-            clean listen_ports_say_https_only: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#);
+            fires invented_redirect_key: with_tls_only(http()).annotate(REDIRECT_TO_HTTPS, "true") => "spec.tls";
+            fires nginx_ssl_redirect: with_tls_only(http()).annotate("nginx.ingress.kubernetes.io/ssl-redirect", "true");
+            clean https_only_on_purpose: with_tls_only(http());
+            clean rule_mix: tls().annotate(REDIRECT_TO_HTTPS, "true");
+            clean auto_rewrite: with_tls_only(http()).annotate(REDIRECT_TO_HTTPS, "true")
+                .annotate("ingress.cloud.tencent.com/auto-rewrite", "true");
+            clean listen_ports_say_https_only: with_tls_only(http()).annotate(REDIRECT_TO_HTTPS, "true")
+                .annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#);
         }
         auto_rewrite_listeners: AUTO_REWRITE_LISTENERS {
             fires without_tls: http().annotate(AUTO_REWRITE, "true") => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";

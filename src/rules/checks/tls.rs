@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cluster::{SecretCertIds, SecretLookup};
-use crate::ingress::clb::{ListenerRules, UrlRule};
+use crate::ingress::clb::{CertSource, Certificates, ListenerRules, UrlRule};
+use crate::ingress::listeners::Protocol;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
@@ -357,6 +358,50 @@ fn uncovered(host: &str, rule: &UrlRule) -> Finding {
     )
 }
 
+/// A certificate that no HTTPS rule uses while rules of its hosts went to HTTP only: rule-mix
+/// with the rules listed in http-rules alone, as in the seed blog's third example
+/// (docs/tke-behaviour.md §3.2). Almost never what the author wants, so a warning that names
+/// those rules and how to keep HTTPS; never a deny.
+pub fn tls_certificate_unused(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !ctx.has_certificates() {
+        return;
+    }
+    let clb = ctx.clb();
+    let certificates = Certificates::of(ctx.ingress, ctx.json(keys::CERTIFICATE));
+    let used: Vec<&CertSource> = clb
+        .domains()
+        .filter_map(|(_, d)| d.certificate.as_ref().map(|c| &c.source))
+        .collect();
+    for source in certificates.sources().filter(|s| !used.contains(s)) {
+        let http_only: Vec<String> = clb
+            .listeners
+            .iter()
+            .filter(|l| l.listener.protocol == Protocol::Http)
+            .flat_map(|l| &l.domains)
+            .filter(|d| {
+                certificates
+                    .assign(&d.host)
+                    .is_some_and(|a| a.source == *source)
+            })
+            .flat_map(|d| d.rules.iter().map(move |r| format!("{}{}", d.host, r.path)))
+            .collect();
+        let Some(first) = http_only.first() else {
+            continue;
+        };
+        let more = match http_only.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        out.push(Finding::new(
+            &c::TLS_CERTIFICATE_UNUSED,
+            source.field(),
+            format!("serves no HTTPS rule: rule-mix put {first}{more} on HTTP only"),
+            "to keep HTTPS, list those rules in https-rules as well, or use rule-mix-both: \"true\" \
+             (controller v2.8.0+) instead of rule-mix",
+        ));
+    }
+}
+
 /// The legacy `qcloud_cert_id` annotation is informational; a different id from the Secret's
 /// suggests a stale manifest.
 pub fn legacy_cert_id_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -397,6 +442,8 @@ pub(crate) mod tests {
 
     const CERTIFICATE: &str = "ingress.cloud.tencent.com/certificate";
     const API_RULE: &str = r#"{"host": "api.example.com", "http": {"paths": [{"path": "/", "pathType": "ImplementationSpecific", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}"#;
+
+    const WWW_ENTRY: &str = r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80"}}]"#;
 
     fn with_api_rule(fixture: Fixture) -> Fixture {
         fixture.set("/spec/rules/1", serde_json::from_str(API_RULE).unwrap())
@@ -447,6 +494,13 @@ pub(crate) mod tests {
             clean default_certificate: with_api_rule(tls()).set("/spec/tls/0/hosts", json!([]));
             clean listed_in_http_rules: with_api_rule(tls()).annotate("kubernetes.io/ingress.http-rules",
                 r#"[{"host":"api.example.com","path":"/","backend":{"serviceName":"web","servicePort":80}}]"#);
+        }
+        tls_certificate_unused: TLS_CERTIFICATE_UNUSED {
+            fires seed_blog_third_example: tls().annotate("kubernetes.io/ingress.http-rules", WWW_ENTRY)
+                => "spec.tls[0]";
+            clean listed_in_both: tls().annotate("kubernetes.io/ingress.http-rules", WWW_ENTRY)
+                .annotate("kubernetes.io/ingress.https-rules", WWW_ENTRY);
+            clean rule_mix_alone_keeps_https: tls();
         }
         legacy_cert_id_annotation: LEGACY_CERT_ID_ANNOTATION {
             fires differs_from_the_secret: tls().annotate("qcloud_cert_id", "Zzzz9999");
