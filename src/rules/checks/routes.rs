@@ -140,7 +140,7 @@ fn check_path(path: &str, field: impl FnOnce() -> String, out: &mut Vec<Finding>
         (format!("{path:?} does not start with /"), Severity::Deny)
     } else if let Some(bad) = path.chars().find(|c| !clb_char(*c)) {
         let hint = if "*()[]^$+|~".contains(bad) {
-            "; CLB paths are plain prefixes, not regexes or globs"
+            "; a prefix needs no * (a regex needs a rule-mix entry with pathType)"
         } else {
             ""
         };
@@ -413,7 +413,11 @@ pub(crate) mod tests {
             out
         };
         assert!(run("/api/v1?x=1:2").is_empty());
-        assert!(run("/api/*")[0].problem.contains("not regexes or globs"));
+        assert!(
+            run("/api/*")[0]
+                .problem
+                .contains("a regex needs a rule-mix entry with pathType")
+        );
         assert_eq!(run("api")[0].severity, Severity::Deny);
         assert_eq!(
             run(&format!("/{}", "a".repeat(150)))[0].severity,
