@@ -5,7 +5,7 @@ use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::json::annotation_field;
-use crate::rules::{Finding, Operation};
+use crate::rules::{Finding, Operation, Severity};
 
 pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.operation != Operation::Create {
@@ -67,6 +67,23 @@ pub fn annotation_key_spelling(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let Some(real) = known_in_other_case(key) else {
             continue;
         };
+        // The prefix is a DNS subdomain: the API server refuses `Kubernetes.io/...` outright,
+        // so `check` says what `kubectl apply` would.
+        if key
+            .split_once('/')
+            .is_some_and(|(prefix, _)| prefix.bytes().any(|b| b.is_ascii_uppercase()))
+        {
+            out.push(
+                Finding::new(
+                    &c::ANNOTATION_KEY_SPELLING,
+                    annotation_field(key),
+                    "has an upper-case prefix; the API server refuses the Ingress",
+                    format!("write the key as {real}"),
+                )
+                .with_severity(Severity::Deny),
+            );
+            continue;
+        }
         let claims_another_class = real == keys::CLASS
             && !value.trim().is_empty()
             && !value
@@ -258,13 +275,29 @@ pub(crate) mod tests {
               TKE builds a CLB for it"
             ]
         );
-        let rule_mix = http().annotate("Kubernetes.io/ingress.rule-mix", "true");
+        let rule_mix = http().annotate("kubernetes.io/ingress.Rule-Mix", "true");
         let finding = &rule_mix.findings_of(&c::ANNOTATION_KEY_SPELLING)[0];
         assert_eq!(
             finding.problem,
             "keys are case-sensitive; TKE reads kubernetes.io/ingress.rule-mix"
         );
+        assert_eq!(finding.severity, Severity::Warn);
         assert!(rule_mix.findings_of(&c::UNKNOWN_ANNOTATION).is_empty());
+    }
+
+    #[test]
+    fn an_upper_case_prefix_is_what_the_api_server_refuses() {
+        let decision = http()
+            .annotate("Kubernetes.io/ingress.rule-mix", "true")
+            .decide();
+        let message = decision.deny_message.expect("denied");
+        assert!(
+            message.starts_with(
+                "metadata.annotations[Kubernetes.io/ingress.rule-mix]: has an upper-case prefix; \
+                 the API server refuses the Ingress (fix: write the key as kubernetes.io/ingress.rule-mix)"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
