@@ -180,7 +180,7 @@ impl<'a> Ctx<'a> {
         listeners::spec_paths(self.ingress)
     }
 
-    /// Which protocols a spec path is on (behaviour spec §3.2).
+    /// Which protocols a spec path is on (docs/tke-behaviour.md §3.2).
     pub fn placement(&self, path: &SpecPath<'_>) -> Placement {
         self.layout.placement(path)
     }

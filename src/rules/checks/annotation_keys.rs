@@ -12,7 +12,7 @@ pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     }
     // Terraform writes the CLB id TKE will report beside existLbId, so plans show no drift
-    // (behaviour spec §11.8): that is the console's and Terraform's own shape.
+    // (docs/tke-behaviour.md §2.6): that is the console's and Terraform's own shape.
     let restates_exist_lb = |key: &str| {
         key == keys::LOADBALANCE_ID && ctx.annotation(key) == ctx.annotation(keys::EXIST_LB_ID)
     };
@@ -60,7 +60,8 @@ pub fn nginx_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// The Ingress keys of the Service annotations people copy onto Ingresses (behaviour spec §11.7).
+/// The Ingress keys of the Service annotations people copy onto Ingresses
+/// (docs/tke-behaviour.md §2.3).
 const SERVICE_TO_INGRESS: [(&str, &str); 3] = [
     ("service.kubernetes.io/tke-existed-lbid", keys::EXIST_LB_ID),
     (

@@ -1,4 +1,4 @@
-//! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6).
+//! Hosts, paths and rule counts as CLB accepts them (docs/tke-behaviour.md §6).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -136,7 +136,7 @@ pub fn rule_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
     }
     // E4013 is documented for an empty rules[].http; a default backend alone has no code
-    // (behaviour spec §11.6).
+    // (docs/tke-behaviour.md §5.3, §7).
     if ctx.rules.is_empty() && ctx.default_backend.is_some() {
         out.push(Finding {
             tke_code: None,
