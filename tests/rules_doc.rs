@@ -1,6 +1,11 @@
 //! `docs/rules.md` documents every rule of the catalogue, in catalogue order, with a header line
 //! that matches the catalogue and What / Why / Example / Fix; every example makes the engine
 //! report its rule; its settings example is a valid settings file; the README links it.
+//!
+//! `docs/tke-behaviour.md`, the TKE behaviour reference the rules rest on: every citation of it
+//! (`docs/tke-behaviour.md §N` in `src/`, `docs/`, `tests/corpus/` and the top-level Markdown, and
+//! every `§N` inside it) names a section it has, and its checks table (§8) lists every rule in the
+//! row the rule's `check` column names.
 
 #![allow(
     clippy::unwrap_used,
@@ -244,6 +249,231 @@ fn the_readme_links_the_rules_document() {
         README.contains("](docs/rules.md)"),
         "README has no link to docs/rules.md"
     );
+}
+
+/// Citations of the TKE behaviour reference, `docs/tke-behaviour.md §N`.
+mod behaviour_reference {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use super::RULES;
+
+    const REFERENCE: &str = include_str!("../docs/tke-behaviour.md");
+    /// The file name every citation names; the one greppable form is `docs/tke-behaviour.md §N`.
+    const NAME: &str = "tke-behaviour.md";
+    /// Where citations live: every file under these (relative to the crate root) is scanned.
+    const SCANNED: [&str; 6] = [
+        "src",
+        "docs",
+        "tests/corpus",
+        "README.md",
+        "CONTRIBUTING.md",
+        "BENCHMARKS.md",
+    ];
+    /// Ways of citing the outside notes this reference replaced.
+    const OUTSIDE: [&str; 3] = ["behaviour spec", "tke-ingress-behaviour", "shared/docs/tke"];
+
+    /// The section numbers of the reference's headings: `## 2. Annotations` is `2`,
+    /// `### 2.1 ...` is `2.1`. Headings inside code fences do not count.
+    fn headings(doc: &str) -> BTreeSet<String> {
+        super::sections(doc)
+            .iter()
+            .filter_map(|s| {
+                let number = section_number(s.title);
+                (!number.is_empty()).then_some(number)
+            })
+            .collect()
+    }
+
+    /// The section number at the start of `text`: digits and dots, without a final dot
+    /// (`6.1.` at the end of a sentence is `6.1`); empty when `text` starts with no digit.
+    fn section_number(text: &str) -> String {
+        let end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        text[..end].trim_end_matches('.').to_owned()
+    }
+
+    /// The sections one run of `§` references cites, from just after `§`: `§3.2, §3.3`,
+    /// `§2–§5`, `§1.6 and §11.1`, `§2.6/§3.3`. A `§` followed by no digit (`§N` in prose) cites
+    /// nothing.
+    fn run(mut rest: &str) -> Vec<String> {
+        let mut cited = Vec::new();
+        loop {
+            let number = section_number(rest);
+            if number.is_empty() {
+                return cited;
+            }
+            rest = &rest[number.len()..];
+            cited.push(number);
+            let next = rest.trim_start_matches(|c: char| {
+                c == '.' || c == ',' || c == '/' || c == '-' || c == '–' || c == ' '
+            });
+            let next = next.strip_prefix("and ").unwrap_or(next);
+            match next.strip_prefix('§') {
+                Some(after) => rest = after,
+                None => return cited,
+            }
+        }
+    }
+
+    /// Every section `text` cites: the runs after each `tke-behaviour.md §`, and, in the
+    /// reference itself (`bare`), every `§` run.
+    fn citations(text: &str, bare: bool) -> Vec<String> {
+        let mut cited = Vec::new();
+        if bare {
+            for (at, _) in text.match_indices('§') {
+                cited.extend(run(&text[at + '§'.len_utf8()..]));
+            }
+        } else {
+            let form = format!("{NAME} §");
+            for (at, _) in text.match_indices(&form) {
+                cited.extend(run(&text[at + form.len()..]));
+            }
+        }
+        cited
+    }
+
+    /// Every citation in `text` of a section `reference` does not have, one line each.
+    fn problems(file: &str, text: &str, bare: bool, reference: &str) -> Vec<String> {
+        let sections = headings(reference);
+        citations(text, bare)
+            .into_iter()
+            .filter(|n| !sections.contains(n))
+            .map(|n| format!("{file}: cites {NAME} §{n}, which has no heading numbered {n}"))
+            .collect()
+    }
+
+    fn files_under(path: &Path, out: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for entry in entries {
+                files_under(&entry, out);
+            }
+        } else if path.is_file() {
+            out.push(path.to_owned());
+        }
+    }
+
+    /// (path relative to the crate root, text) of every scanned text file.
+    fn scanned_files() -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths = Vec::new();
+        for place in SCANNED {
+            files_under(&root.join(place), &mut paths);
+        }
+        assert!(paths.len() > 50, "found only {} files to scan", paths.len());
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                Some((name, text))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_cited_section_exists() {
+        let mut all = Vec::new();
+        let mut cited = 0;
+        for (name, text) in scanned_files() {
+            let bare = name.ends_with(NAME);
+            cited += citations(&text, bare).len();
+            all.extend(problems(&name, &text, bare, REFERENCE));
+        }
+        assert!(
+            cited > 100,
+            "only {cited} citations found: is the form still `{NAME} §N`?"
+        );
+        assert!(all.is_empty(), "{}", all.join("\n"));
+    }
+
+    #[test]
+    fn a_citation_of_a_missing_section_fails() {
+        let cite = |sections: &str| format!("see docs/{NAME} {sections}.");
+        assert!(problems("ok", &cite("§3.2, §4.2 and §6.1"), false, REFERENCE).is_empty());
+        assert!(problems("ok", &cite("§2–§5"), false, REFERENCE).is_empty());
+        for (missing, wanted) in [
+            ("§99", "99"),
+            ("§6.9", "6.9"),
+            ("§3.2, §11.4", "11.4"),
+            ("§2–§12", "12"),
+            ("§1.6 and §1.60", "1.60"),
+        ] {
+            let found = problems("f", &cite(missing), false, REFERENCE);
+            assert_eq!(
+                found,
+                [format!(
+                    "f: cites {NAME} §{wanted}, which has no heading numbered {wanted}"
+                )],
+                "{missing}"
+            );
+        }
+        // Inside the reference every `§N` is a citation; `§N` in prose is not.
+        assert!(problems("r", "as in §2.6, see `§N`", true, REFERENCE).is_empty());
+        assert_eq!(problems("r", "as in §2.60", true, REFERENCE).len(), 1);
+        // A heading removed from the reference makes its citations fail.
+        let without = REFERENCE.replacen("### 6.1 ", "### 6.x ", 1);
+        assert_eq!(problems("f", &cite("§6.1"), false, &without).len(), 1);
+        // Headings in code fences are not sections.
+        assert_eq!(
+            problems("f", &cite("§77"), false, "```\n## 77. fenced\n```\n").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn no_citation_leads_out_of_the_repository() {
+        let mut found = Vec::new();
+        for (name, text) in scanned_files() {
+            let lower = text.to_lowercase();
+            for outside in OUTSIDE {
+                if lower.contains(outside) {
+                    found.push(format!("{name}: {outside:?}"));
+                }
+            }
+        }
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+
+    /// The rows of the checks table in §8, by check id: `| C17 | ... |`.
+    fn check_rows(doc: &str) -> Vec<(&str, &str)> {
+        let start = doc.find("\n## 8. ").expect("a section 8");
+        let end = doc[start + 1..]
+            .find("\n## ")
+            .map_or(doc.len(), |e| start + 1 + e);
+        doc[start..end]
+            .lines()
+            .filter_map(|line| {
+                let id = line.strip_prefix("| C")?.split(' ').next()?;
+                id.chars()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| (&line[2..3 + id.len()], line))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_checks_table_lists_every_rule_in_its_row() {
+        let rows = check_rows(REFERENCE);
+        let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
+        let expected: Vec<String> = (1..=34).map(|n| format!("C{n}")).collect();
+        assert_eq!(ids, expected, "§8 has rows C1 to C34, in order");
+        let mut problems = Vec::new();
+        for rule in RULES {
+            match rows.iter().find(|(id, _)| *id == rule.check) {
+                Some((_, row)) if row.contains(&format!("`{}`", rule.id)) => {}
+                Some(_) => problems.push(format!("{}: not in row {}", rule.id, rule.check)),
+                None => problems.push(format!("{}: no row {}", rule.id, rule.check)),
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
 }
 
 /// Executable examples: every rule's example, merged into a clean Ingress and run through the

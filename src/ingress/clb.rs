@@ -1,6 +1,6 @@
 //! What TKE builds from one Ingress: the CLB (new or existing, public or internal, IP version),
 //! its listeners, on each listener the domains with the certificate that serves them and the URL
-//! rules with their backends, the redirects, and what TKE ignores (behaviour spec §2–§5, §11).
+//! rules with their backends, the redirects, and what TKE ignores (docs/tke-behaviour.md §2–§5).
 //!
 //! Placement comes from [`super::listeners`]. `plan` prints this model and the rule
 //! `tls-host-uncovered` reads its certificate assignment, so a plan and a verdict cannot disagree
@@ -63,7 +63,7 @@ struct CertEntry {
 }
 
 /// The certificates an Ingress declares: `spec.tls` when it has entries, else the certificate
-/// annotation (behaviour spec §4.2).
+/// annotation (docs/tke-behaviour.md §4.2).
 #[derive(Debug, Clone, Default)]
 pub struct Certificates {
     entries: Vec<CertEntry>,
@@ -464,8 +464,8 @@ fn domain<'a>(target: &'a mut ListenerRules, host: &str, certs: &Certificates) -
     &mut target.domains[last]
 }
 
-/// What the redirect annotations make: auto-rewrite and `rewrite` entries (behaviour spec §3.3,
-/// §11.3).
+/// What the redirect annotations make: auto-rewrite and `rewrite` entries
+/// (docs/tke-behaviour.md §3.3).
 struct Redirects<'a> {
     ingress: &'a Ingress,
     annotations: &'a Annotations,
@@ -608,7 +608,7 @@ fn rewrite_code(codes: Option<&Value>, host: &str) -> u16 {
         .unwrap_or(302)
 }
 
-/// Annotations and entries TKE does not act on (behaviour spec §3.2, §3.3, §11.3, §11.8).
+/// Annotations and entries TKE does not act on (docs/tke-behaviour.md §3.2, §3.3).
 fn ignored(
     ingress: &Ingress,
     annotations: &Annotations,

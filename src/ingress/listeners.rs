@@ -1,7 +1,7 @@
 //! What TKE builds from an Ingress, as far as listeners go: which listeners (protocol and port)
-//! the CLB gets, and which of them each spec path lands on (behaviour spec §3.2, §11.4). The
-//! rules, the cluster view's Ingress summaries and `plan` all read this one model, so a plan, a
-//! verdict and a conflict check cannot disagree about where a rule is.
+//! the CLB gets, and which of them each spec path lands on (docs/tke-behaviour.md §3.2, §2.6).
+//! The rules, the cluster view's Ingress summaries and `plan` all read this one model, so a plan,
+//! a verdict and a conflict check cannot disagree about where a rule is.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -93,7 +93,7 @@ pub struct Entry {
     /// Where a redirect entry sends requests.
     pub rewrite: Option<Rewrite>,
     /// The entry carries `pathType`: TKE makes the rule it selects a regex, exact or prefix
-    /// CLB rule (docs/tke-behaviour.md §3.1), and its path is written regex-escaped.
+    /// CLB rule (docs/tke-behaviour.md §3.4), and its path is written regex-escaped.
     pub path_type: bool,
 }
 
@@ -380,9 +380,9 @@ impl Layout {
         }
     }
 
-    /// Which protocols a spec path is on (behaviour spec §3.2): without certificates everything
-    /// is HTTP; with them and no rule-mix, everything HTTPS; under rule-mix where the annotations
-    /// list it (HTTPS when neither does); under rule-mix-both, both.
+    /// Which protocols a spec path is on (docs/tke-behaviour.md §3.2): without certificates
+    /// everything is HTTP; with them and no rule-mix, everything HTTPS; under rule-mix where the
+    /// annotations list it (HTTPS when neither does); under rule-mix-both, both.
     pub fn placement(&self, path: &SpecPath<'_>) -> Placement {
         let only = |http: bool, https: bool| Placement {
             http,

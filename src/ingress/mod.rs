@@ -252,7 +252,7 @@ pub mod keys {
     pub const ENABLE_GROUP: &str = "ingress.cloud.tencent.com/enable-group";
     pub const RULE_MIX: &str = "kubernetes.io/ingress.rule-mix";
     /// rule-mix as TKE's regex-rules page spells it; whether the controller reads this spelling
-    /// is not documented, so it counts as rule-mix and draws a warning (docs/tke-behaviour.md §3.1).
+    /// is not documented, so it counts as rule-mix and draws a warning (docs/tke-behaviour.md §3.4).
     pub const RULE_MIX_ALT: &str = "ingress.cloud.tencent.com/rule-mix";
     pub const RULE_MIX_BOTH: &str = "kubernetes.io/ingress.rule-mix-both";
     pub const HTTP_RULES: &str = "kubernetes.io/ingress.http-rules";

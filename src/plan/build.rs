@@ -337,7 +337,7 @@ impl Facts<'_> {
         }
     }
 
-    /// What the CLB binds for a backend (behaviour spec §5).
+    /// What the CLB binds for a backend (docs/tke-behaviour.md §5.1).
     fn binds(&self, model: &Clb, rule: &clb::UrlRule, found: Option<&ServiceSummary>) -> Binds {
         let bind = |kind, node_port, detail: String| Binds {
             kind,

@@ -381,7 +381,7 @@ fn record(
 }
 
 /// On an UPDATE, TKE ignores changes to the keys it reads only when it creates the CLB
-/// (behaviour spec §2, C24): the plan keeps the old values (`create-only-change` warns).
+/// (docs/tke-behaviour.md §2.7, C24): the plan keeps the old values (`create-only-change` warns).
 fn keep_create_only(object: &mut Value, old: &Value) {
     let old_annotations = old
         .pointer("/metadata/annotations")

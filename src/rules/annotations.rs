@@ -1,6 +1,6 @@
-//! The annotation keys TKE reads on a qcloud Ingress (behaviour spec §2), and what kind of value
-//! each takes. Rules and patches both work from this table; a JSON annotation's schema (and the
-//! rule that reports a value that does not fit it) is declared here, with the key.
+//! The annotation keys TKE reads on a qcloud Ingress (docs/tke-behaviour.md §2), and what kind of
+//! value each takes. Rules and patches both work from this table; a JSON annotation's schema (and
+//! the rule that reports a value that does not fit it) is declared here, with the key.
 
 use super::catalogue::{self, Rule};
 

@@ -35,7 +35,7 @@ pub(crate) enum Check {
 pub struct Rule {
     /// Stable kebab-case id, e.g. `host-grammar`.
     pub id: &'static str,
-    /// Row of the checks table in the TKE behaviour spec, e.g. `C17`.
+    /// Row of the checks table (docs/tke-behaviour.md §8), e.g. `C17`.
     pub check: &'static str,
     /// TKE controller error code(s) this rule predicts, e.g. `E4052`. A rule covering several
     /// annotations lists each code (`E4037/E4044/E4050`); its findings carry the exact one.

@@ -185,7 +185,7 @@ impl<'a> Ctx<'a> {
         listeners::spec_paths(self.ingress)
     }
 
-    /// Which protocols a spec path is on (behaviour spec §3.2).
+    /// Which protocols a spec path is on (docs/tke-behaviour.md §3.2).
     pub fn placement(&self, path: &SpecPath<'_>) -> Placement {
         self.layout.placement(path)
     }
@@ -199,7 +199,7 @@ impl<'a> Ctx<'a> {
 
 /// Reads one schema-valid entry.
 fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
-    // pathType: regex, exact and prefix rules (docs/tke-behaviour.md §3.1).
+    // pathType: regex, exact and prefix rules (docs/tke-behaviour.md §3.4).
     const KNOWN: [&str; 5] = ["host", "path", "backend", "rewrite", "pathType"];
     let mut unknown_keys: Vec<String> = item
         .as_object()

@@ -12,7 +12,7 @@ pub fn read_only_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     }
     // Terraform writes the CLB id TKE will report beside existLbId, so plans show no drift
-    // (behaviour spec §11.8): that is the console's and Terraform's own shape.
+    // (docs/tke-behaviour.md §2.6): that is the console's and Terraform's own shape.
     let restates_exist_lb = |key: &str| {
         key == keys::LOADBALANCE_ID && ctx.annotation(key) == ctx.annotation(keys::EXIST_LB_ID)
     };
@@ -61,7 +61,7 @@ fn known_in_other_case(key: &str) -> Option<&'static str> {
 
 /// Keys are case-sensitive: `kubernetes.io/Ingress.class: nginx` leaves the Ingress without a
 /// class, so TKE takes an Ingress meant for another controller and builds a CLB for it. And one
-/// TKE page spells rule-mix under `ingress.cloud.tencent.com/` (docs/tke-behaviour.md §2.3).
+/// TKE page spells rule-mix under `ingress.cloud.tencent.com/` (docs/tke-behaviour.md §2.5).
 pub fn annotation_key_spelling(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (key, value) in ctx.annotations {
         let Some(real) = known_in_other_case(key) else {
@@ -136,7 +136,8 @@ pub fn nginx_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// The Ingress keys of the Service annotations people copy onto Ingresses (behaviour spec §11.7).
+/// The Ingress keys of the Service annotations people copy onto Ingresses
+/// (docs/tke-behaviour.md §2.3).
 const SERVICE_TO_INGRESS: [(&str, &str); 3] = [
     ("service.kubernetes.io/tke-existed-lbid", keys::EXIST_LB_ID),
     (
@@ -162,8 +163,8 @@ pub fn service_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 let tail = key.rsplit('/').next().unwrap_or_default();
                 keys::known(&format!("ingress.cloud.tencent.com/{tail}")).map(|k| k.key)
             });
-        // "false" is what every Ingress boolean is when absent: removing it changes nothing, so
-        // the author expected no effect and a warning would tell them nothing (§11.14).
+        // "false" is what every Ingress boolean is when absent: removing it changes nothing, so a
+        // warning would tell its reader nothing (docs/tke-behaviour.md §2.3).
         if value_is_ingress_default(ingress_key, ctx.annotation(key)) {
             continue;
         }

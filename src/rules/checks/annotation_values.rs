@@ -123,7 +123,8 @@ pub fn tke_service_config(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let field = annotation_field(keys::TKE_SERVICE_CONFIG);
-    // No documented code for the pair (E4051 is only the reserved suffix, spec §11.6).
+    // No documented code for the pair (E4051 is only the reserved suffix,
+    // docs/tke-behaviour.md §7).
     if ctx.is_true(keys::TKE_SERVICE_CONFIG_AUTO) {
         out.push(Finding {
             tke_code: None,
@@ -160,7 +161,7 @@ pub fn enable_group_needs_exist_lb(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// A group shares one CLB: TKE refuses a per-Ingress auto config and `mode: skip` there
-/// (behaviour spec §11.4; Tencent document 457/127545).
+/// (docs/tke-behaviour.md §2.6; Tencent document 457/127545).
 pub fn enable_group_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.is_true(keys::ENABLE_GROUP) {
         return;

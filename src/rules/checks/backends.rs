@@ -1,5 +1,5 @@
 //! Backend Services: they exist, have the port, and are of a type the CLB can reach
-//! (behaviour spec §5).
+//! (docs/tke-behaviour.md §5).
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! Which controller owns the Ingress: the class annotation, `spec.ingressClassName`, and UPDATEs
-//! that move an Ingress into or out of TKE's hands (behaviour spec §1). These rules also run on
-//! Ingresses that are not TKE's, where their findings only warn.
+//! that move an Ingress into or out of TKE's hands (docs/tke-behaviour.md §1). These rules also
+//! run on Ingresses that are not TKE's, where their findings only warn.
 
 use k8s_openapi::api::networking::v1::Ingress;
 
@@ -22,7 +22,7 @@ fn class_name(ingress: &Ingress) -> Option<&str> {
 }
 
 /// Equal values are valid and common (charts set both); only differing ones are a mistake, which
-/// the API server refuses on create and so reaches us on UPDATE (behaviour spec §11.1).
+/// the API server refuses on create and so reaches us on UPDATE (docs/tke-behaviour.md §1.6).
 pub fn class_and_class_name(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.in_scope {
         return;

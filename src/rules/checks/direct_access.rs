@@ -8,7 +8,8 @@ use crate::rules::json::annotation_field;
 
 /// Off by default: direct access works on VPC-CNI and on GlobalRouter clusters (where a
 /// cluster-wide switch, on by default, allows it), not on Cilium-Overlay; the webhook cannot see
-/// which the cluster is (behaviour spec §11.2). Turned on, it reminds authors of the requirement.
+/// which the cluster is (docs/tke-behaviour.md §5.1). Turned on, it reminds authors of the
+/// requirement.
 pub fn direct_access_network(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.is_true(keys::DIRECT_ACCESS) {
         out.push(Finding::new(
@@ -26,7 +27,7 @@ const GRACE_SHUTDOWN: [&str; 2] = [
 ];
 
 /// Graceful shutdown drains Pod backends; with NodePort backends there is nothing for it to do
-/// (behaviour spec §11.7).
+/// (docs/tke-behaviour.md §5.1).
 pub fn grace_shutdown_without_direct_access(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.direct_access() {
         return;

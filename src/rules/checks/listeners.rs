@@ -1,5 +1,5 @@
 //! Which listener each rule lands on: rule-mix, rule-mix-both, redirects and the entries of
-//! http-rules / https-rules (behaviour spec §3).
+//! http-rules / https-rules (docs/tke-behaviour.md §3).
 
 use crate::ingress::listeners::{Listener, Protocol};
 use crate::rules::Finding;
@@ -15,8 +15,8 @@ fn has_entries(ctx: &Ctx<'_>, key: &str) -> bool {
 }
 
 /// The console and Terraform write both rules annotations with `rule-mix: "false"`, restating
-/// `spec.rules` on the protocol each rule is on anyway (behaviour spec §11.8): nothing is lost
-/// when TKE ignores them, so only entries that ask for something else are worth a warning.
+/// `spec.rules` on the protocol each rule is on anyway (docs/tke-behaviour.md §3.2): nothing is
+/// lost when TKE ignores them, so only entries that ask for something else are worth a warning.
 pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.rule_mix_key().is_some() {
         return;
@@ -44,7 +44,7 @@ pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Without certificates everything is HTTP; but redirect entries in http-rules are read only
-/// under rule-mix, which is the official manual-redirect sample (behaviour spec §11.3).
+/// under rule-mix, which is the official manual-redirect sample (docs/tke-behaviour.md §3.2).
 pub fn rule_mix_without_tls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let redirects = ctx.http_entries.iter().any(|e| e.is_redirect);
     let Some(rule_mix) = ctx.rule_mix_key() else {
@@ -127,7 +127,7 @@ pub fn https_only(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// auto-rewrite turns each HTTPS rule into a redirect on HTTP:80; it needs TLS, and with
-/// listen-ports both an HTTP:80 and an HTTPS:443 listener (behaviour spec §11.3).
+/// listen-ports both an HTTP:80 and an HTTPS:443 listener (docs/tke-behaviour.md §3.3).
 pub fn auto_rewrite_listeners(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !ctx.is_true(keys::AUTO_REWRITE) {
         return;
@@ -184,7 +184,7 @@ pub fn rules_entry_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     // Without rule-mix TKE ignores the entries (rule-mix-missing says so): nothing to deny. Under
-    // enable-group rewrite-support is deprecated and not needed (behaviour spec §11.4).
+    // enable-group rewrite-support is deprecated and not needed (docs/tke-behaviour.md §2.6).
     let not_needed = ctx.is_true(keys::REWRITE_SUPPORT) || ctx.is_true(keys::ENABLE_GROUP);
     if not_needed || ctx.rule_mix_key().is_none() {
         return;

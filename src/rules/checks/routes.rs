@@ -1,4 +1,4 @@
-//! Hosts, paths and rule counts as CLB accepts them (behaviour spec §6).
+//! Hosts, paths and rule counts as CLB accepts them (docs/tke-behaviour.md §6).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,7 +30,7 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// Plain paths are held to CLB's prefix grammar. A spec path that an entry with `pathType`
 /// selects is a regex, exact or prefix rule: it still starts with / and fits the length, but may
 /// hold regex characters; the entry's own path may carry a `~`, `~*` or `=` marker and only warns
-/// when it fits no form (docs/tke-behaviour.md §3.1, §6.2).
+/// when it fits no form (docs/tke-behaviour.md §3.4, §6.2).
 pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let entries = || ctx.http_entries.iter().chain(&ctx.https_entries);
     for path in ctx.spec_paths() {
@@ -190,7 +190,7 @@ pub fn rule_without_http(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         }
     }
     // E4013 is documented for an empty rules[].http; a default backend alone has no code
-    // (behaviour spec §11.6).
+    // (docs/tke-behaviour.md §5.3, §7).
     if ctx.rules.is_empty() && ctx.default_backend.is_some() {
         out.push(Finding {
             tke_code: None,

@@ -75,7 +75,8 @@ pub fn exist_lb_in_use(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     };
     let field = annotation_field(keys::EXIST_LB_ID);
     for other in others.iter().filter(|o| !grouped_with(ctx, o)) {
-        // A CLB TKE created for the other Ingress is TKE-owned: E4019, not E4020 (§11.5).
+        // A CLB TKE created for the other Ingress is TKE-owned: E4019, not E4020
+        // (docs/tke-behaviour.md §2.6).
         let code = if other.exist_lb_id.is_some() {
             "E4020"
         } else {

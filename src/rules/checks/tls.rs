@@ -1,5 +1,5 @@
 //! TLS: the Secrets TKE reads certificate ids from, and which HTTPS hosts they cover
-//! (behaviour spec §4).
+//! (docs/tke-behaviour.md §4).
 
 use std::collections::{HashMap, HashSet};
 

@@ -27,7 +27,8 @@ pub fn create_only_change(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Deleting a redirect annotation leaves TKE's redirects in place; under enable-group deleting
-/// auto-rewrite does turn it off, and rewrite-support is deprecated (behaviour spec §11.4).
+/// auto-rewrite does turn it off, and rewrite-support is deprecated
+/// (docs/tke-behaviour.md §2.6, §3.3).
 pub fn redirect_deleted(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if !is_update(ctx) || ctx.is_true(keys::ENABLE_GROUP) {
         return;
