@@ -92,3 +92,54 @@ async fn a_kubeconfig_that_does_not_work_is_an_error_not_a_verdict() {
     assert!(stderr.starts_with("qcloud-ingress-webhook: "), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// Objects without a namespace go where kubectl would put them: `-n`, else the kubeconfig
+/// context's namespace, else `default`.
+#[tokio::test]
+async fn a_manifest_without_a_namespace_takes_the_contexts() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("team-b", "web", 80));
+    stand_in.apply(cert_secret("team-b", "web-cert", "Abcd1234"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path()).display().to_string();
+    let mut object: Value = serde_json::from_str(&manifest("web", "web-cert")).unwrap();
+    object["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    let manifest = object.to_string();
+    let args = |extra: &[&str]| {
+        let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.clone()];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    };
+
+    // The context team-b names its namespace: the Service and Secret are found there.
+    let (code, report) = check(args(&["--context", "team-b"]), manifest.clone()).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(rules(&report), Vec::<String>::new());
+
+    // -n wins over the context.
+    let (code, report) = check(
+        args(&["--context", "team-b", "-n", "shop"]),
+        manifest.clone(),
+    )
+    .await;
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        rules(&report),
+        ["tls-secret-missing", "backend-service-missing"]
+    );
+
+    // A context without a namespace means default, where neither exists.
+    let (code, report) = check(args(&[]), manifest).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("namespace default")
+            || report.to_string().contains("namespace default"),
+        "{report}"
+    );
+}

@@ -25,10 +25,10 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
     };
     let options = crate::check::Options {
         inputs,
+        namespace: namespace_for(input.namespace, cluster.as_ref()),
         cluster_state: input.cluster_state,
         strict: strict || settings.fail_on_unresolved,
         settings,
-        namespace: input.namespace,
         mutate: !input.no_mutate,
     };
     let format = match output {
@@ -48,6 +48,13 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
         }
         Err(e) => fail(&anyhow::anyhow!(e)),
     }
+}
+
+/// The namespace for objects that have none, as kubectl chooses it: `-n`, else the kubeconfig
+/// context's (only when a cluster is named), else `default`.
+fn namespace_for(flag: Option<String>, cluster: Option<&ConnectedCluster>) -> String {
+    flag.or_else(|| cluster.map(|c| c.default_namespace().to_owned()))
+        .unwrap_or_else(|| "default".to_owned())
 }
 
 /// The settings of `--config`, and the cluster when one is named.
@@ -91,9 +98,9 @@ pub(super) fn plan(args: PlanArgs) -> ExitCode {
     let options = crate::plan::Options {
         inputs,
         old,
+        namespace: namespace_for(input.namespace, cluster.as_ref()),
         cluster_state: input.cluster_state,
         settings,
-        namespace: input.namespace,
         mutate: !input.no_mutate,
     };
     let format = match output {

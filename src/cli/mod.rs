@@ -69,9 +69,10 @@ pub struct InputArgs {
     /// Rule settings (YAML), as for `serve`.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Namespace for objects that have none.
-    #[arg(long, short = 'n', default_value = "default")]
-    pub namespace: String,
+    /// Namespace for objects that have none (default: the kubeconfig context's namespace with
+    /// --kubeconfig or --context, else `default`), as kubectl chooses it.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// Judge each Ingress as written, without the fixes the chart's /mutate webhook applies first.
     #[arg(long)]
     pub no_mutate: bool,
