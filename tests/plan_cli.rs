@@ -591,3 +591,37 @@ fn unresolved_references_are_listed_and_usage_errors_exit_2() {
         run.stderr
     );
 }
+
+/// The CLB id TKE wrote on the live object is kept by `kubectl apply`: a manifest without it
+/// keeps the same CLB; only a real change of CLB is one.
+#[test]
+fn the_clb_tke_wrote_on_the_old_object_stays_on_update() {
+    let old = base().replace(
+        "  annotations:\n",
+        "  annotations:\n    kubernetes.io/ingress.qcloud-loadbalance-id: lb-abc12345\n",
+    );
+    let value = diff(&old, base());
+    assert_eq!(changes(&value), Vec::<String>::new(), "{value:#}");
+    assert_eq!(value["ingresses"][0]["change"], "unchanged");
+    assert_eq!(value["ingresses"][0]["clb"]["id"], "lb-abc12345");
+}
+
+/// Deleting an Ingress deletes the CLB TKE made for it, and its address; the text says so.
+#[test]
+fn a_removed_ingress_says_what_happens_to_its_clb() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = RULE_MIX.replace(
+        "  annotations:\n",
+        "  annotations:\n    kubernetes.io/ingress.qcloud-loadbalance-id: lb-abc12345\n",
+    );
+    let state = RULE_MIX.split_once("---\n").unwrap().1;
+    std::fs::write(dir.path().join("old.yaml"), old).unwrap();
+    std::fs::write(dir.path().join("new.yaml"), state).unwrap();
+    let run = plan_in(dir.path(), &["--diff", "old.yaml", "new.yaml"], "");
+    assert!(
+        run.stdout
+            .contains("  CLB lb-abc12345 (TKE's) is deleted by TKE, and its address with it\n"),
+        "{}",
+        run.stdout
+    );
+}

@@ -104,7 +104,10 @@ pub fn run(
 }
 
 /// An Ingress on both sides (or only the new one).
-fn diff(old: Option<&IngressPlan>, new: IngressPlan) -> IngressDiff {
+fn diff(old: Option<&IngressPlan>, mut new: IngressPlan) -> IngressDiff {
+    if let Some(old) = old {
+        keep_tkes_clb(&old.clb, &mut new.clb);
+    }
     let empty = IngressPlan {
         listeners: Vec::new(),
         redirects: Vec::new(),
@@ -138,6 +141,16 @@ fn diff(old: Option<&IngressPlan>, new: IngressPlan) -> IngressDiff {
         changes,
         ignored: new.ignored,
         findings: new.findings,
+    }
+}
+
+/// The CLB id TKE wrote on the old object (`qcloud-loadbalance-id`) stays on the new one: nobody
+/// writes it into a manifest, and `kubectl apply` keeps annotations it did not set (TKE's), so the
+/// update keeps its CLB. Without this every manifest would read as "CLB replaced".
+fn keep_tkes_clb(old: &ClbPlan, new: &mut ClbPlan) {
+    if old.lifecycle == "in-use" && new.lifecycle == "new" && new.id.is_none() {
+        new.lifecycle = old.lifecycle;
+        new.id.clone_from(&old.id);
     }
 }
 

@@ -118,6 +118,19 @@ pub fn clb_text(clb: &ClbPlan) -> String {
     parts.join(" · ")
 }
 
+/// What deleting the Ingress does to its CLB: one TKE created goes, with its address, unless it
+/// is shared (enable-group); one named by existLbId stays and only loses this Ingress's rules.
+pub fn removed_clb_text(clb: &ClbPlan) -> String {
+    let id = clb.id.as_deref().unwrap_or("the CLB");
+    match clb.lifecycle {
+        "existing" => format!("{id} (existLbId) stays; TKE removes this Ingress's rules from it"),
+        _ if clb.enable_group => {
+            format!("{id} (enable-group): TKE removes this Ingress's rules from it")
+        }
+        _ => format!("{id} (TKE's) is deleted by TKE, and its address with it"),
+    }
+}
+
 /// `→ HTTPS:443 www.example.com/ (302)`.
 pub fn redirect_target(redirect: &RedirectPlan) -> String {
     let code = redirect
@@ -266,7 +279,12 @@ fn diff_text(diff: &IngressDiff, out: &mut String) {
         "{mark} Ingress {}/{} ({}:{}) {}{verdict}",
         diff.namespace, diff.name, diff.file, diff.line, diff.change
     );
-    let _ = writeln!(out, "  CLB {}", clb_text(&diff.clb));
+    let clb = if diff.change == "removed" {
+        removed_clb_text(&diff.clb)
+    } else {
+        clb_text(&diff.clb)
+    };
+    let _ = writeln!(out, "  CLB {clb}");
     let mut listener: Option<&String> = None;
     for change in &diff.changes {
         if change.listener.as_ref() != listener {
