@@ -383,6 +383,39 @@ async fn the_audit_command_lists_findings_and_exits_1_when_something_would_be_de
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_command_lists_a_skipped_finding_with_its_reason_and_exits_0() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    let mut skipping = ingress("shop", "localhost", "localhost", "web", None);
+    skipping["metadata"]["annotations"]["qcloud-ingress-webhook.io/skip"] =
+        json!("host-grammar: legacy host, see OPS-12");
+    stand_in.apply(skipping);
+
+    let (code, stdout, stderr) = audit_command(&stand_in, &["-n", "shop"]).await;
+    assert_eq!(code, 0, "nothing would be denied: {stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("shop/localhost: skipped host-grammar spec.rules[0].host: "),
+        "{stdout}"
+    );
+    assert!(
+        lines[0].ends_with("; skipped on this Ingress: legacy host, see OPS-12"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[1],
+        "audited 1 qcloud Ingress: no problems found (1 skipped on their Ingress)"
+    );
+    let (code, stdout, _) = audit_command(&stand_in, &["-n", "shop", "--output", "json"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let finding = &report["findings"][0];
+    assert_eq!(finding["severity"], "skipped", "{report}");
+    assert_eq!(finding["rule"], "host-grammar");
+    assert_eq!(finding["reason"], "legacy host, see OPS-12");
+}
+
 #[tokio::test]
 async fn the_audit_command_names_a_cluster_it_cannot_reach() {
     let mut stand_in = StandIn::start().await;

@@ -602,3 +602,73 @@ fn a_misspelt_class_is_reported_as_the_server_would() {
         "<stdin>:6: warn class-typo metadata.annotations[kubernetes.io/ingress.class]: \"Qcloud\" is not qcloud",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions for one Ingress: qcloud-ingress-webhook.io/skip.
+
+const SKIPPING: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  annotations:
+    kubernetes.io/ingress.class: qcloud
+    qcloud-ingress-webhook.io/skip: \"host-grammar: legacy intranet host, see OPS-12\"
+spec:
+  rules:
+    - host: intranet
+      http:
+        paths:
+          - path: /
+            pathType: ImplementationSpecific
+            backend: {service: {name: web, port: {number: 80}}}
+";
+
+#[test]
+fn a_skipped_deny_is_listed_as_skipped_with_its_reason_and_exits_0() {
+    let run = check(&["-"], Some(SKIPPING));
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let line = line_starting(
+        &run.stdout,
+        "<stdin>:10: skipped host-grammar spec.rules[0].host: ",
+    );
+    assert!(
+        line.ends_with(
+            "(TKE Ingress error E4052); skipped on this Ingress: legacy intranet host, see OPS-12"
+        ),
+        "{line}"
+    );
+    assert!(
+        run.stdout.ends_with(
+            "checked 1 qcloud Ingress in 1 file: no problems found (1 skipped on their Ingress)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = check(&["--output", "json", "-"], Some(SKIPPING));
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    let finding = &value["findings"][0];
+    assert_eq!(finding["severity"], "skipped", "{value}");
+    assert_eq!(finding["rule"], "host-grammar");
+    assert_eq!(finding["reason"], "legacy intranet host, see OPS-12");
+    assert_eq!(value["summary"]["skipped"], 1);
+    assert_eq!(value["summary"]["deny"], 0);
+}
+
+#[test]
+fn a_cluster_that_forbids_exceptions_denies_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("settings.yaml");
+    std::fs::write(&config, "exceptions: forbid\n").unwrap();
+    let run = check(&["--config", config.to_str().unwrap(), "-"], Some(SKIPPING));
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    line_starting(&run.stdout, "<stdin>:10: deny host-grammar ");
+    let line = line_starting(
+        &run.stdout,
+        "<stdin>:7: warn skip-annotation metadata.annotations[qcloud-ingress-webhook.io/skip]: ",
+    );
+    assert!(
+        line.contains("host-grammar not skipped: the cluster sets exceptions: forbid"),
+        "{line}"
+    );
+}

@@ -155,18 +155,14 @@ fn server_verdict(response: &Value) -> Verdict {
     }
 }
 
+/// What `check` says; findings an Ingress's skip annotation skipped neither deny nor count as
+/// rules that found something (the server names them in `auditAnnotations.skipped`).
 fn check_verdict(report: &Report) -> Verdict {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let found = || report.findings.iter().filter(|f| f.skipped.is_none());
     Verdict {
-        allowed: !report
-            .findings
-            .iter()
-            .any(|f| f.finding.severity == Severity::Deny),
-        rules: report
-            .findings
-            .iter()
-            .map(|f| f.finding.rule.id.to_owned())
-            .collect(),
+        allowed: !found().any(|f| f.finding.severity == Severity::Deny),
+        rules: found().map(|f| f.finding.rule.id.to_owned()).collect(),
     }
 }
 

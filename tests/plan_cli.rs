@@ -625,3 +625,47 @@ fn a_removed_ingress_says_what_happens_to_its_clb() {
         run.stdout
     );
 }
+
+#[test]
+fn a_skipped_finding_is_planned_as_skipped_with_its_reason() {
+    let ingress = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  annotations:
+    kubernetes.io/ingress.class: qcloud
+    qcloud-ingress-webhook.io/skip: \"host-grammar: legacy intranet host\"
+spec:
+  rules:
+    - host: intranet
+      http:
+        paths:
+          - path: /
+            pathType: ImplementationSpecific
+            backend: {service: {name: tke-app-1, port: {number: 80}}}
+";
+    let state = ["--cluster-state", "examples/cluster-state", "-"];
+    let (code, value) = plan_json(&root(), &state, ingress);
+    assert_eq!(code, 0, "{value}");
+    let planned = &value["ingresses"][0];
+    assert_eq!(planned["verdict"], "allowed", "{planned}");
+    let finding = &planned["findings"][0];
+    assert_eq!(finding["severity"], "skipped", "{planned}");
+    assert_eq!(finding["rule"], "host-grammar");
+    assert_eq!(finding["reason"], "legacy intranet host");
+    let run = plan(&state, ingress);
+    assert!(
+        run.stdout.contains(
+            "    <stdin>:10: skipped host-grammar spec.rules[0].host: \"intranet\" has no dot"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("; skipped on this Ingress: legacy intranet host\n"),
+        "{}",
+        run.stdout
+    );
+}

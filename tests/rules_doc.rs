@@ -465,7 +465,8 @@ mod behaviour_reference {
         let expected: Vec<String> = (1..=34).map(|n| format!("C{n}")).collect();
         assert_eq!(ids, expected, "§8 has rows C1 to C34, in order");
         let mut problems = Vec::new();
-        for rule in RULES {
+        // `none`: a rule about the webhook's own annotation, not a TKE behaviour.
+        for rule in RULES.iter().filter(|r| r.check != "none") {
             match rows.iter().find(|(id, _)| *id == rule.check) {
                 Some((_, row)) if row.contains(&format!("`{}`", rule.id)) => {}
                 Some(_) => problems.push(format!("{}: not in row {}", rule.id, rule.check)),

@@ -229,6 +229,75 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
 }
 
 #[tokio::test]
+async fn a_finding_the_ingress_skips_is_allowed_silently_audited_and_counted() {
+    let server = TestServer::start().await;
+    let review = fixture("tests/fixtures/skip-legacy-host.json");
+    let response = assert_allowed(&server.review("/validate", &review).await, &review);
+    assert!(response.get("warnings").is_none(), "{response}");
+    assert_eq!(
+        response["auditAnnotations"],
+        json!({"skipped": "host-grammar: legacy intranet host, see OPS-12"}),
+        "no key with a slash: the API server prefixes <webhook name>/"
+    );
+    // /mutate runs no rule: allowed, nothing to record.
+    let mutated = assert_allowed(&server.review("/mutate", &review).await, &review);
+    assert!(mutated.get("auditAnnotations").is_none(), "{mutated}");
+    // Without the annotation the same Ingress is denied: the skip is what allowed it.
+    let unskipped = edited(&review, |r| {
+        let annotations = r["request"]["object"]["metadata"]["annotations"].as_object_mut();
+        annotations
+            .unwrap()
+            .remove("qcloud-ingress-webhook.io/skip");
+    });
+    assert!(
+        assert_denied(&server.review("/validate", &unskipped).await, &unskipped)
+            .contains("[host-grammar]")
+    );
+    // An annotation without a reason skips nothing and says so.
+    let no_reason = edited(&review, |r| {
+        r["request"]["object"]["metadata"]["annotations"]["qcloud-ingress-webhook.io/skip"] =
+            json!("host-grammar");
+    });
+    let reply = server.review("/validate", &no_reason).await;
+    assert_denied(&reply, &no_reason);
+    let response = reply.json()["response"].clone();
+    assert_eq!(
+        response["auditAnnotations"],
+        json!({"rules": "host-grammar,skip-annotation"})
+    );
+    assert!(
+        response["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("metadata.annotations[qcloud-ingress-webhook.io/skip]: "),
+        "{response}"
+    );
+
+    let (_, text) = server.admin_get("/metrics").await;
+    assert!(
+        text.contains(r#"qcloud_ingress_webhook_findings_skipped_total{rule="host-grammar"} 1"#),
+        "{text}"
+    );
+    // The skipped review counts no finding; the two denied ones do.
+    assert!(
+        text.contains(
+            r#"qcloud_ingress_webhook_findings_total{rule="host-grammar",severity="deny"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"qcloud_ingress_webhook_reviews_total{endpoint="validate",operation="CREATE",decision="allowed"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("OPS-12") && !text.contains("legacy-host"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn many_reviews_in_a_row_each_echo_their_uid() {
     let server = TestServer::start().await;
     let review = fixture("examples/reviews/tke-ingress-demo.json");

@@ -11,7 +11,7 @@
 mod helm;
 
 use qcloud_ingress_webhook::rules::settings::{
-    Enforcement, RuleSetting, Settings, TKE_CONTROLLER_USERNAMES,
+    Enforcement, Exceptions, RuleSetting, Settings, TKE_CONTROLLER_USERNAMES,
 };
 use serde_json::Value;
 
@@ -68,6 +68,7 @@ fn warn_values_reach_the_settings() {
     assert_eq!(settings.enforcement, Enforcement::Warn);
     assert_eq!(settings.rules["host-grammar"], RuleSetting::Warn);
     assert_eq!(settings.exempt.namespaces, ["legacy-apps"]);
+    assert_eq!(settings.exceptions, Exceptions::WarnOnly);
 }
 
 #[test]

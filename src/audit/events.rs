@@ -96,6 +96,7 @@ mod tests {
             field: "spec.rules[0].host".into(),
             tke_code: Some("E4052"),
             message: "\"localhost\" has no dot".into(),
+            reason: None,
         }
     }
 

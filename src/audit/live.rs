@@ -83,6 +83,7 @@ struct Held {
     field: Arc<str>,
     tke_code: Option<&'static str>,
     message: Arc<str>,
+    reason: Option<Arc<str>>,
 }
 
 impl Held {
@@ -93,6 +94,7 @@ impl Held {
             field: strings.intern(&entry.field),
             tke_code: entry.tke_code,
             message: strings.intern(&entry.message),
+            reason: entry.reason.as_deref().map(|r| strings.intern(r)),
         }
     }
 
@@ -105,6 +107,7 @@ impl Held {
             field: self.field.to_string(),
             tke_code: self.tke_code,
             message: self.message.to_string(),
+            reason: self.reason.as_deref().map(str::to_owned),
         }
     }
 }
@@ -331,6 +334,7 @@ mod tests {
             field: Arc::from("metadata.annotations"),
             tke_code: None,
             message: Arc::from(message),
+            reason: None,
         }
     }
 

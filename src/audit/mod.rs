@@ -29,9 +29,13 @@ pub struct Entry {
     pub field: String,
     pub tke_code: Option<&'static str>,
     pub message: String,
+    /// With severity `skipped`: the reason the Ingress's skip annotation gives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Entry {
+    /// A finding that denies or warns.
     fn from(namespace: &str, name: &str, finding: &Finding) -> Self {
         let mut message = finding.problem.clone();
         if !finding.fix.is_empty() {
@@ -46,6 +50,16 @@ impl Entry {
             field: finding.field.clone(),
             tke_code: finding.tke_code,
             message,
+            reason: None,
+        }
+    }
+
+    /// A finding the Ingress's skip annotation skipped, with its reason.
+    fn skipped(namespace: &str, name: &str, finding: &Finding, reason: &str) -> Self {
+        Self {
+            severity: "skipped",
+            reason: Some(reason.to_owned()),
+            ..Self::from(namespace, name, finding)
         }
     }
 }
@@ -93,14 +107,18 @@ pub fn input<'a>(object: &'a RawValue, namespace: &'a str) -> AdmissionInput<'a>
 const NOT_AUDITED: [&str; 1] = [catalogue::READ_ONLY_ANNOTATION.id];
 
 /// What the admission function says of one Ingress: `None` when it is not a qcloud Ingress the
-/// rules judge (another class, an exempt namespace).
+/// rules judge (another class, an exempt namespace). What its skip annotation skipped is listed
+/// too, with severity `skipped`.
 pub fn entries(namespace: &str, name: &str, decision: &Decision) -> Option<Vec<Entry>> {
+    let audited = |f: &&Finding| !NOT_AUDITED.contains(&f.rule.id);
     decision.reviewed.then(|| {
-        decision
-            .findings
-            .iter()
-            .filter(|f| !NOT_AUDITED.contains(&f.rule.id))
+        let skipped = decision.skipped_findings();
+        (decision.findings.iter().filter(audited))
             .map(|f| Entry::from(namespace, name, f))
+            .chain(
+                (skipped.findings.iter().filter(audited))
+                    .map(|f| Entry::skipped(namespace, name, f, &skipped.reason)),
+            )
             .collect()
     })
 }

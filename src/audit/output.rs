@@ -30,19 +30,27 @@ fn code(report_code: Option<&str>) -> String {
     report_code.map_or_else(String::new, |c| format!(" (TKE Ingress error {c})"))
 }
 
+/// `; skipped on this Ingress: <reason>` for an entry the skip annotation skipped.
+fn skipped(entry: &super::Entry) -> String {
+    entry.reason.as_deref().map_or_else(String::new, |reason| {
+        format!("; {}", crate::rules::skipped_note(reason))
+    })
+}
+
 fn text(report: &Report) -> String {
     let mut out = String::new();
     for e in &report.findings {
         let _ = writeln!(
             out,
-            "{}/{}: {} {} {}: {}{}",
+            "{}/{}: {} {} {}: {}{}{}",
             e.namespace,
             e.name,
             e.severity,
             e.rule,
             e.field,
             e.message,
-            code(e.tke_code)
+            code(e.tke_code),
+            skipped(e)
         );
     }
     out.push_str(&summary_line(report));
@@ -53,18 +61,19 @@ fn text(report: &Report) -> String {
 fn github(report: &Report) -> String {
     let mut out = String::new();
     for e in &report.findings {
-        let command = if e.severity == "deny" {
-            "error"
-        } else {
-            "warning"
+        let command = match e.severity {
+            "deny" => "error",
+            "skipped" => "notice",
+            _ => "warning",
         };
         let data = format!(
-            "{}/{} {}: {}{}",
+            "{}/{} {}: {}{}{}",
             e.namespace,
             e.name,
             e.field,
             e.message,
-            code(e.tke_code)
+            code(e.tke_code),
+            skipped(e)
         )
         .replace('%', "%25")
         .replace('\r', "%0D")
@@ -91,16 +100,24 @@ pub fn summary_line(report: &Report) -> String {
         "Ingresses"
     };
     let mut line = format!("audited {} qcloud {ingresses}", report.ingresses);
-    if report.findings.is_empty() {
+    let skipped = count("skipped");
+    if report.findings.len() == skipped {
         line.push_str(": no problems found");
+        if skipped > 0 {
+            let _ = write!(line, " ({skipped} skipped on their Ingress)");
+        }
     } else {
         let _ = write!(
             line,
-            ": {} would be denied as they stand ({} deny, {} warn findings)",
+            ": {} would be denied as they stand ({} deny, {} warn findings",
             report.denied(),
             count("deny"),
             count("warn")
         );
+        if skipped > 0 {
+            let _ = write!(line, ", {skipped} skipped");
+        }
+        line.push(')');
     }
     line
 }
@@ -122,6 +139,7 @@ mod tests {
                 field: "spec.rules[0].host".into(),
                 tke_code: Some("E4052"),
                 message: "\"localhost\" has no dot; use a domain".into(),
+                reason: None,
             }],
         }
     }
@@ -134,6 +152,23 @@ mod tests {
              domain (TKE Ingress error E4052)\naudited 2 qcloud Ingresses: 1 would be denied as \
              they stand (1 deny, 0 warn findings)\n"
         );
+    }
+
+    #[test]
+    fn a_skipped_finding_is_listed_with_its_reason_and_not_counted() {
+        let mut report = report();
+        report.findings[0].severity = "skipped";
+        report.findings[0].reason = Some("legacy host".into());
+        assert_eq!(
+            render(Format::Text, &report),
+            "shop/front: skipped host-grammar spec.rules[0].host: \"localhost\" has no dot; use a \
+             domain (TKE Ingress error E4052); skipped on this Ingress: legacy host\naudited 2 \
+             qcloud Ingresses: no problems found (1 skipped on their Ingress)\n"
+        );
+        let value: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &report)).unwrap();
+        assert_eq!(value["findings"][0]["reason"], "legacy host");
+        assert!(render(Format::Github, &report).starts_with("::notice title=host-grammar::"));
     }
 
     #[test]

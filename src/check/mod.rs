@@ -315,7 +315,8 @@ fn note_patch(
     }
 }
 
-/// Adds the findings at their lines, top to bottom, as a compiler reports.
+/// Adds the findings at their lines, top to bottom, as a compiler reports; those the Ingress's
+/// skip annotation skipped among them, with its reason.
 fn locate_findings(
     candidate: &Candidate,
     namespace: &str,
@@ -332,7 +333,12 @@ fn locate_findings(
     )
     .unwrap_or(ingress::IngressVersion::NetworkingV1);
     let first_new = report.findings.len();
-    for finding in decision.findings {
+    let skipped = decision.skipped.map(|s| *s).unwrap_or_default();
+    let reason = skipped.reason;
+    let skipped = skipped.findings.into_iter();
+    let all = (decision.findings.into_iter().map(|f| (f, None)))
+        .chain(skipped.map(|f| (f, Some(reason.clone()))));
+    for (finding, skipped) in all {
         let field = ingress::field_path(version, &finding.field);
         let line = candidate
             .node
@@ -346,6 +352,7 @@ fn locate_findings(
             name: name.to_owned(),
             finding,
             field,
+            skipped,
         });
     }
     report.findings[first_new..].sort_by_key(|f| f.line);

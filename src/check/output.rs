@@ -29,6 +29,29 @@ pub struct Located {
     pub finding: Finding,
     /// The field path in the spelling of the apiVersion the manifest uses.
     pub field: String,
+    /// The reason, when the Ingress's skip annotation skipped this finding: it neither denies
+    /// nor warns, and is shown as `skipped`.
+    pub skipped: Option<String>,
+}
+
+impl Located {
+    /// `deny`, `warn`, or `skipped`.
+    pub fn severity_word(&self) -> &'static str {
+        if self.skipped.is_some() {
+            "skipped"
+        } else {
+            severity_word(self.finding.severity)
+        }
+    }
+
+    /// [`message`], and for a skipped finding `; skipped on this Ingress: <reason>`.
+    pub fn message(&self) -> String {
+        let mut text = message(&self.finding);
+        if let Some(reason) = &self.skipped {
+            let _ = write!(text, "; {}", crate::rules::skipped_note(reason));
+        }
+        text
+    }
 }
 
 /// Something worth knowing that is not a finding, e.g. what the `/mutate` webhook will change.
@@ -124,10 +147,10 @@ fn text(report: &Report) -> String {
             "{}:{}: {} {} {}: {}",
             f.file,
             f.line,
-            severity_word(f.finding.severity),
+            f.severity_word(),
             f.finding.rule.id,
             f.field,
-            message(&f.finding)
+            f.message()
         );
     }
     if let Some(line) = unresolved_line(report) {
@@ -179,6 +202,7 @@ pub fn summary_line(report: &Report) -> String {
     let (findings, summary) = (&report.findings, &report.summary);
     let denies = count(findings, Severity::Deny);
     let warns = count(findings, Severity::Warn);
+    let skipped = skipped(findings);
     let mut line = format!(
         "checked {} in {}",
         plural(summary.ingresses, "qcloud Ingress", "qcloud Ingresses"),
@@ -194,15 +218,18 @@ pub fn summary_line(report: &Report) -> String {
             plural(report.errors.len(), "input", "inputs")
         );
     }
-    if findings.is_empty() {
+    if denies + warns == 0 {
         // "No problems" would be a claim about inputs nobody could read.
         if report.errors.is_empty() {
             line.push_str(": no problems found");
         }
+        if skipped > 0 {
+            let _ = write!(line, " ({skipped} skipped on their Ingress)");
+        }
     } else {
         let _ = write!(
             line,
-            ": {} would be denied ({denies} deny, {warns} warn {})",
+            ": {} would be denied ({denies} deny, {warns} warn {}",
             summary.denied,
             if denies + warns == 1 {
                 "finding"
@@ -210,15 +237,25 @@ pub fn summary_line(report: &Report) -> String {
                 "findings"
             }
         );
+        if skipped > 0 {
+            let _ = write!(line, ", {skipped} skipped");
+        }
+        line.push(')');
     }
     line
 }
 
+/// Findings of `severity`, not skipped.
 fn count(findings: &[Located], severity: Severity) -> usize {
     findings
         .iter()
-        .filter(|f| f.finding.severity == severity)
+        .filter(|f| f.skipped.is_none() && f.finding.severity == severity)
         .count()
+}
+
+/// Findings the Ingresses' skip annotations skipped.
+fn skipped(findings: &[Located]) -> usize {
+    findings.iter().filter(|f| f.skipped.is_some()).count()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -238,12 +275,13 @@ fn json(report: &Report) -> String {
                 "name": f.name,
                 "rule": f.finding.rule.id,
                 "check": f.finding.rule.check,
-                "severity": severity_word(f.finding.severity),
+                "severity": f.severity_word(),
                 "tkeCode": f.finding.tke_code,
                 "field": f.field,
                 "problem": f.finding.problem,
                 "fix": f.finding.fix,
                 "message": message(&f.finding),
+                "reason": f.skipped,
             })
         })
         .collect();
@@ -275,6 +313,7 @@ fn json(report: &Report) -> String {
             "unresolved": report.unresolved.len(),
             "deny": count(findings, Severity::Deny),
             "warn": count(findings, Severity::Warn),
+            "skipped": skipped(findings),
         },
     });
     // A `Value` always serialises.
@@ -321,9 +360,10 @@ fn github(report: &Report) -> String {
         );
     }
     for f in findings {
-        let command = match f.finding.severity {
-            Severity::Deny => "error",
-            Severity::Warn => "warning",
+        let command = match (&f.skipped, f.finding.severity) {
+            (Some(_), _) => "notice",
+            (None, Severity::Deny) => "error",
+            (None, Severity::Warn) => "warning",
         };
         let mut properties = Vec::new();
         // Standard input has no file to annotate.
@@ -336,7 +376,7 @@ fn github(report: &Report) -> String {
             out,
             "::{command} {}::{}",
             properties.join(","),
-            escape_data(&format!("{}: {}", f.field, message(&f.finding)))
+            escape_data(&format!("{}: {}", f.field, f.message()))
         );
     }
     out.push_str(&summary_line(report));
@@ -373,6 +413,7 @@ mod tests {
             name: "web".into(),
             field: finding.field.clone(),
             finding,
+            skipped: None,
         }
     }
 
@@ -430,6 +471,36 @@ mod tests {
     }
 
     #[test]
+    fn a_skipped_finding_says_so_and_is_not_counted_as_a_problem() {
+        let (mut findings, mut summary) = sample();
+        findings[0].skipped = Some("legacy host, see OPS-12".into());
+        findings.truncate(1);
+        summary.denied = 0;
+        let text = render(Format::Text, &report(findings.clone(), summary.clone()));
+        assert_eq!(
+            text,
+            "deploy/web.yaml:14: skipped host-grammar spec.rules[0].host: \"localhost\" has no dot; \
+             use a domain name such as www.example.com (TKE Ingress error E4052); skipped on this \
+             Ingress: legacy host, see OPS-12\n\
+             checked 3 qcloud Ingresses in 2 files: no problems found (1 skipped on their Ingress)\n"
+        );
+        let value: serde_json::Value = serde_json::from_str(&render(
+            Format::Json,
+            &report(findings.clone(), summary.clone()),
+        ))
+        .unwrap();
+        assert_eq!(value["findings"][0]["severity"], "skipped");
+        assert_eq!(value["findings"][0]["reason"], "legacy host, see OPS-12");
+        assert_eq!(value["summary"]["skipped"], 1);
+        assert_eq!(value["summary"]["deny"], 0);
+        let github = render(Format::Github, &report(findings, summary));
+        assert!(
+            github.starts_with("::notice file=deploy/web.yaml,line=14,title=host-grammar::"),
+            "{github}"
+        );
+    }
+
+    #[test]
     fn a_clean_run_says_so() {
         let summary = Summary {
             files: 1,
@@ -465,7 +536,7 @@ mod tests {
         assert_eq!(value["findings"][1]["fix"], "");
         assert_eq!(
             value["summary"],
-            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "errors": 0, "unresolved": 0, "deny": 1, "warn": 1})
+            serde_json::json!({"files": 2, "ingresses": 3, "denied": 1, "exempt": 0, "errors": 0, "unresolved": 0, "deny": 1, "warn": 1, "skipped": 0})
         );
     }
 

@@ -382,16 +382,20 @@ pub struct ValidatingResponse {
 }
 
 /// `response.auditAnnotations`: the ids of the rules that found something, so an audit log
-/// shows which rule denied or warned (`rules: host-grammar,https-only`).
+/// shows which rule denied or warned (`rules: host-grammar,https-only`), and what the Ingress's
+/// skip annotation skipped (`skipped: host-grammar: legacy host`). The API server writes each as
+/// `<webhook name>/<key>` and drops a key that is not a qualified name then, so keys have no `/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditAnnotations {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub rules: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub skipped: String,
 }
 
 impl AuditAnnotations {
     fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && self.skipped.is_empty()
     }
 }
 
@@ -424,6 +428,14 @@ impl ValidatingResponse {
     #[must_use]
     pub fn with_rules(mut self, rule_ids: &[&str]) -> Self {
         self.audit_annotations.rules = rule_ids.join(",");
+        self
+    }
+
+    /// Records in the audit log what the Ingress's skip annotation skipped (rule ids and
+    /// reason, one line); nothing when empty.
+    #[must_use]
+    pub fn with_skipped(mut self, summary: String) -> Self {
+        self.audit_annotations.skipped = summary;
         self
     }
 }
@@ -666,6 +678,12 @@ mod tests {
         assert_eq!(
             v["response"]["auditAnnotations"],
             json!({"rules": "host-grammar,https-only"})
+        );
+        let skipped = ValidatingResponse::allow("u").with_skipped("host-grammar: legacy".into());
+        let v = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, &skipped)).unwrap();
+        assert_eq!(
+            v["response"]["auditAnnotations"],
+            json!({"skipped": "host-grammar: legacy"})
         );
 
         let patch: json_patch::Patch =

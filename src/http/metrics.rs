@@ -51,6 +51,12 @@ pub struct FindingLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkippedLabels {
+    /// A rule id from the fixed catalogue.
+    pub rule: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConfirmationLabels {
     /// `upheld` (the API server agreed with the cache), `overturned` (it did not, and the deny
     /// went away or shrank), `failed` (no answer in time: the cache decided).
@@ -73,6 +79,7 @@ pub struct Metrics {
     reviews: Family<ReviewLabels, Counter>,
     latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     findings: Family<FindingLabels, Counter>,
+    skipped: Family<SkippedLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
     cert_reloads: Counter,
     cert_reload_errors: Counter,
@@ -99,7 +106,7 @@ impl Metrics {
         let reviews = Family::<ReviewLabels, Counter>::default();
         let latency: Family<EndpointLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
-        let findings = Family::<FindingLabels, Counter>::default();
+        let (findings, skipped) = register_findings(&mut registry);
         let rejected = Family::<RejectLabels, Counter>::default();
         let cert_reloads = Counter::default();
         let cert_reload_errors = Counter::default();
@@ -113,11 +120,6 @@ impl Metrics {
             "review_duration_seconds",
             "Time to answer an AdmissionReview, body read to response",
             latency.clone(),
-        );
-        registry.register(
-            "findings",
-            "Rule findings in answered reviews, by rule id and severity",
-            findings.clone(),
         );
         registry.register(
             "rejected_requests",
@@ -146,6 +148,7 @@ impl Metrics {
             reviews,
             latency,
             findings,
+            skipped,
             rejected,
             cert_reloads,
             cert_reload_errors,
@@ -178,6 +181,11 @@ impl Metrics {
         self.findings
             .get_or_create(&FindingLabels { rule, severity })
             .inc();
+    }
+
+    /// A finding the Ingress's skip annotation skipped: counted apart from `findings`.
+    pub fn observe_skipped(&self, rule: &'static str) {
+        self.skipped.get_or_create(&SkippedLabels { rule }).inc();
     }
 
     pub fn observe_rejection(&self, endpoint: &'static str, reason: &'static str) {
@@ -218,6 +226,28 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Findings that deny or warn, and findings an Ingress's skip annotation skipped.
+fn register_findings(
+    registry: &mut Registry,
+) -> (
+    Family<FindingLabels, Counter>,
+    Family<SkippedLabels, Counter>,
+) {
+    let findings = Family::<FindingLabels, Counter>::default();
+    let skipped = Family::<SkippedLabels, Counter>::default();
+    registry.register(
+        "findings",
+        "Rule findings in answered reviews, by rule id and severity",
+        findings.clone(),
+    );
+    registry.register(
+        "findings_skipped",
+        "Rule findings in answered reviews that the Ingress's skip annotation skipped, by rule id",
+        skipped.clone(),
+    );
+    (findings, skipped)
 }
 
 fn register_confirmations(
@@ -368,6 +398,7 @@ mod tests {
             Duration::from_millis(3),
         );
         m.observe_finding("host-grammar", "deny");
+        m.observe_skipped("https-only");
         m.cert_reload_failed();
         let text = m.encode();
         assert!(
@@ -389,6 +420,10 @@ mod tests {
             text.contains(
                 r#"qcloud_ingress_webhook_findings_total{rule="host-grammar",severity="deny"} 1"#
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"qcloud_ingress_webhook_findings_skipped_total{rule="https-only"} 1"#),
             "{text}"
         );
     }

@@ -73,7 +73,8 @@ pub async fn answer(
     Ok(bytes)
 }
 
-/// The validating webhook's answer: the verdict, its warnings, the rules in the audit log.
+/// The validating webhook's answer: the verdict, its warnings, the rules and what the Ingress
+/// skipped in the audit log.
 fn validating_answer(uid: &str, decision: &Decision) -> ValidatingResponse {
     match &decision.deny_message {
         Some(message) => ValidatingResponse::deny(uid, message.clone()),
@@ -81,6 +82,7 @@ fn validating_answer(uid: &str, decision: &Decision) -> ValidatingResponse {
     }
     .with_warnings(decision.warnings.clone())
     .with_rules(&decision.rule_ids())
+    .with_skipped(decision.skipped_findings().summary())
 }
 
 /// A deny no rule made: the request or its object could not be read.
@@ -231,6 +233,9 @@ fn record(
             .metrics
             .observe_finding(finding.rule.id, finding.severity.as_str());
     }
+    for finding in &decision.skipped_findings().findings {
+        state.metrics.observe_skipped(finding.rule.id);
+    }
     let elapsed = started.elapsed();
     state.metrics.observe_review(
         ReviewLabels {
@@ -253,6 +258,7 @@ fn record(
         name = %name,
         verdict = answered(endpoint, decision),
         rules = %decision.rule_ids().join(","),
+        skipped = %decision.skipped_findings().rule_ids().join(","),
         patch_ops = decision.patch.as_ref().map_or(0, |p| p.0.len()),
         latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         "review"

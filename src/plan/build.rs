@@ -156,6 +156,9 @@ pub struct FindingPlan {
     pub problem: String,
     pub fix: String,
     pub message: String,
+    /// Why the Ingress's skip annotation skipped it (severity `skipped`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where the plan's lines come from: the manifest's line tree, in the written version's field

@@ -336,21 +336,34 @@ impl Planner<'_> {
     }
 }
 
-/// The findings of a decision at their lines, top to bottom, as `check` reports them.
+/// The findings of a decision at their lines, top to bottom, as `check` reports them; those the
+/// Ingress's skip annotation skipped among them, as `skipped` with its reason.
 fn findings(decision: &Decision, lines: &Lines<'_>) -> Vec<FindingPlan> {
-    let mut out: Vec<FindingPlan> = decision
-        .findings
-        .iter()
-        .map(|f| FindingPlan {
-            line: lines.of(&f.field),
-            rule: f.rule.id,
-            check: f.rule.check,
-            severity: f.severity.as_str(),
-            tke_code: f.tke_code,
-            field: ingress::field_path(lines.version, &f.field),
-            problem: f.problem.clone(),
-            fix: f.fix.clone(),
-            message: crate::check::output::message(f),
+    let reason = &decision.skipped_findings().reason;
+    let skipped = (decision.skipped_findings().findings.iter()).map(|f| (f, Some(reason)));
+    let mut out: Vec<FindingPlan> = (decision.findings.iter().map(|f| (f, None)))
+        .chain(skipped)
+        .map(|(f, reason)| {
+            let mut message = crate::check::output::message(f);
+            if let Some(reason) = reason {
+                message = format!("{message}; {}", crate::rules::skipped_note(reason));
+            }
+            FindingPlan {
+                line: lines.of(&f.field),
+                rule: f.rule.id,
+                check: f.rule.check,
+                severity: if reason.is_some() {
+                    "skipped"
+                } else {
+                    f.severity.as_str()
+                },
+                tke_code: f.tke_code,
+                field: ingress::field_path(lines.version, &f.field),
+                problem: f.problem.clone(),
+                fix: f.fix.clone(),
+                message,
+                reason: reason.cloned(),
+            }
         })
         .collect();
     out.sort_by_key(|f| f.line);

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 
 use super::mutate::{self, Mutation};
 use super::report::{sanitize_warnings, shorten_message};
-use super::{Engine, Finding, Operation, Requester, Review, Severity, Verdict};
+use super::{Engine, Finding, Operation, Requester, Review, Severity, SkippedFindings, Verdict};
 use crate::cluster::ClusterLookup;
 use crate::ingress::{self, DecodedIngress, IngressVersion};
 
@@ -156,6 +156,10 @@ pub struct Decision {
     pub name: String,
     /// The rules judged a qcloud Ingress (not skipped, not refused, not of another class).
     pub reviewed: bool,
+    /// Findings the Ingress's skip annotation accepted: not in `findings`, no deny, no warning
+    /// (`None` when there are none; boxed so a decision stays small). Read it with
+    /// [`Decision::skipped_findings`].
+    pub skipped: Option<Box<SkippedFindings>>,
 }
 
 impl Decision {
@@ -170,6 +174,7 @@ impl Decision {
             namespace: String::new(),
             name: String::new(),
             reviewed: false,
+            skipped: None,
         }
     }
 
@@ -185,6 +190,15 @@ impl Decision {
 
     pub fn allowed(&self) -> bool {
         self.outcome != Outcome::Denied
+    }
+
+    /// What the Ingress's skip annotation skipped (empty when nothing).
+    pub fn skipped_findings(&self) -> &SkippedFindings {
+        static NONE: SkippedFindings = SkippedFindings {
+            findings: Vec::new(),
+            reason: String::new(),
+        };
+        self.skipped.as_deref().unwrap_or(&NONE)
     }
 
     /// The rule ids of the findings, once each, in order.
@@ -262,6 +276,7 @@ impl Pending<'_> {
             namespace: self.namespace.clone(),
             name: self.ingress.name().to_owned(),
             reviewed: true,
+            skipped: None,
         }
     }
 
@@ -298,6 +313,7 @@ impl Pending<'_> {
             namespace: self.namespace.clone(),
             name: self.ingress.name().to_owned(),
             reviewed: true,
+            skipped: (!verdict.skipped.is_empty()).then(|| Box::new(verdict.skipped)),
         }
     }
 }
@@ -567,6 +583,173 @@ mod tests {
                 "would deny: spec.rules[0].host: \"localhost\" has no dot; TKE needs a domain such as localhost.example.com (E4052)"
             ]
         );
+    }
+
+    mod exceptions {
+        use super::*;
+        use crate::rules::SKIP_KEY;
+        use crate::rules::settings::Exceptions;
+
+        fn skipping(fixture: Fixture, value: &str) -> Fixture {
+            fixture.annotate(SKIP_KEY, value)
+        }
+
+        /// A warn finding: TLS without rule-mix makes every rule HTTPS only.
+        /// A TLS Ingress asking for an HTTP redirect TKE does not read: an https-only warning.
+        fn https_only() -> Fixture {
+            tls()
+                .remove("/metadata/annotations/kubernetes.io~1ingress.rule-mix")
+                .annotate("example.com/force-ssl-redirect", "true")
+        }
+
+        fn ids(findings: &[Finding]) -> Vec<&'static str> {
+            findings.iter().map(|f| f.rule.id).collect()
+        }
+
+        #[test]
+        fn a_skipped_deny_neither_denies_nor_warns_and_is_kept_with_its_reason() {
+            let decision = skipping(bad_host(), "host-grammar: legacy host, see OPS-12").decide();
+            assert_eq!(
+                decision.outcome,
+                Outcome::Allowed,
+                "{:?}",
+                decision.deny_message
+            );
+            assert!(decision.findings.is_empty() && decision.warnings.is_empty());
+            assert_eq!(ids(&decision.skipped_findings().findings), ["host-grammar"]);
+            assert_eq!(
+                decision.skipped_findings().findings[0].severity,
+                Severity::Deny
+            );
+            assert_eq!(
+                decision.skipped_findings().reason,
+                "legacy host, see OPS-12"
+            );
+            assert_eq!(
+                decision.skipped_findings().summary(),
+                "host-grammar: legacy host, see OPS-12"
+            );
+            // Only the rules it names: a new mistake still denies.
+            let other = skipping(bad_host().url("/api/*"), "host-grammar: legacy").decide();
+            assert_eq!(other.rule_ids(), ["path-grammar"]);
+        }
+
+        #[test]
+        fn a_skipped_warn_is_not_a_warning() {
+            assert_eq!(https_only().decide().rule_ids(), ["https-only"]);
+            let decision = skipping(https_only(), "https-only: HTTPS only on purpose").decide();
+            assert_eq!(decision.outcome, Outcome::Allowed);
+            assert!(decision.warnings.is_empty(), "{:?}", decision.warnings);
+            assert_eq!(ids(&decision.skipped_findings().findings), ["https-only"]);
+        }
+
+        #[test]
+        fn an_unknown_id_or_no_reason_skips_nothing_and_says_so() {
+            for value in ["hots-grammar: legacy", "host-grammar", "host-grammar:  "] {
+                let decision = skipping(bad_host(), value).decide();
+                assert!(!decision.allowed(), "{value}");
+                assert!(decision.skipped_findings().is_empty(), "{value}");
+                let skip = decision
+                    .findings
+                    .iter()
+                    .find(|f| f.rule.id == "skip-annotation");
+                let skip = skip.unwrap_or_else(|| panic!("{value}: no skip-annotation finding"));
+                assert_eq!(skip.severity, Severity::Warn);
+                assert_eq!(
+                    skip.field,
+                    "metadata.annotations[qcloud-ingress-webhook.io/skip]"
+                );
+                assert!(!skip.fix.is_empty());
+            }
+        }
+
+        #[test]
+        fn forbid_keeps_every_finding_and_reports_the_attempt() {
+            let forbid = |f: Fixture| f.with_settings(|s| s.exceptions = Exceptions::Forbid);
+            let decision = forbid(skipping(bad_host(), "host-grammar: legacy")).decide();
+            assert!(!decision.allowed());
+            assert!(decision.skipped_findings().is_empty());
+            assert_eq!(decision.rule_ids(), ["host-grammar", "skip-annotation"]);
+            let warned = forbid(skipping(https_only(), "https-only: on purpose")).decide();
+            assert_eq!(warned.rule_ids(), ["https-only", "skip-annotation"]);
+            assert!(
+                warned.warnings[1]
+                    .ends_with("https-only not skipped: the cluster sets exceptions: forbid"),
+                "{:?}",
+                warned.warnings
+            );
+        }
+
+        #[test]
+        fn warn_only_skips_warn_rules_and_keeps_denies() {
+            let warn_only = |f: Fixture| f.with_settings(|s| s.exceptions = Exceptions::WarnOnly);
+            let both = skipping(bad_host(), "host-grammar, https-only: legacy");
+            let both = both
+                .set(
+                    "/spec/tls",
+                    json!([{"hosts": ["localhost"], "secretName": "cert"}]),
+                )
+                .annotate("example.com/force-ssl-redirect", "true");
+            let decision = warn_only(both.clone()).decide();
+            assert!(!decision.allowed());
+            assert_eq!(ids(&decision.skipped_findings().findings), ["https-only"]);
+            assert_eq!(decision.rule_ids(), ["host-grammar", "skip-annotation"]);
+            assert!(
+                decision.findings[1].problem.contains("warnOnly"),
+                "{:?}",
+                decision.findings
+            );
+            // A deny the settings turned into a warn rule may be skipped.
+            let demoted = warn_only(both).with_settings(|s| {
+                s.rules.insert(
+                    "host-grammar".into(),
+                    crate::rules::settings::RuleSetting::Warn,
+                );
+            });
+            assert!(demoted.decide().findings.is_empty());
+        }
+
+        #[test]
+        fn ratcheting_and_warn_mode_do_not_change_what_may_be_skipped() {
+            let annotated = skipping(bad_host(), "host-grammar: legacy");
+            // An old deny, ratcheted to a warning, is skipped like any other finding.
+            let edited = annotated.clone().updating(bad_host()).decide();
+            assert!(edited.findings.is_empty() && edited.warnings.is_empty());
+            assert!(edited.skipped_findings().findings[0].ratcheted);
+            // Deleting the annotation on UPDATE ratchets: the old mistake is only a warning.
+            let removed = bad_host().updating(annotated.clone()).decide();
+            assert!(removed.allowed());
+            assert!(
+                removed.warnings[0].starts_with("already present"),
+                "{:?}",
+                removed.warnings
+            );
+            // warnOnly judges the deny the rule is in this cluster, ratcheted or not.
+            let warn_only = |f: Fixture| f.with_settings(|s| s.exceptions = Exceptions::WarnOnly);
+            let refused = warn_only(annotated.clone().updating(bad_host())).decide();
+            assert_eq!(refused.rule_ids(), ["host-grammar", "skip-annotation"]);
+            // enforcement: warn applies after: a skipped deny is no "would deny" warning, and a
+            // refused one still is.
+            let warn_mode = |f: Fixture| f.with_settings(|s| s.enforcement = Enforcement::Warn);
+            let skipped = warn_mode(annotated.clone()).decide();
+            assert!(skipped.warnings.is_empty() && skipped.skipped_findings().findings.len() == 1);
+            let kept = warn_mode(warn_only(annotated)).decide();
+            assert!(kept.allowed());
+            assert!(
+                kept.warnings[0].starts_with("would deny: "),
+                "{:?}",
+                kept.warnings
+            );
+        }
+
+        #[test]
+        fn another_class_ignores_the_annotation() {
+            let nginx =
+                skipping(bad_host(), "class-typo").annotate("kubernetes.io/ingress.class", "nginx");
+            let decision = nginx.decide();
+            assert_eq!(decision.outcome, Outcome::Skipped(Skip::OtherClass));
+            assert!(decision.skipped_findings().is_empty());
+        }
     }
 
     #[test]

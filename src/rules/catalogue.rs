@@ -12,7 +12,7 @@ use super::Finding;
 use super::Severity::{self, Deny, Warn};
 use super::checks::{
     annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
-    shared_lb, tls, update,
+    shared_lb, skip, tls, update,
 };
 use super::context::Ctx;
 
@@ -35,7 +35,8 @@ pub(crate) enum Check {
 pub struct Rule {
     /// Stable kebab-case id, e.g. `host-grammar`.
     pub id: &'static str,
-    /// Row of the checks table (docs/tke-behaviour.md §8), e.g. `C17`.
+    /// Row of the checks table (docs/tke-behaviour.md §8), e.g. `C17`; `none` for a rule about
+    /// the webhook's own annotation.
     pub check: &'static str,
     /// TKE controller error code(s) this rule predicts, e.g. `E4052`. A rule covering several
     /// annotations lists each code (`E4037/E4044/E4050`); its findings carry the exact one.
@@ -295,6 +296,11 @@ rules! {
     REDIRECT_DELETED: "redirect-deleted", "C33", None, Warn,
         "redirects are turned off by setting \"false\", not by deleting the annotation",
         Qcloud(update::redirect_deleted);
+
+    // Exceptions for one Ingress (the webhook's own annotation, no TKE behaviour).
+    SKIP_ANNOTATION: "skip-annotation", "none", None, Warn,
+        "qcloud-ingress-webhook.io/skip names known rules and a reason, and skips only what the cluster allows",
+        Qcloud(skip::skip_annotation);
 }
 
 /// The rule with this id.
@@ -319,7 +325,11 @@ mod tests {
                 "{}",
                 rule.id
             );
-            assert!(rule.check.starts_with('C'), "{}", rule.id);
+            assert!(
+                rule.check.starts_with('C') || rule.check == "none",
+                "{}",
+                rule.id
+            );
         }
         assert_eq!(by_id("host-grammar"), Some(&HOST_GRAMMAR));
         assert_eq!(by_id("no-such-rule"), None);

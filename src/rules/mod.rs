@@ -27,6 +27,7 @@ pub use admission::{
 };
 pub use catalogue::Rule;
 use catalogue::{Check, RULES};
+pub use checks::skip::SKIP_KEY;
 pub use checks::tls::{SecretReference, secret_references};
 use context::{Ctx, Subject};
 pub use report::sanitize_warnings;
@@ -146,6 +147,49 @@ pub struct Requester<'a> {
     pub groups: &'a [String],
 }
 
+/// The findings the Ingress's skip annotation ([`SKIP_KEY`]) accepted, with the reason it gives:
+/// they neither deny nor warn, and every front end shows them as skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SkippedFindings {
+    /// With the severity they would have had.
+    pub findings: Vec<Finding>,
+    /// One line, as written after the colon.
+    pub reason: String,
+}
+
+impl SkippedFindings {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// The rule ids, once each, in order.
+    pub fn rule_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = Vec::new();
+        for finding in &self.findings {
+            if !ids.contains(&finding.rule.id) {
+                ids.push(finding.rule.id);
+            }
+        }
+        ids
+    }
+
+    /// `host-grammar,https-only: legacy hosts, see OPS-12`, at most 512 characters (the
+    /// response's audit annotation); empty when nothing was skipped.
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return String::new();
+        }
+        let line = format!("{}: {}", self.rule_ids().join(","), self.reason);
+        crate::text::shorten(&line, 512)
+    }
+}
+
+/// What every front end says of a finding the Ingress's skip annotation skipped, in place of
+/// its severity's consequence.
+pub fn skipped_note(reason: &str) -> String {
+    format!("skipped on this Ingress: {reason}")
+}
+
 /// The outcome of validating one decoded Ingress.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verdict {
@@ -156,6 +200,8 @@ pub struct Verdict {
     pub deny_message: Option<String>,
     /// One line each, at most 120 characters.
     pub warnings: Vec<String>,
+    /// What the skip annotation took out of `findings`.
+    pub skipped: SkippedFindings,
 }
 
 impl Verdict {
@@ -197,7 +243,8 @@ impl Engine {
             || exempt.namespaces.iter().any(|n| n == namespace)
     }
 
-    /// Runs every rule on a decoded Ingress and applies settings, ratcheting and enforcement.
+    /// Runs every rule on a decoded Ingress and applies settings, ratcheting, the Ingress's skip
+    /// annotation and enforcement, in that order.
     /// Front ends call [`Engine::admit`], which decodes, scopes and canonicalises first; this is
     /// the step after, for benchmarks and tests of the rules alone.
     pub fn validate(&self, review: &Review<'_>) -> Verdict {
@@ -216,13 +263,75 @@ impl Engine {
             };
             report::ratchet(&mut findings, &self.findings(before, review.cluster));
         }
+        let skipped = self.except(review.ingress, &mut findings);
         if self.settings.enforcement == settings::Enforcement::Warn {
             for finding in findings.iter_mut().filter(|f| f.severity == Severity::Deny) {
                 finding.severity = Severity::Warn;
                 finding.enforcement_warn = true;
             }
         }
-        report::verdict(findings, review.version)
+        Verdict {
+            skipped,
+            ..report::verdict(findings, review.version)
+        }
+    }
+
+    /// Applies the skip annotation of a qcloud Ingress: the findings of the rules it names move
+    /// out when the `exceptions` setting allows, else they stay and `skip-annotation` says why.
+    fn except(&self, ingress: &Ingress, findings: &mut Vec<Finding>) -> SkippedFindings {
+        let value = ingress
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SKIP_KEY));
+        let Some(value) = value.filter(|_| crate::ingress::is_qcloud(ingress)) else {
+            return SkippedFindings::default();
+        };
+        let request = checks::skip::parse(value);
+        let Some(reason) = request.reason else {
+            return SkippedFindings::default();
+        };
+        let mut skipped = Vec::new();
+        let mut refused: Vec<&'static Rule> = Vec::new();
+        for finding in std::mem::take(findings) {
+            if !request.rules.contains(&finding.rule) {
+                findings.push(finding);
+            } else if self.may_skip(&finding) {
+                skipped.push(finding);
+            } else {
+                if !refused.contains(&finding.rule) {
+                    refused.push(finding.rule);
+                }
+                findings.push(finding);
+            }
+        }
+        for rule in refused {
+            let mut finding = checks::skip::refused(rule, self.settings.exceptions);
+            if self.apply_setting(&mut finding) {
+                findings.push(finding);
+            }
+        }
+        SkippedFindings {
+            findings: skipped,
+            reason: crate::text::one_line(reason),
+        }
+    }
+
+    /// Whether the `exceptions` setting lets the annotation skip this finding. `warnOnly` goes
+    /// by the rule's severity in this cluster (its default or `rules:`), before ratcheting made
+    /// an old deny a warning and before `enforcement: warn`: the same annotation means the same
+    /// in warn mode, on CREATE and on UPDATE.
+    fn may_skip(&self, finding: &Finding) -> bool {
+        let configured = if finding.ratcheted {
+            Severity::Deny
+        } else {
+            finding.severity
+        };
+        match self.settings.exceptions {
+            settings::Exceptions::Allow => true,
+            settings::Exceptions::WarnOnly => configured == Severity::Warn,
+            settings::Exceptions::Forbid => false,
+        }
     }
 
     /// What TKE builds from an Ingress, as the rules see it (the model `plan` prints): its

@@ -38,6 +38,7 @@ pub fn verdict(findings: Vec<Finding>, version: IngressVersion) -> Verdict {
         findings,
         deny_message,
         warnings,
+        skipped: super::SkippedFindings::default(),
     }
 }
 

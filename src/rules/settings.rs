@@ -11,9 +11,11 @@
 //!   namespaces: [legacy-apps]
 //! directAccessByDefault: false # the cluster binds Pods without the direct-access annotation
 //! failOnUnresolved: false      # check: exit 1 when a Service or Secret is not among the inputs
+//! exceptions: allow            # or warnOnly, forbid: what qcloud-ingress-webhook.io/skip may skip
 //! ```
 //!
-//! Defaults (no file, an empty file, or a key left out): `enforcement: enforce`, no overrides, and
+//! Defaults (no file, an empty file, or a key left out): `enforcement: enforce`,
+//! `exceptions: allow`, no overrides, and
 //! `exempt.usernames` = TKE's own controller service accounts in kube-system
 //! ([`TKE_CONTROLLER_USERNAMES`]), whose writes to Ingress annotations and status must never be
 //! blocked. A file that sets `exempt.usernames` **replaces** that list, so list the controllers
@@ -46,6 +48,30 @@ pub enum Enforcement {
     #[default]
     Enforce,
     Warn,
+}
+
+/// What the `qcloud-ingress-webhook.io/skip` annotation on an Ingress may skip
+/// (`docs/rules.md`, "Exceptions for one Ingress").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exceptions {
+    /// Any rule's findings, deny or warn. The default: a deny here predicts a TKE failure of
+    /// the Ingress's own author, and a false one must not force a cluster-wide setting change.
+    #[default]
+    Allow,
+    /// Only findings of rules whose severity in this cluster is warn.
+    WarnOnly,
+    /// None: the annotation is reported and every finding stays.
+    Forbid,
+}
+
+impl Exceptions {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::WarnOnly => "warnOnly",
+            Self::Forbid => "forbid",
+        }
+    }
 }
 
 /// A per-rule override.
@@ -87,6 +113,8 @@ pub struct Settings {
     pub direct_access_by_default: bool,
     /// `check` fails (exit 1) when a reference is not among its inputs.
     pub fail_on_unresolved: bool,
+    /// What the skip annotation on an Ingress may skip.
+    pub exceptions: Exceptions,
 }
 
 /// Why a settings file was rejected: one line, starting with the bad key where there is one.
@@ -107,6 +135,7 @@ struct SettingsFile {
     direct_access_by_default: Option<bool>,
     #[serde(rename = "failOnUnresolved")]
     fail_on_unresolved: Option<bool>,
+    exceptions: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,12 +146,13 @@ struct ExemptFile {
     namespaces: Option<Vec<String>>,
 }
 
-const TOP_KEYS: [&str; 5] = [
+const TOP_KEYS: [&str; 6] = [
     "enforcement",
     "rules",
     "exempt",
     "directAccessByDefault",
     "failOnUnresolved",
+    "exceptions",
 ];
 const EXEMPT_KEYS: [&str; 3] = ["usernames", "groups", "namespaces"];
 
@@ -147,11 +177,10 @@ impl SettingsFile {
             ..Settings::default()
         };
         if let Some(value) = self.enforcement {
-            settings.enforcement = match value.trim() {
-                "enforce" => Enforcement::Enforce,
-                "warn" => Enforcement::Warn,
-                other => return Err(bad_value("enforcement", other, "enforce or warn")),
-            };
+            settings.enforcement = enforcement(&value)?;
+        }
+        if let Some(value) = self.exceptions {
+            settings.exceptions = exceptions(&value)?;
         }
         for (id, value) in self.rules.unwrap_or_default() {
             if catalogue::by_id(&id).is_none() {
@@ -205,6 +234,23 @@ impl SettingsFile {
     }
 }
 
+fn enforcement(value: &str) -> Result<Enforcement, SettingsError> {
+    match value.trim() {
+        "enforce" => Ok(Enforcement::Enforce),
+        "warn" => Ok(Enforcement::Warn),
+        other => Err(bad_value("enforcement", other, "enforce or warn")),
+    }
+}
+
+fn exceptions(value: &str) -> Result<Exceptions, SettingsError> {
+    match value.trim() {
+        "allow" => Ok(Exceptions::Allow),
+        "warnOnly" => Ok(Exceptions::WarnOnly),
+        "forbid" => Ok(Exceptions::Forbid),
+        other => Err(bad_value("exceptions", other, "allow, warnOnly or forbid")),
+    }
+}
+
 fn bad_value(key: &str, value: &str, expected: &str) -> SettingsError {
     SettingsError::Invalid(format!("{key}: {value:?} is not {expected}"))
 }
@@ -236,6 +282,12 @@ fn find_shape_error(root: &Value) -> Option<String> {
             "enforcement" if !value.is_string() => {
                 return Some(format!(
                     "enforcement: {} is not enforce or warn",
+                    short(value)
+                ));
+            }
+            "exceptions" if !value.is_string() => {
+                return Some(format!(
+                    "exceptions: {} is not allow, warnOnly or forbid",
                     short(value)
                 ));
             }
@@ -352,6 +404,20 @@ mod tests {
     }
 
     #[test]
+    fn exceptions_default_to_allow_and_parse() {
+        assert_eq!(Settings::default().exceptions, Exceptions::Allow);
+        for (text, expected) in [
+            ("allow", Exceptions::Allow),
+            ("warnOnly", Exceptions::WarnOnly),
+            ("forbid", Exceptions::Forbid),
+        ] {
+            let settings = Settings::from_yaml_str(&format!("exceptions: {text}\n")).unwrap();
+            assert_eq!(settings.exceptions, expected);
+            assert_eq!(expected.as_str(), text);
+        }
+    }
+
+    #[test]
     fn usernames_in_the_file_replace_the_default_list() {
         let settings = Settings::from_yaml_str("exempt:\n  usernames: [ci-bot]\n").unwrap();
         assert_eq!(settings.exempt.usernames, ["ci-bot"]);
@@ -376,6 +442,14 @@ mod tests {
     #[case::bad_enforcement(
         "enforcement: audit\n",
         "enforcement: \"audit\" is not enforce or warn"
+    )]
+    #[case::bad_exceptions(
+        "exceptions: warn-only\n",
+        "exceptions: \"warn-only\" is not allow, warnOnly or forbid"
+    )]
+    #[case::exceptions_not_a_string(
+        "exceptions: [forbid]\n",
+        "exceptions: [\"forbid\"] is not allow, warnOnly or forbid"
     )]
     #[case::unknown_top_key(
         "enforcment: warn\n",

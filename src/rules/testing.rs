@@ -387,7 +387,7 @@ pub(crate) use rule_cases;
 fn all_cases() -> impl Iterator<Item = &'static Cases> {
     use super::checks::{
         annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
-        shared_lb, tls, update,
+        shared_lb, skip, tls, update,
     };
     [
         super::json::tests::CASES,
@@ -401,6 +401,7 @@ fn all_cases() -> impl Iterator<Item = &'static Cases> {
         routes::tests::CASES,
         shared_lb::tests::CASES,
         update::tests::CASES,
+        skip::tests::CASES,
     ]
     .into_iter()
     .flatten()

@@ -499,11 +499,18 @@ class Settings(unittest.TestCase):
         self.assertIs(cfg["directAccessByDefault"], True)
         self.assertNotIn("directAccessByDefault", self.config())
 
+    def test_exceptions_reach_the_config_only_when_not_the_default(self):
+        self.assertNotIn("exceptions", self.config())
+        for value in ("warnOnly", "forbid"):
+            cfg = yaml.safe_load(one(render(sets=(f"exceptions={value}",)), "ConfigMap")["data"]["config.yaml"])
+            self.assertEqual(cfg["exceptions"], value)
+
     def test_warn_mode_reaches_the_config(self):
         cfg = self.config("warn-values.yaml")
         self.assertEqual(cfg["enforcement"], "warn")
         self.assertEqual(cfg["rules"], {"host-grammar": "warn"})
         self.assertEqual(cfg["exempt"]["namespaces"], ["legacy-apps"])
+        self.assertEqual(cfg["exceptions"], "warnOnly")
 
     def test_config_change_rolls_the_pods(self):
         a = one(render(), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]

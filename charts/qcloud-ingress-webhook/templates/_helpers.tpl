@@ -149,6 +149,9 @@ enforcement: {{ .Values.enforcement }}
 {{- if .Values.directAccessByDefault }}
 directAccessByDefault: true
 {{- end }}
+{{- if ne .Values.exceptions "allow" }}
+exceptions: {{ .Values.exceptions }}
+{{- end }}
 {{- with .Values.rules }}
 rules:
   {{- toYaml . | nindent 2 }}

@@ -10,5 +10,6 @@ pub mod direct_access;
 pub mod listeners;
 pub mod routes;
 pub mod shared_lb;
+pub mod skip;
 pub mod tls;
 pub mod update;
