@@ -207,6 +207,12 @@ rules! {
     AUTO_REWRITE_CODE_ALONE: "auto-rewrite-code-alone", "C8", None, Warn,
         "auto-rewrite-code does nothing without auto-rewrite: \"true\"",
         Qcloud(listeners::auto_rewrite_code_alone);
+    LISTEN_PORT_CONFLICT: "listen-port-conflict", "C7", None, Deny,
+        "listen-ports uses each port once: not for both HTTP and HTTPS (a repeated listener only warns)",
+        Qcloud(listeners::listen_port_conflict);
+    HTTPS_LISTENER_WITHOUT_CERTIFICATE: "https-listener-without-certificate", "C10", None, Warn,
+        "an HTTPS port in listen-ports has a certificate source (spec.tls or the certificate annotation)",
+        Qcloud(listeners::https_listener_without_certificate);
 
     // TLS.
     TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,

@@ -1,12 +1,14 @@
 //! Which listener each rule lands on: rule-mix, rule-mix-both, redirects and the entries of
 //! http-rules / https-rules (behaviour spec §3).
 
+use serde_json::Value;
+
 use crate::ingress::listeners::{Listener, Protocol};
-use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::{Ctx, Entry};
 use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Severity};
 
 /// True when a rules annotation lists at least one entry.
 fn has_entries(ctx: &Ctx<'_>, key: &str) -> bool {
@@ -127,6 +129,75 @@ pub fn auto_rewrite_listeners(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The `(index, protocol, port)` of each `listen-ports` entry that passed its schema.
+fn listen_ports<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (usize, &'a str, u64)> + 'a {
+    let items = ctx.json(keys::LISTEN_PORTS).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let (protocol, port) = item.as_object()?.iter().next()?;
+            Some((i, protocol.as_str(), port.as_u64()?))
+        })
+}
+
+fn listen_port_field(index: usize, protocol: &str) -> String {
+    format!(
+        "{}[{index}].{protocol}",
+        annotation_field(keys::LISTEN_PORTS)
+    )
+}
+
+/// A CLB listens on a port once ("a listening port must be unique in the same CLB instance",
+/// Tencent document 214/32516): the same port for HTTP and HTTPS cannot be built; the same
+/// listener twice is only redundant.
+pub fn listen_port_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let mut seen: Vec<(u64, &str, usize)> = Vec::new();
+    for (index, protocol, port) in listen_ports(ctx) {
+        let Some(&(_, first_protocol, first)) = seen.iter().find(|(p, ..)| *p == port) else {
+            seen.push((port, protocol, index));
+            continue;
+        };
+        let field = listen_port_field(index, protocol);
+        out.push(if first_protocol == protocol {
+            Finding::new(
+                &c::LISTEN_PORT_CONFLICT,
+                field,
+                format!("repeats {protocol}:{port} from entry [{first}]"),
+                "list each listener once",
+            )
+            .with_severity(Severity::Warn)
+        } else {
+            Finding::new(
+                &c::LISTEN_PORT_CONFLICT,
+                field,
+                format!(
+                    "port {port} is already {first_protocol} in entry [{first}]; a CLB listener port is unique, \
+                     so TKE cannot create both listeners"
+                ),
+                "give HTTP and HTTPS different ports, e.g. [{\"HTTP\":80},{\"HTTPS\":443}]",
+            )
+        });
+    }
+}
+
+/// An HTTPS listener needs a certificate: without `spec.tls` or the certificate annotation
+/// every rule is HTTP (behaviour spec §3.2), so a listed HTTPS port serves nothing.
+pub fn https_listener_without_certificate(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if ctx.has_certificates() {
+        return;
+    }
+    for (index, protocol, port) in listen_ports(ctx).filter(|(_, p, _)| *p == "HTTPS") {
+        out.push(Finding::new(
+            &c::HTTPS_LISTENER_WITHOUT_CERTIFICATE,
+            listen_port_field(index, protocol),
+            format!("HTTPS:{port} has no certificate: no spec.tls"),
+            "add spec.tls (or the certificate annotation), or list only HTTP ports",
+        ));
+    }
+}
+
 pub fn auto_rewrite_code_alone(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.annotations.contains_key(keys::AUTO_REWRITE_CODE) && !ctx.is_true(keys::AUTO_REWRITE) {
         out.push(Finding::new(
@@ -234,6 +305,22 @@ pub(crate) mod tests {
             clean with_auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
                 .annotate(CODE, r#"{"defaultRewriteCode":301}"#);
         }
+        listen_port_conflict: LISTEN_PORT_CONFLICT {
+            fires one_port_for_both: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":8080}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTPS";
+            fires repeated: http().annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":80}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTP";
+            clean documented_sample: with_tls_only(http()).annotate(LISTEN_PORTS,
+                r#"[{"HTTP": 80}, {"HTTPS": 443}, {"HTTP": 8080}, {"HTTPS": 8443}]"#);
+        }
+        https_listener_without_certificate: HTTPS_LISTENER_WITHOUT_CERTIFICATE {
+            fires no_tls: http().annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTPS";
+            clean with_tls: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#);
+            clean certificate_annotation: http().annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#)
+                .annotate("ingress.cloud.tencent.com/certificate", r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["Abcd1234"]}]"#);
+            clean http_only: http().annotate(LISTEN_PORTS, r#"[{"HTTP":81}]"#);
+        }
         rules_entry_keys: RULES_ENTRY_KEYS {
             fires host_inside_backend: tls().annotate(HTTP_RULES,
                 r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80","host":"x"}}]"#)
@@ -250,6 +337,18 @@ pub(crate) mod tests {
                 .annotate("ingress.cloud.tencent.com/enable-group", "true")
                 .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
         }
+    }
+
+    #[test]
+    fn a_repeated_listener_only_warns() {
+        let decision = http()
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":80}]"#)
+            .decide();
+        assert!(decision.allowed());
+        let both = with_tls_only(http())
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":8080}]"#)
+            .decide();
+        assert!(!both.allowed());
     }
 
     #[test]
