@@ -136,6 +136,9 @@ rules! {
     REDIRECT_WITHOUT_REWRITE_SUPPORT: "redirect-without-rewrite-support", "C8", None, Deny,
         "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"",
         Qcloud(listeners::redirect_without_rewrite_support);
+    REDIRECT_GRAPH: "redirect-graph", "C8", None, Deny,
+        "redirects keep the CLB's limits: none to itself, one target per source, no chains",
+        Qcloud(listeners::redirect_graph);
     EXTENSIVE_PARAMETERS_JSON: "extensive-parameters-json", "C7", Some("E4026"), Deny,
         "kubernetes.io/ingress.extensiveParameters is a JSON object",
         Schema;

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::ingress::clb::{Point, Redirect, RedirectOrigin};
 use crate::ingress::listeners::{Listener, Protocol};
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
@@ -241,6 +242,81 @@ pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// `HTTP:80 www.example.com/old`; the default domain is the bare path.
+fn point(p: &Point) -> String {
+    format!("{} {}{}", p.listener, p.host, p.path)
+}
+
+/// The field that declares a redirect: an entry's `rewrite`, or the auto-rewrite annotation.
+fn redirect_field(redirect: &Redirect) -> String {
+    match redirect.origin {
+        RedirectOrigin::AutoRewrite => redirect.origin.field(),
+        RedirectOrigin::Entry { .. } => format!("{}.rewrite", redirect.origin.field()),
+    }
+}
+
+/// A short name for a redirect's origin in a message: `http-rules[1]`, `auto-rewrite`.
+fn redirect_name(redirect: &Redirect) -> String {
+    match redirect.origin {
+        RedirectOrigin::AutoRewrite => "auto-rewrite".to_owned(),
+        RedirectOrigin::Entry { key, index } => {
+            let short = key.rsplit_once('.').map_or(key, |(_, name)| name);
+            format!("{short}[{index}]")
+        }
+    }
+}
+
+/// What breaks TKE's redirect limits in one redirect of the model (behaviour spec §3.3, Tencent
+/// document 457/42592): nothing redirects to itself, a source has one target, and a target does
+/// not redirect onward.
+fn redirect_problem(redirect: &Redirect, all: &[Redirect], index: usize) -> Option<String> {
+    if redirect.from == redirect.to {
+        return Some(format!("redirects {} to itself", point(&redirect.from)));
+    }
+    if let Some(earlier) = all[..index]
+        .iter()
+        .find(|o| o.from == redirect.from && o.to != redirect.to)
+    {
+        return Some(format!(
+            "redirects {} again, already sent to {} by {}",
+            point(&redirect.from),
+            point(&earlier.to),
+            redirect_name(earlier)
+        ));
+    }
+    let onward = all
+        .iter()
+        .find(|o| o.from == redirect.to && o.from != o.to)?;
+    Some(format!(
+        "redirects to {}, which {} redirects onward",
+        point(&redirect.to),
+        redirect_name(onward)
+    ))
+}
+
+/// The redirect graph TKE builds (auto-rewrite and rewrite entries, from the model `plan`
+/// prints) keeps the CLB's limits: no redirect to itself, one target per source, no chains.
+pub fn redirect_graph(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let clb = ctx.clb();
+    let mut said: Vec<(String, String)> = Vec::new();
+    for (index, redirect) in clb.redirects.iter().enumerate() {
+        let Some(problem) = redirect_problem(redirect, &clb.redirects, index) else {
+            continue;
+        };
+        let key = (redirect_field(redirect), problem);
+        if said.contains(&key) {
+            continue;
+        }
+        out.push(Finding::new(
+            &c::REDIRECT_GRAPH,
+            key.0.clone(),
+            format!("{}; the CLB refuses it", key.1),
+            "redirect each source once, straight to a final target that is not a redirect",
+        ));
+        said.push(key);
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::rules::testing::*;
@@ -260,6 +336,15 @@ pub(crate) mod tests {
             "/spec/tls",
             json!([{"hosts": ["www.example.com"], "secretName": "cert"}]),
         )
+    }
+
+    /// rule-mix and rewrite-support with these http-rules, and https-rules null.
+    fn redirecting(fixture: Fixture, http_rules: &str) -> Fixture {
+        fixture
+            .annotate("kubernetes.io/ingress.rule-mix", "true")
+            .annotate("ingress.cloud.tencent.com/rewrite-support", "true")
+            .annotate(HTTP_RULES, http_rules)
+            .annotate(HTTPS_RULES, "null")
     }
 
     rule_cases! {
@@ -305,6 +390,23 @@ pub(crate) mod tests {
             clean with_auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
                 .annotate(CODE, r#"{"defaultRewriteCode":301}"#);
         }
+        redirect_graph: REDIRECT_GRAPH {
+            fires to_itself: redirecting(http(), r#"[{"path":"/old","rewrite":{"port":80}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].rewrite";
+            fires two_targets: redirecting(http(),
+                r#"[{"path":"/old","rewrite":{"port":80,"path":"/a"}},{"path":"/old","rewrite":{"port":80,"path":"/b"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][1].rewrite";
+            fires chain: redirecting(http(),
+                r#"[{"path":"/a","rewrite":{"port":80,"path":"/b"}},{"path":"/b","rewrite":{"port":80,"path":"/c"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].rewrite";
+            fires onward_from_auto_rewrite: redirecting(with_tls_only(http()), "null")
+                .annotate(AUTO_REWRITE, "true")
+                .annotate(HTTPS_RULES, r#"[{"host":"www.example.com","path":"/","rewrite":{"port":443,"path":"/new"}}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";
+            clean official_manual_redirect_sample: redirecting(http(),
+                r#"[{"path":"/v1/path1","rewrite":{"port":80,"path":"/path1"}},{"path":"/v2/path2","rewrite":{"port":80,"path":"/path2"}}]"#);
+            clean auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true");
+        }
         listen_port_conflict: LISTEN_PORT_CONFLICT {
             fires one_port_for_both: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":8080}]"#)
                 => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTPS";
@@ -337,6 +439,21 @@ pub(crate) mod tests {
                 .annotate("ingress.cloud.tencent.com/enable-group", "true")
                 .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
         }
+    }
+
+    #[test]
+    fn redirect_messages_name_the_other_entry() {
+        let chain = redirecting(
+            http(),
+            r#"[{"path":"/a","rewrite":{"port":80,"path":"/b"}},{"path":"/b","rewrite":{"port":80,"path":"/c"}}]"#,
+        );
+        let message = chain.decide().deny_message.unwrap();
+        assert!(
+            message.contains(
+                "http-rules][0].rewrite: redirects to HTTP:80 /b, which http-rules[1] redirects onward"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
