@@ -142,6 +142,9 @@ rules! {
     EXTENSIVE_PARAMETERS_JSON: "extensive-parameters-json", "C7", Some("E4026"), Deny,
         "kubernetes.io/ingress.extensiveParameters is a JSON object",
         Schema;
+    EXTENSIVE_PARAMETERS_VALUES: "extensive-parameters-values", "C7", Some("E4024"), Warn,
+        "extensiveParameters uses CreateLoadBalancer parameters with their documented values",
+        Qcloud(annotation_values::extensive_parameters_values);
     ANNOTATION_JSON: "annotation-json", "C7", None, Deny,
         "listen-ports, certificate, auto-rewrite-code and lb-rs-weight are JSON of the documented shape",
         Schema;

@@ -66,6 +66,183 @@ pub fn bandwidth(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// What a CreateLoadBalancer parameter takes (Tencent Cloud API, CLB 2018-03-17,
+/// `CreateLoadBalancerRequest` and `InternetAccessible`).
+#[derive(Clone, Copy)]
+enum Parameter {
+    Text,
+    /// One of these (compared without case where the API says so).
+    OneOf(&'static [&'static str], bool),
+    /// An availability zone: its numeric id (`100001`) or its name (`ap-guangzhou-1`).
+    Zone,
+    Integer,
+    Bool,
+    Object,
+    Array,
+}
+
+/// Every CreateLoadBalancer request parameter; TKE passes extensiveParameters to that call.
+const PARAMETERS: [(&str, Parameter); 32] = {
+    use Parameter::{Array, Bool, Integer, Object, OneOf, Text, Zone};
+    [
+        ("LoadBalancerType", OneOf(&["OPEN", "INTERNAL"], false)),
+        ("Forward", Integer),
+        ("LoadBalancerName", Text),
+        ("VpcId", Text),
+        ("SubnetId", Text),
+        ("ProjectId", Integer),
+        (
+            "AddressIPVersion",
+            OneOf(&["IPV4", "IPV6", "IPv6FullChain"], true),
+        ),
+        ("Number", Integer),
+        ("MasterZoneId", Zone),
+        ("ZoneId", Zone),
+        ("InternetAccessible", Object),
+        ("VipIsp", OneOf(&["CMCC", "CTCC", "CUCC", "BGP"], false)),
+        ("Tags", Array),
+        ("Vip", Text),
+        ("BandwidthPackageId", Text),
+        ("ExclusiveCluster", Object),
+        ("SlaType", OneOf(&SLA_TYPES, false)),
+        ("ClusterIds", Array),
+        ("ClientToken", Text),
+        ("SnatPro", Bool),
+        ("SnatIps", Array),
+        ("ClusterTag", Text),
+        ("SlaveZoneId", Zone),
+        ("EipAddressId", Text),
+        ("LoadBalancerPassToTarget", Bool),
+        ("DynamicVip", Bool),
+        ("Egress", Text),
+        ("LBChargePrepaid", Object),
+        (
+            "LBChargeType",
+            OneOf(&["POSTPAID_BY_HOUR", "PREPAID"], false),
+        ),
+        ("AccessLogTopicId", Text),
+        ("AdvancedRoute", Bool),
+        ("AvailableZoneAffinityInfo", Object),
+    ]
+};
+
+/// The performance-capacity (LCU) CLB sizes CreateLoadBalancer documents for `SlaType`.
+const SLA_TYPES: [&str; 7] = [
+    "clb.c2.medium",
+    "clb.c3.small",
+    "clb.c3.medium",
+    "clb.c4.small",
+    "clb.c4.medium",
+    "clb.c4.large",
+    "clb.c4.xlarge",
+];
+
+/// `InternetAccessible.InternetChargeType` values of the CLB API.
+const NETWORK_CHARGE_TYPES: [&str; 4] = [
+    "TRAFFIC_POSTPAID_BY_HOUR",
+    "BANDWIDTH_POSTPAID_BY_HOUR",
+    "BANDWIDTH_PACKAGE",
+    "BANDWIDTH_PREPAID",
+];
+
+/// A zone id (`100001`) or name (`ap-guangzhou-1`: region, dash, number).
+fn is_zone(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(text)
+        || text
+            .rsplit_once('-')
+            .is_some_and(|(region, number)| is_region(region) && digits(number))
+}
+
+/// A Tencent Cloud region: `ap-guangzhou`, `na-siliconvalley`, `ap-shanghai-fsi`.
+fn is_region(text: &str) -> bool {
+    let lower = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    let mut parts = text.split('-');
+    let area = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    area.len() == 2 && lower(area) && !rest.is_empty() && rest.iter().all(|p| lower(p))
+}
+
+/// What is wrong with one parameter's value, if anything.
+fn parameter_problem(kind: Parameter, value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let fits = match (kind, value) {
+        (Parameter::OneOf(allowed, any_case), Value::String(s)) => allowed
+            .iter()
+            .any(|a| a == s || (any_case && a.eq_ignore_ascii_case(s))),
+        (Parameter::Zone, Value::String(s)) => is_zone(s),
+        (Parameter::Text | Parameter::OneOf(..) | Parameter::Zone, _) => value.is_string(),
+        (Parameter::Integer, _) => value.is_i64() || value.is_u64(),
+        (Parameter::Bool, _) => value.is_boolean(),
+        (Parameter::Object, _) => value.is_object(),
+        (Parameter::Array, _) => value.is_array(),
+    };
+    (!fits).then(|| match (kind, value) {
+        (Parameter::OneOf(..) | Parameter::Zone, Value::String(s)) => {
+            format!("{s:?} is not a documented value")
+        }
+        _ => format!("{value} has the wrong JSON type"),
+    })
+}
+
+/// extensiveParameters goes to CLB's CreateLoadBalancer: a key it does not take, or a value it
+/// documents otherwise, is a CLB that is not created as meant (E4024 for a bad value). Only
+/// warnings: TKE may drop or override some keys, which is not documented.
+pub fn extensive_parameters_values(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(object) = ctx
+        .json(keys::EXTENSIVE_PARAMETERS)
+        .and_then(serde_json::Value::as_object)
+    else {
+        return;
+    };
+    let base = annotation_field(keys::EXTENSIVE_PARAMETERS);
+    for (key, value) in object {
+        let field = format!("{base}.{key}");
+        let Some((_, kind)) = PARAMETERS.iter().find(|(name, _)| name == key) else {
+            // Whether TKE or the API drops an unknown key or fails on it is not documented.
+            out.push(Finding {
+                tke_code: None,
+                ..Finding::new(
+                    &c::EXTENSIVE_PARAMETERS_VALUES,
+                    field,
+                    "is not a CreateLoadBalancer parameter",
+                    "remove it; extensiveParameters takes CLB CreateLoadBalancer parameters only",
+                )
+            });
+            continue;
+        };
+        let problem =
+            parameter_problem(*kind, value).or_else(|| internet_accessible_problem(key, value));
+        if let Some(problem) = problem {
+            out.push(Finding::new(
+                &c::EXTENSIVE_PARAMETERS_VALUES,
+                field,
+                problem,
+                "use a value the CreateLoadBalancer API documents (see docs/rules.md)",
+            ));
+        }
+    }
+}
+
+/// `InternetAccessible`: a documented charge type and a whole number of Mbps.
+fn internet_accessible_problem(key: &str, value: &serde_json::Value) -> Option<String> {
+    if key != "InternetAccessible" {
+        return None;
+    }
+    if let Some(charge) = value.get("InternetChargeType")
+        && !charge
+            .as_str()
+            .is_some_and(|c| NETWORK_CHARGE_TYPES.contains(&c))
+    {
+        return Some(format!("InternetChargeType {charge} is not documented"));
+    }
+    let bandwidth = value.get("InternetMaxBandwidthOut");
+    if bandwidth.is_some_and(|b| b.as_u64().is_none_or(|b| b < 1)) {
+        return Some("InternetMaxBandwidthOut is not a whole number of Mbps".to_owned());
+    }
+    None
+}
+
 pub fn charge_pair(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let charge = ctx.annotation(keys::CHARGE_TYPE);
     let bandwidth = ctx.annotation(keys::BANDWIDTH);
@@ -217,6 +394,7 @@ pub(crate) mod tests {
     const CONFIG: &str = "ingress.cloud.tencent.com/tke-service-config";
     const GROUP: &str = "ingress.cloud.tencent.com/enable-group";
     const EXIST: &str = "kubernetes.io/ingress.existLbId";
+    const PARAMETERS: &str = "kubernetes.io/ingress.extensiveParameters";
 
     rule_cases! {
         boolean_annotation: BOOLEAN_ANNOTATION {
@@ -233,6 +411,21 @@ pub(crate) mod tests {
             fires too_high: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "5000");
             fires not_a_number: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "ten");
             clean in_range: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "2048");
+        }
+        extensive_parameters_values: EXTENSIVE_PARAMETERS_VALUES {
+            fires unknown_key: http().annotate(PARAMETERS, r#"{"ConnectTimeout":300000}"#)
+                => "metadata.annotations[kubernetes.io/ingress.extensiveParameters].ConnectTimeout";
+            fires bad_ip_version: http().annotate(PARAMETERS, r#"{"AddressIPVersion":"IPv5"}"#)
+                => "metadata.annotations[kubernetes.io/ingress.extensiveParameters].AddressIPVersion";
+            fires zone_as_region: http().annotate(PARAMETERS, r#"{"ZoneId":"ap-guangzhou"}"#);
+            fires bad_sla_type: http().annotate(PARAMETERS, r#"{"SlaType":"clb.c9.huge"}"#);
+            fires bandwidth_as_text: http().annotate(PARAMETERS,
+                r#"{"InternetAccessible":{"InternetChargeType":"TRAFFIC_POSTPAID_BY_HOUR","InternetMaxBandwidthOut":"10"}}"#);
+            clean documented_samples: http().annotate(PARAMETERS,
+                r#"{"VipIsp":"CTCC","AddressIPVersion":"IPV4","SlaType":"clb.c2.medium","InternetAccessible":{"InternetChargeType":"TRAFFIC_POSTPAID_BY_HOUR","InternetMaxBandwidthOut":10}}"#);
+            clean ip_version_any_case: http().annotate(PARAMETERS, r#"{"AddressIPVersion":"IPv4","ZoneId":"ap-guangzhou-1"}"#);
+            clean full_chain: http().annotate(PARAMETERS, r#"{"AddressIPVersion":"IPv6FullChain"}"#);
+            clean zone_number: http().annotate(PARAMETERS, r#"{"MasterZoneId":"100001"}"#);
         }
         charge_pair: CHARGE_PAIR {
             fires bandwidth_alone: http().annotate(BANDWIDTH, "10") => "metadata.annotations[kubernetes.io/ingress.internetMaxBandwidthOut]";
@@ -293,6 +486,42 @@ pub(crate) mod tests {
         );
         let other = http().annotate("ingress.cloud.tencent.com/pass-to-target", "yes");
         assert_eq!(other.findings_of(&c::BOOLEAN_ANNOTATION)[0].tke_code, None);
+    }
+
+    #[test]
+    fn regions_and_zones() {
+        for region in [
+            "ap-guangzhou",
+            "na-siliconvalley",
+            "ap-shanghai-fsi",
+            "eu-frankfurt",
+        ] {
+            assert!(is_region(region), "{region}");
+        }
+        for other in ["ap-guangzhou-1", "guangzhou", "AP-GUANGZHOU", "ap-", ""] {
+            assert!(!is_region(other), "{other}");
+        }
+        assert!(is_zone("ap-guangzhou-1") && is_zone("100001"));
+        assert!(!is_zone("ap-guangzhou") && !is_zone("guangzhou-1"));
+    }
+
+    #[test]
+    fn unknown_parameters_name_no_code_and_bad_values_e4024() {
+        let decision = http()
+            .annotate(PARAMETERS, r#"{"ReadTimeout":9,"VipIsp":"CT"}"#)
+            .decide();
+        assert!(decision.allowed());
+        let found = decision.findings;
+        assert_eq!(found.len(), 2, "{found:?}");
+        let code = |key: &str| {
+            found
+                .iter()
+                .find(|f| f.field.ends_with(key))
+                .unwrap()
+                .tke_code
+        };
+        assert_eq!(code(".ReadTimeout"), None);
+        assert_eq!(code(".VipIsp"), Some("E4024"));
     }
 
     #[test]
