@@ -234,7 +234,7 @@ rules! {
         "the TLS Secret has a qcloud_cert_id key",
         Qcloud(tls::tls_cert_id_missing);
     TLS_CERT_ID_FORMAT: "tls-cert-id-format", "C13", Some("E4035"), Deny,
-        "qcloud_cert_id (and qcloud_ca_cert_id) is 8 letters or digits, without a trailing newline",
+        "certificate ids (Secret qcloud_cert_id/qcloud_ca_cert_id, certificate annotation) are 8 letters or digits",
         Qcloud(tls::tls_cert_id_format);
     TLS_DEFAULT_CONFLICT: "tls-default-conflict", "C14", Some("E4048"), Deny,
         "at most one spec.tls entry without hosts",

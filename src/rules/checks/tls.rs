@@ -138,6 +138,40 @@ pub fn tls_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
+    annotation_cert_id_format(ctx, out);
+}
+
+/// The ids of the certificate annotation take the Secrets' 8-character form (E4035); the
+/// annotation is read only without `spec.tls` (behaviour spec §4.2).
+fn annotation_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    use serde_json::Value;
+    if !ctx.tls.is_empty() {
+        return;
+    }
+    let entries = ctx.json(keys::CERTIFICATE).and_then(Value::as_array);
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let base = format!(
+            "{}[{i}].qcloud_cert_id",
+            annotation_field(keys::CERTIFICATE)
+        );
+        let ids: Vec<(String, &str)> = match entry.get("qcloud_cert_id") {
+            Some(Value::String(text)) => text.split(',').map(|id| (base.clone(), id)).collect(),
+            Some(Value::Array(items)) => (items.iter().enumerate())
+                .filter_map(|(j, id)| Some((format!("{base}[{j}]"), id.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (field, id) in ids {
+            if let Some(problem) = cert_id_problem(id.as_bytes()) {
+                out.push(Finding::new(
+                    &c::TLS_CERT_ID_FORMAT,
+                    field,
+                    format!("{id:?} {problem}"),
+                    "use the 8-character id from the SSL certificate console",
+                ));
+            }
+        }
+    }
 }
 
 /// At most one default certificate (a `spec.tls` entry without hosts).
@@ -305,7 +339,11 @@ pub(crate) mod tests {
         }
         tls_cert_id_format: TLS_CERT_ID_FORMAT {
             fires trailing_newline: secret(tls(), "newline");
+            fires annotation_placeholder: http().annotate(CERTIFICATE, r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["certA"]}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/certificate][0].qcloud_cert_id[0]";
             clean eight_characters: tls();
+            clean annotation_ids: http().annotate(CERTIFICATE,
+                r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["Abcd1234","Efgh5678"]},{"qcloud_cert_id":"TKPmsWb3"}]"#);
         }
         tls_default_conflict: TLS_DEFAULT_CONFLICT {
             fires two_defaults: tls().set("/spec/tls", json!([{"secretName": "cert"}, {"secretName": "cert2"}])) => "spec.tls[1]";
