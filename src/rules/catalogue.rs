@@ -175,6 +175,18 @@ rules! {
     CROSS_REGION: "cross-region", "C29", None, Warn,
         "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id",
         Qcloud(annotation_values::cross_region);
+    CROSS_REGION_FORMAT: "cross-region-format", "C29", None, Warn,
+        "cross-vpc-id is a VPC id (vpc-xxxxxxxx) and cross-region-id a region (ap-guangzhou)",
+        Qcloud(annotation_values::cross_region_format);
+    SUBNET_ID: "subnet-id", "C26", Some("E4091"), Deny,
+        "subnetId is a subnet id (subnet- and 8 lowercase letters or digits), and not set beside existLbId",
+        Qcloud(annotation_values::subnet_id);
+    ENUM_ANNOTATION: "enum-annotation", "C31", None, Warn,
+        "mode is skip and mix-target-prefer is ipv4 or ipv6, the only documented values",
+        Qcloud(annotation_values::enum_annotation);
+    SKIP_MODE_EXIST_LB: "skip-mode-exist-lb", "C25", None, Warn,
+        "mode: skip is not used on an existing CLB named by existLbId",
+        Qcloud(annotation_values::skip_mode_exist_lb);
     READ_ONLY_ANNOTATION: "read-only-annotation", "C30", None, Warn,
         "annotations TKE writes (qcloud-loadbalance-id, loadbalance-ipv6, ...) are not set by users",
         Qcloud(annotation_keys::read_only_annotation);

@@ -1,11 +1,11 @@
 //! Annotation values that need nothing but the annotations themselves: booleans, billing,
 //! security groups, TkeServiceConfig names, and the annotations that only work with a partner.
 
-use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::Ctx;
 use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Severity};
 
 const CHARGE_TYPES: [&str; 2] = ["TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR"];
 const MAX_BANDWIDTH_MBPS: u32 = 2048;
@@ -383,6 +383,133 @@ pub fn cross_region(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Length of the part after the prefix in every VPC and subnet id Tencent documents
+/// (`vpc-646vhcjj`, `subnet-3swgntkk`).
+const RESOURCE_ID_LEN: usize = 8;
+
+/// What is wrong with a `prefix` + 8 lowercase letters or digits id, and whether the value
+/// cannot be an id at all (rather than having another length).
+fn resource_id_problem(value: &str, prefix: &str) -> Option<(String, bool)> {
+    let rest = value.strip_prefix(prefix).unwrap_or_default();
+    let charset = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if rest.is_empty() || !rest.chars().all(charset) {
+        Some((format!("{value:?} is not a {prefix}xxxxxxxx id"), true))
+    } else if rest.len() == RESOURCE_ID_LEN {
+        None
+    } else {
+        let problem = format!(
+            "{value:?} has {} characters after {prefix}; ids have {RESOURCE_ID_LEN}",
+            rest.len()
+        );
+        Some((problem, false))
+    }
+}
+
+/// subnetId makes TKE create an internal CLB in that subnet; a value that cannot be a subnet id
+/// fails with E4091, and beside existLbId it does nothing (TKE creates no CLB; the model lists
+/// it as ignored).
+pub fn subnet_id(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(value) = ctx.annotation(keys::SUBNET_ID) else {
+        return;
+    };
+    let field = annotation_field(keys::SUBNET_ID);
+    if ctx.clb().ignored.iter().any(|i| i.field == field) {
+        out.push(Finding {
+            tke_code: None,
+            ..Finding::new(
+                &c::SUBNET_ID,
+                field,
+                "does nothing beside existLbId: TKE creates no CLB",
+                "remove subnetId; the existing CLB's network is chosen in the CLB console",
+            )
+            .with_severity(Severity::Warn)
+        });
+        return;
+    }
+    if let Some((problem, not_an_id)) = resource_id_problem(value, "subnet-") {
+        let severity = if not_an_id {
+            Severity::Deny
+        } else {
+            Severity::Warn
+        };
+        out.push(
+            Finding::new(
+                &c::SUBNET_ID,
+                field,
+                problem,
+                "copy the subnet id (subnet-xxxxxxxx) from the VPC console, in the cluster's VPC",
+            )
+            .with_severity(severity),
+        );
+    }
+}
+
+/// cross-vpc-id and cross-region-id name a VPC and a region (behaviour spec §2.2, S11).
+pub fn cross_region_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let vpc = ctx.annotation(keys::CROSS_VPC_ID);
+    if let Some((problem, _)) = vpc.and_then(|v| resource_id_problem(v, "vpc-")) {
+        out.push(Finding::new(
+            &c::CROSS_REGION_FORMAT,
+            annotation_field(keys::CROSS_VPC_ID),
+            problem,
+            "copy the VPC id (vpc-xxxxxxxx) from the VPC console",
+        ));
+    }
+    if let Some(region) = ctx
+        .annotation(keys::CROSS_REGION_ID)
+        .filter(|r| !is_region(r))
+    {
+        let problem = if is_zone(region) {
+            format!("{region:?} is an availability zone, not a region")
+        } else {
+            format!("{region:?} is not a region like ap-guangzhou")
+        };
+        out.push(Finding::new(
+            &c::CROSS_REGION_FORMAT,
+            annotation_field(keys::CROSS_REGION_ID),
+            problem,
+            "name the region, e.g. ap-guangzhou (a zone such as ap-guangzhou-1 drops its number)",
+        ));
+    }
+}
+
+/// Text annotations whose documented values are a short list.
+const ENUM_ANNOTATIONS: [(&str, &[&str]); 2] = [
+    (keys::MODE, &["skip"]),
+    (keys::MIX_TARGET_PREFER, &["ipv4", "ipv6"]),
+];
+
+pub fn enum_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for (key, values) in ENUM_ANNOTATIONS {
+        if let Some(value) = ctx.annotation(key).filter(|v| !values.contains(v)) {
+            out.push(Finding::new(
+                &c::ENUM_ANNOTATION,
+                annotation_field(key),
+                format!("{value:?} is not {}", values.join(" or ")),
+                format!(
+                    "use {} (lowercase), or remove the annotation",
+                    values.join(" or ")
+                ),
+            ));
+        }
+    }
+}
+
+/// skip mode does not support reusing a CLB (Tencent's annotation page, behaviour spec §2.2);
+/// with enable-group, enable-group-conflict already refuses it.
+pub fn skip_mode_exist_lb(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let skip = ctx.annotation(keys::MODE) == Some("skip");
+    let exist = ctx.annotations.contains_key(keys::EXIST_LB_ID);
+    if skip && exist && !ctx.is_true(keys::ENABLE_GROUP) {
+        out.push(Finding::new(
+            &c::SKIP_MODE_EXIST_LB,
+            annotation_field(keys::MODE),
+            "skip is not supported on an existing CLB (existLbId)",
+            "remove mode: skip, or let TKE create the CLB",
+        ));
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -395,6 +522,7 @@ pub(crate) mod tests {
     const GROUP: &str = "ingress.cloud.tencent.com/enable-group";
     const EXIST: &str = "kubernetes.io/ingress.existLbId";
     const PARAMETERS: &str = "kubernetes.io/ingress.extensiveParameters";
+    const SUBNET: &str = "kubernetes.io/ingress.subnetId";
 
     rule_cases! {
         boolean_annotation: BOOLEAN_ANNOTATION {
@@ -464,6 +592,54 @@ pub(crate) mod tests {
             clean region_with_vpc: http().annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou")
                 .annotate("ingress.cloud.tencent.com/cross-vpc-id", "vpc-1");
         }
+        cross_region_format: CROSS_REGION_FORMAT {
+            fires vpc_placeholder: http().annotate("ingress.cloud.tencent.com/cross-vpc-id", "<vpc-id>")
+                .annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou")
+                => "metadata.annotations[ingress.cloud.tencent.com/cross-vpc-id]";
+            fires zone_for_region: http().annotate("ingress.cloud.tencent.com/cross-vpc-id", "vpc-646vhcjj")
+                .annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou-1")
+                => "metadata.annotations[ingress.cloud.tencent.com/cross-region-id]";
+            clean documented_sample: http().annotate("ingress.cloud.tencent.com/cross-vpc-id", "vpc-646vhcjj")
+                .annotate("ingress.cloud.tencent.com/cross-region-id", "ap-guangzhou");
+        }
+        subnet_id: SUBNET_ID {
+            fires placeholder: http().annotate(SUBNET, "subnet-<id>") => "metadata.annotations[kubernetes.io/ingress.subnetId]";
+            fires short: http().annotate(SUBNET, "subnet-3swg");
+            fires beside_exist_lb: http().annotate(SUBNET, "subnet-3swgntkk").annotate(EXIST, "lb-342wppll");
+            clean documented_sample: http().annotate(SUBNET, "subnet-3swgntkk");
+        }
+        enum_annotation: ENUM_ANNOTATION {
+            fires capitalised_prefer: http().annotate("ingress.cloud.tencent.com/mix-target-prefer", "IPv4")
+                => "metadata.annotations[ingress.cloud.tencent.com/mix-target-prefer]";
+            fires other_mode: http().annotate("ingress.cloud.tencent.com/mode", "readonly");
+            clean documented_values: http().annotate("ingress.cloud.tencent.com/mix-target-prefer", "ipv4")
+                .annotate("ingress.cloud.tencent.com/mode", "skip");
+        }
+        skip_mode_exist_lb: SKIP_MODE_EXIST_LB {
+            fires reused_clb: http().annotate("ingress.cloud.tencent.com/mode", "skip").annotate(EXIST, "lb-342wppll")
+                => "metadata.annotations[ingress.cloud.tencent.com/mode]";
+            clean created_clb: http().annotate("ingress.cloud.tencent.com/mode", "skip");
+            clean group_is_enable_group_conflict: http().annotate("ingress.cloud.tencent.com/mode", "skip")
+                .annotate(EXIST, "lb-342wppll").annotate(GROUP, "true");
+        }
+    }
+
+    #[test]
+    fn a_subnet_id_denies_only_when_it_cannot_be_one() {
+        assert!(
+            !http()
+                .annotate(SUBNET, "subnet-xxxx")
+                .decide()
+                .findings
+                .is_empty()
+        );
+        assert!(http().annotate(SUBNET, "subnet-xxxx").decide().allowed());
+        assert!(!http().annotate(SUBNET, "my-subnet").decide().allowed());
+        let beside = http()
+            .annotate(SUBNET, "my-subnet")
+            .annotate(EXIST, "lb-342wppll")
+            .decide();
+        assert!(beside.allowed(), "{:?}", beside.findings);
     }
 
     #[test]
