@@ -155,7 +155,7 @@ rules! {
         "internetChargeType is TRAFFIC_POSTPAID_BY_HOUR or BANDWIDTH_POSTPAID_BY_HOUR",
         Qcloud(annotation_values::charge_type);
     BANDWIDTH: "bandwidth", "C23", Some("E4046"), Deny,
-        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048",
+        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048 (0, and more with an SlaType, warn)",
         Qcloud(annotation_values::bandwidth);
     CHARGE_PAIR: "charge-pair", "C23", None, Warn,
         "internetChargeType and internetMaxBandwidthOut are set together",

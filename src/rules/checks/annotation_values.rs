@@ -49,21 +49,44 @@ pub fn charge_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The CLB API's cap for a performance-capacity (LCU) instance, one with an `SlaType`.
+const MAX_LCU_BANDWIDTH_MBPS: u32 = 61_440;
+
+/// 1–2048 Mbps (the annotation page and the CLB API for shared instances). Warned, not denied:
+/// 0, which one edition of the annotation page allows, and up to 61440 on a performance-capacity
+/// CLB (`SlaType` in extensiveParameters), which the CLB API allows.
 pub fn bandwidth(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let Some(value) = ctx.annotation(keys::BANDWIDTH) else {
         return;
     };
-    let in_range = value
-        .parse::<u32>()
-        .is_ok_and(|mbps| (1..=MAX_BANDWIDTH_MBPS).contains(&mbps));
-    if !in_range {
-        out.push(Finding::new(
+    let lcu = ctx
+        .json(keys::EXTENSIVE_PARAMETERS)
+        .is_some_and(|p| p.get("SlaType").is_some());
+    let (problem, severity) = match value.parse::<u32>() {
+        Ok(1..=MAX_BANDWIDTH_MBPS) => return,
+        Ok(0) => ("0 Mbps: the API takes 1 to 2048", Severity::Warn),
+        Ok(mbps) if lcu && mbps <= MAX_LCU_BANDWIDTH_MBPS => {
+            ("over 2048: only an SlaType CLB takes it", Severity::Warn)
+        }
+        _ => (
+            "is not a whole number of Mbps from 1 to 2048",
+            Severity::Deny,
+        ),
+    };
+    let problem = if severity == Severity::Deny {
+        format!("{value:?} {problem}")
+    } else {
+        problem.to_owned()
+    };
+    out.push(
+        Finding::new(
             &c::BANDWIDTH,
             annotation_field(keys::BANDWIDTH),
-            format!("{value:?} is not a whole number of Mbps from 1 to {MAX_BANDWIDTH_MBPS}"),
-            "write the bandwidth cap in Mbps as a quoted integer, e.g. \"10\"",
-        ));
-    }
+            problem,
+            "write the bandwidth cap in Mbps as a quoted integer from 1 to 2048, e.g. \"10\"",
+        )
+        .with_severity(severity),
+    );
 }
 
 /// What a CreateLoadBalancer parameter takes (Tencent Cloud API, CLB 2018-03-17,
@@ -538,7 +561,10 @@ pub(crate) mod tests {
         bandwidth: BANDWIDTH {
             fires too_high: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "5000");
             fires not_a_number: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "ten");
+            fires over_2048_on_a_shared_clb: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "2049");
+            fires zero_warns: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "0");
             clean in_range: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "2048");
+            clean one: http().annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR").annotate(BANDWIDTH, "1");
         }
         extensive_parameters_values: EXTENSIVE_PARAMETERS_VALUES {
             fires unknown_key: http().annotate(PARAMETERS, r#"{"ConnectTimeout":300000}"#)
@@ -622,6 +648,27 @@ pub(crate) mod tests {
             clean group_is_enable_group_conflict: http().annotate("ingress.cloud.tencent.com/mode", "skip")
                 .annotate(EXIST, "lb-342wppll").annotate(GROUP, "true");
         }
+    }
+
+    #[test]
+    fn bandwidth_denies_only_outside_every_documented_range() {
+        let with = |mbps: &str, parameters: Option<&str>| {
+            let fixture = http()
+                .annotate(CHARGE, "TRAFFIC_POSTPAID_BY_HOUR")
+                .annotate(BANDWIDTH, mbps);
+            let fixture = match parameters {
+                Some(p) => fixture.annotate(PARAMETERS, p),
+                None => fixture,
+            };
+            let decision = fixture.decide();
+            (decision.allowed(), decision.findings.len())
+        };
+        assert_eq!(with("2049", None), (false, 1));
+        assert_eq!(with("0", None), (true, 1));
+        let lcu = Some(r#"{"SlaType":"clb.c2.medium"}"#);
+        assert_eq!(with("10000", lcu), (true, 1));
+        assert_eq!(with("61441", lcu), (false, 1));
+        assert_eq!(with("-1", None), (false, 1));
     }
 
     #[test]
