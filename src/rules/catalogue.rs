@@ -231,6 +231,9 @@ rules! {
     HTTPS_LISTENER_WITHOUT_CERTIFICATE: "https-listener-without-certificate", "C10", None, Warn,
         "an HTTPS port in listen-ports has a certificate source (spec.tls or the certificate annotation)",
         Qcloud(listeners::https_listener_without_certificate);
+    RULE_WITHOUT_LISTENER: "rule-without-listener", "C12", None, Warn,
+        "with listen-ports, each protocol a spec path is placed on has a listed port",
+        Qcloud(listeners::rule_without_listener);
 
     // TLS.
     TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,

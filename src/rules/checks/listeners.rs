@@ -199,6 +199,32 @@ pub fn https_listener_without_certificate(ctx: &Ctx<'_>, out: &mut Vec<Finding>)
     }
 }
 
+/// With `listen-ports` TKE makes only the listeners listed; a spec path placed on a protocol
+/// with no listed port gets no rule there (the model's `listeners_of` finds none).
+pub fn rule_without_listener(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !ctx.annotations.contains_key(keys::LISTEN_PORTS) {
+        return;
+    }
+    for protocol in [Protocol::Http, Protocol::Https] {
+        if ctx.layout.listeners.iter().any(|l| l.protocol == protocol) {
+            continue;
+        }
+        let placed = ctx
+            .spec_paths()
+            .filter(|path| ctx.placement(path).serves(protocol))
+            .count();
+        if placed > 0 {
+            let name = protocol.as_str();
+            out.push(Finding::new(
+                &c::RULE_WITHOUT_LISTENER,
+                annotation_field(keys::LISTEN_PORTS),
+                format!("has no {name} port for the {placed} spec path(s) placed on {name}"),
+                format!("list a {name} port, or place those paths on the other protocol"),
+            ));
+        }
+    }
+}
+
 pub fn auto_rewrite_code_alone(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.annotations.contains_key(keys::AUTO_REWRITE_CODE) && !ctx.is_true(keys::AUTO_REWRITE) {
         out.push(Finding::new(
@@ -422,6 +448,14 @@ pub(crate) mod tests {
             clean certificate_annotation: http().annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#)
                 .annotate("ingress.cloud.tencent.com/certificate", r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["Abcd1234"]}]"#);
             clean http_only: http().annotate(LISTEN_PORTS, r#"[{"HTTP":81}]"#);
+        }
+        rule_without_listener: RULE_WITHOUT_LISTENER {
+            fires tls_with_http_port_only: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports]";
+            fires http_rules_with_https_port_only: http().annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#);
+            clean reuse_sample_http_81: http().annotate(LISTEN_PORTS, r#"[{"HTTP": 81}]"#);
+            clean both: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#);
+            clean default_listeners: with_tls_only(http());
         }
         rules_entry_keys: RULES_ENTRY_KEYS {
             fires host_inside_backend: tls().annotate(HTTP_RULES,
