@@ -294,51 +294,80 @@ fn redirect_name(redirect: &Redirect) -> String {
 
 /// What breaks TKE's redirect limits in one redirect of the model (behaviour spec §3.3, Tencent
 /// document 457/42592): nothing redirects to itself, a source has one target, and a target does
-/// not redirect onward.
-fn redirect_problem(redirect: &Redirect, all: &[Redirect], index: usize) -> Option<String> {
+/// not redirect onward. With the problem, the other redirect it involves, if any.
+fn redirect_problem<'a>(
+    redirect: &Redirect,
+    all: &'a [Redirect],
+    index: usize,
+) -> Option<(String, Option<&'a Redirect>)> {
     if redirect.from == redirect.to {
-        return Some(format!("redirects {} to itself", point(&redirect.from)));
+        return Some((
+            format!("redirects {} to itself", point(&redirect.from)),
+            None,
+        ));
     }
     if let Some(earlier) = all[..index]
         .iter()
         .find(|o| o.from == redirect.from && o.to != redirect.to)
     {
-        return Some(format!(
+        let problem = format!(
             "redirects {} again, already sent to {} by {}",
             point(&redirect.from),
             point(&earlier.to),
             redirect_name(earlier)
-        ));
+        );
+        return Some((problem, Some(earlier)));
     }
     let onward = all
         .iter()
         .find(|o| o.from == redirect.to && o.from != o.to)?;
-    Some(format!(
+    let problem = format!(
         "redirects to {}, which {} redirects onward",
         point(&redirect.to),
         redirect_name(onward)
-    ))
+    );
+    Some((problem, Some(onward)))
+}
+
+/// The model puts a `rewrite` entry on every listener of its annotation's protocol; that it does
+/// so with several listeners of one protocol (listen-ports) is inferred, not documented. A
+/// redirect is certain when auto-rewrite makes it or its protocol has one listener.
+fn certain(ctx: &Ctx<'_>, redirect: &Redirect) -> bool {
+    let protocol = redirect.from.listener.protocol;
+    matches!(redirect.origin, RedirectOrigin::AutoRewrite)
+        || ctx
+            .layout
+            .listeners
+            .iter()
+            .filter(|l| l.protocol == protocol)
+            .count()
+            == 1
 }
 
 /// The redirect graph TKE builds (auto-rewrite and rewrite entries, from the model `plan`
 /// prints) keeps the CLB's limits: no redirect to itself, one target per source, no chains.
+/// Denied where the model is certain of every redirect involved; warned otherwise.
 pub fn redirect_graph(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let clb = ctx.clb();
     let mut said: Vec<(String, String)> = Vec::new();
     for (index, redirect) in clb.redirects.iter().enumerate() {
-        let Some(problem) = redirect_problem(redirect, &clb.redirects, index) else {
+        let Some((problem, other)) = redirect_problem(redirect, &clb.redirects, index) else {
             continue;
         };
         let key = (redirect_field(redirect), problem);
         if said.contains(&key) {
             continue;
         }
-        out.push(Finding::new(
-            &c::REDIRECT_GRAPH,
-            key.0.clone(),
-            format!("{}; the CLB refuses it", key.1),
-            "redirect each source once, straight to a final target that is not a redirect",
-        ));
+        let sure = certain(ctx, redirect) && other.is_none_or(|o| certain(ctx, o));
+        out.push(
+            Finding::new(
+                &c::REDIRECT_GRAPH,
+                key.0.clone(),
+                format!("{}; the CLB refuses it", key.1),
+                "redirect each source once, straight to a final target that is not a redirect",
+            )
+            .with_severity(if sure { Severity::Deny } else { Severity::Warn }),
+        );
         said.push(key);
     }
 }
@@ -473,6 +502,18 @@ pub(crate) mod tests {
                 .annotate("ingress.cloud.tencent.com/enable-group", "true")
                 .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
         }
+    }
+
+    #[test]
+    fn redirects_the_model_infers_over_several_listeners_only_warn() {
+        let to_itself = r#"[{"path":"/old","rewrite":{"port":80}}]"#;
+        let one = redirecting(http(), to_itself).decide();
+        assert!(!one.allowed());
+        let several = redirecting(http(), to_itself)
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":8080}]"#)
+            .decide();
+        assert!(several.allowed(), "{:?}", several.findings);
+        assert_eq!(several.rule_ids(), ["redirect-graph"]);
     }
 
     #[test]
