@@ -137,9 +137,15 @@ rules! {
     REDIRECT_WITHOUT_REWRITE_SUPPORT: "redirect-without-rewrite-support", "C8", None, Deny,
         "a redirect (rewrite) entry needs ingress.cloud.tencent.com/rewrite-support: \"true\"",
         Qcloud(listeners::redirect_without_rewrite_support);
+    REDIRECT_GRAPH: "redirect-graph", "C8", None, Deny,
+        "redirects keep the CLB's limits: none to itself, one target per source, no chains",
+        Qcloud(listeners::redirect_graph);
     EXTENSIVE_PARAMETERS_JSON: "extensive-parameters-json", "C7", Some("E4026"), Deny,
         "kubernetes.io/ingress.extensiveParameters is a JSON object",
         Schema;
+    EXTENSIVE_PARAMETERS_VALUES: "extensive-parameters-values", "C7", Some("E4024"), Warn,
+        "extensiveParameters uses CreateLoadBalancer parameters with their documented values",
+        Qcloud(annotation_values::extensive_parameters_values);
     ANNOTATION_JSON: "annotation-json", "C7", None, Deny,
         "listen-ports, certificate, auto-rewrite-code and lb-rs-weight are JSON of the documented shape",
         Schema;
@@ -150,7 +156,7 @@ rules! {
         "internetChargeType is TRAFFIC_POSTPAID_BY_HOUR or BANDWIDTH_POSTPAID_BY_HOUR",
         Qcloud(annotation_values::charge_type);
     BANDWIDTH: "bandwidth", "C23", Some("E4046"), Deny,
-        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048",
+        "internetMaxBandwidthOut is a whole number of Mbps from 1 to 2048 (0, and more with an SlaType, warn)",
         Qcloud(annotation_values::bandwidth);
     CHARGE_PAIR: "charge-pair", "C23", None, Warn,
         "internetChargeType and internetMaxBandwidthOut are set together",
@@ -170,6 +176,18 @@ rules! {
     CROSS_REGION: "cross-region", "C29", None, Warn,
         "cross-vpc-id is ignored with existLbId; cross-region-id needs existLbId or cross-vpc-id",
         Qcloud(annotation_values::cross_region);
+    CROSS_REGION_FORMAT: "cross-region-format", "C29", None, Warn,
+        "cross-vpc-id is a VPC id (vpc-xxxxxxxx) and cross-region-id a region (ap-guangzhou)",
+        Qcloud(annotation_values::cross_region_format);
+    SUBNET_ID: "subnet-id", "C26", Some("E4091"), Deny,
+        "subnetId is a subnet id (subnet- and 8 lowercase letters or digits), and not set beside existLbId",
+        Qcloud(annotation_values::subnet_id);
+    ENUM_ANNOTATION: "enum-annotation", "C31", None, Warn,
+        "mode is skip and mix-target-prefer is ipv4 or ipv6, the only documented values",
+        Qcloud(annotation_values::enum_annotation);
+    SKIP_MODE_EXIST_LB: "skip-mode-exist-lb", "C25", None, Warn,
+        "mode: skip is not used on an existing CLB named by existLbId",
+        Qcloud(annotation_values::skip_mode_exist_lb);
     READ_ONLY_ANNOTATION: "read-only-annotation", "C30", None, Warn,
         "annotations TKE writes (qcloud-loadbalance-id, loadbalance-ipv6, ...) are not set by users",
         Qcloud(annotation_keys::read_only_annotation);
@@ -211,6 +229,15 @@ rules! {
     AUTO_REWRITE_CODE_ALONE: "auto-rewrite-code-alone", "C8", None, Warn,
         "auto-rewrite-code does nothing without auto-rewrite: \"true\"",
         Qcloud(listeners::auto_rewrite_code_alone);
+    LISTEN_PORT_CONFLICT: "listen-port-conflict", "C7", None, Deny,
+        "listen-ports uses each port once: not for both HTTP and HTTPS (a repeated listener only warns)",
+        Qcloud(listeners::listen_port_conflict);
+    HTTPS_LISTENER_WITHOUT_CERTIFICATE: "https-listener-without-certificate", "C10", None, Warn,
+        "an HTTPS port in listen-ports has a certificate source (spec.tls or the certificate annotation)",
+        Qcloud(listeners::https_listener_without_certificate);
+    RULE_WITHOUT_LISTENER: "rule-without-listener", "C12", None, Warn,
+        "with listen-ports, each protocol a spec path is placed on has a listed port",
+        Qcloud(listeners::rule_without_listener);
 
     // TLS.
     TLS_AND_CERTIFICATE_ANNOTATION: "tls-and-certificate-annotation", "C16", None, Deny,
@@ -226,7 +253,7 @@ rules! {
         "the TLS Secret has a qcloud_cert_id key",
         Qcloud(tls::tls_cert_id_missing);
     TLS_CERT_ID_FORMAT: "tls-cert-id-format", "C13", Some("E4035"), Deny,
-        "qcloud_cert_id is one 8-character id or two (ECC,RSA); qcloud_ca_cert_id is one; no trailing newline",
+        "certificate ids are 8 letters or digits: one or two (ECC,RSA) in a Secret's qcloud_cert_id, one elsewhere",
         Qcloud(tls::tls_cert_id_format);
     TLS_DEFAULT_CONFLICT: "tls-default-conflict", "C14", Some("E4048"), Deny,
         "at most one spec.tls entry without hosts",

@@ -1,12 +1,15 @@
 //! Which listener each rule lands on: rule-mix, rule-mix-both, redirects and the entries of
 //! http-rules / https-rules (docs/tke-behaviour.md §3).
 
+use serde_json::Value;
+
+use crate::ingress::clb::{Point, Redirect, RedirectOrigin};
 use crate::ingress::listeners::{Listener, Protocol};
-use crate::rules::Finding;
 use crate::rules::annotations as keys;
 use crate::rules::catalogue as c;
 use crate::rules::context::{Ctx, Entry};
 use crate::rules::json::annotation_field;
+use crate::rules::{Finding, Severity};
 
 /// True when a rules annotation lists at least one entry.
 fn has_entries(ctx: &Ctx<'_>, key: &str) -> bool {
@@ -158,6 +161,101 @@ pub fn auto_rewrite_listeners(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The `(index, protocol, port)` of each `listen-ports` entry that passed its schema.
+fn listen_ports<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (usize, &'a str, u64)> + 'a {
+    let items = ctx.json(keys::LISTEN_PORTS).and_then(Value::as_array);
+    items
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let (protocol, port) = item.as_object()?.iter().next()?;
+            Some((i, protocol.as_str(), port.as_u64()?))
+        })
+}
+
+fn listen_port_field(index: usize, protocol: &str) -> String {
+    format!(
+        "{}[{index}].{protocol}",
+        annotation_field(keys::LISTEN_PORTS)
+    )
+}
+
+/// A CLB listens on a port once ("a listening port must be unique in the same CLB instance",
+/// Tencent document 214/32516): the same port for HTTP and HTTPS cannot be built; the same
+/// listener twice is only redundant.
+pub fn listen_port_conflict(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let mut seen: Vec<(u64, &str, usize)> = Vec::new();
+    for (index, protocol, port) in listen_ports(ctx) {
+        let Some(&(_, first_protocol, first)) = seen.iter().find(|(p, ..)| *p == port) else {
+            seen.push((port, protocol, index));
+            continue;
+        };
+        let field = listen_port_field(index, protocol);
+        out.push(if first_protocol == protocol {
+            Finding::new(
+                &c::LISTEN_PORT_CONFLICT,
+                field,
+                format!("repeats {protocol}:{port} from entry [{first}]"),
+                "list each listener once",
+            )
+            .with_severity(Severity::Warn)
+        } else {
+            Finding::new(
+                &c::LISTEN_PORT_CONFLICT,
+                field,
+                format!(
+                    "port {port} is already {first_protocol} in entry [{first}]; a CLB listener port is unique, \
+                     so TKE cannot create both listeners"
+                ),
+                "give HTTP and HTTPS different ports, e.g. [{\"HTTP\":80},{\"HTTPS\":443}]",
+            )
+        });
+    }
+}
+
+/// An HTTPS listener needs a certificate: without `spec.tls` or the certificate annotation
+/// every rule is HTTP (docs/tke-behaviour.md §3.2), so a listed HTTPS port serves nothing.
+pub fn https_listener_without_certificate(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if ctx.has_certificates() {
+        return;
+    }
+    for (index, protocol, port) in listen_ports(ctx).filter(|(_, p, _)| *p == "HTTPS") {
+        out.push(Finding::new(
+            &c::HTTPS_LISTENER_WITHOUT_CERTIFICATE,
+            listen_port_field(index, protocol),
+            format!("HTTPS:{port} has no certificate: no spec.tls"),
+            "add spec.tls (or the certificate annotation), or list only HTTP ports",
+        ));
+    }
+}
+
+/// With `listen-ports` TKE makes only the listeners listed; a spec path placed on a protocol
+/// with no listed port gets no rule there (the model's `listeners_of` finds none).
+pub fn rule_without_listener(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    if !ctx.annotations.contains_key(keys::LISTEN_PORTS) {
+        return;
+    }
+    for protocol in [Protocol::Http, Protocol::Https] {
+        if ctx.layout.listeners.iter().any(|l| l.protocol == protocol) {
+            continue;
+        }
+        let placed = ctx
+            .spec_paths()
+            .filter(|path| ctx.placement(path).serves(protocol))
+            .count();
+        if placed > 0 {
+            let name = protocol.as_str();
+            out.push(Finding::new(
+                &c::RULE_WITHOUT_LISTENER,
+                annotation_field(keys::LISTEN_PORTS),
+                format!("has no {name} port for the {placed} spec path(s) placed on {name}"),
+                format!("list a {name} port, or place those paths on the other protocol"),
+            ));
+        }
+    }
+}
+
 pub fn auto_rewrite_code_alone(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.annotations.contains_key(keys::AUTO_REWRITE_CODE) && !ctx.is_true(keys::AUTO_REWRITE) {
         out.push(Finding::new(
@@ -201,6 +299,110 @@ pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// `HTTP:80 www.example.com/old`; the default domain is the bare path.
+fn point(p: &Point) -> String {
+    format!("{} {}{}", p.listener, p.host, p.path)
+}
+
+/// The field that declares a redirect: an entry's `rewrite`, or the auto-rewrite annotation.
+fn redirect_field(redirect: &Redirect) -> String {
+    match redirect.origin {
+        RedirectOrigin::AutoRewrite => redirect.origin.field(),
+        RedirectOrigin::Entry { .. } => format!("{}.rewrite", redirect.origin.field()),
+    }
+}
+
+/// A short name for a redirect's origin in a message: `http-rules[1]`, `auto-rewrite`.
+fn redirect_name(redirect: &Redirect) -> String {
+    match redirect.origin {
+        RedirectOrigin::AutoRewrite => "auto-rewrite".to_owned(),
+        RedirectOrigin::Entry { key, index } => {
+            let short = key.rsplit_once('.').map_or(key, |(_, name)| name);
+            format!("{short}[{index}]")
+        }
+    }
+}
+
+/// What breaks TKE's redirect limits in one redirect of the model (docs/tke-behaviour.md §3.3, Tencent
+/// document 457/42592): nothing redirects to itself, a source has one target, and a target does
+/// not redirect onward. With the problem, the other redirect it involves, if any.
+fn redirect_problem<'a>(
+    redirect: &Redirect,
+    all: &'a [Redirect],
+    index: usize,
+) -> Option<(String, Option<&'a Redirect>)> {
+    if redirect.from == redirect.to {
+        return Some((
+            format!("redirects {} to itself", point(&redirect.from)),
+            None,
+        ));
+    }
+    if let Some(earlier) = all[..index]
+        .iter()
+        .find(|o| o.from == redirect.from && o.to != redirect.to)
+    {
+        let problem = format!(
+            "redirects {} again, already sent to {} by {}",
+            point(&redirect.from),
+            point(&earlier.to),
+            redirect_name(earlier)
+        );
+        return Some((problem, Some(earlier)));
+    }
+    let onward = all
+        .iter()
+        .find(|o| o.from == redirect.to && o.from != o.to)?;
+    let problem = format!(
+        "redirects to {}, which {} redirects onward",
+        point(&redirect.to),
+        redirect_name(onward)
+    );
+    Some((problem, Some(onward)))
+}
+
+/// The model puts a `rewrite` entry on every listener of its annotation's protocol; that it does
+/// so with several listeners of one protocol (listen-ports) is inferred, not documented. A
+/// redirect is certain when auto-rewrite makes it or its protocol has one listener.
+fn certain(ctx: &Ctx<'_>, redirect: &Redirect) -> bool {
+    let protocol = redirect.from.listener.protocol;
+    matches!(redirect.origin, RedirectOrigin::AutoRewrite)
+        || ctx
+            .layout
+            .listeners
+            .iter()
+            .filter(|l| l.protocol == protocol)
+            .count()
+            == 1
+}
+
+/// The redirect graph TKE builds (auto-rewrite and rewrite entries, from the model `plan`
+/// prints) keeps the CLB's limits: no redirect to itself, one target per source, no chains.
+/// Denied where the model is certain of every redirect involved; warned otherwise.
+pub fn redirect_graph(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let clb = ctx.clb();
+    let mut said: Vec<(String, String)> = Vec::new();
+    for (index, redirect) in clb.redirects.iter().enumerate() {
+        let Some((problem, other)) = redirect_problem(redirect, &clb.redirects, index) else {
+            continue;
+        };
+        let key = (redirect_field(redirect), problem);
+        if said.contains(&key) {
+            continue;
+        }
+        let sure = certain(ctx, redirect) && other.is_none_or(|o| certain(ctx, o));
+        out.push(
+            Finding::new(
+                &c::REDIRECT_GRAPH,
+                key.0.clone(),
+                format!("{}; the CLB refuses it", key.1),
+                "redirect each source once, straight to a final target that is not a redirect",
+            )
+            .with_severity(if sure { Severity::Deny } else { Severity::Warn }),
+        );
+        said.push(key);
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::rules::testing::*;
@@ -221,6 +423,15 @@ pub(crate) mod tests {
             "/spec/tls",
             json!([{"hosts": ["www.example.com"], "secretName": "cert"}]),
         )
+    }
+
+    /// rule-mix and rewrite-support with these http-rules, and https-rules null.
+    fn redirecting(fixture: Fixture, http_rules: &str) -> Fixture {
+        fixture
+            .annotate("kubernetes.io/ingress.rule-mix", "true")
+            .annotate("ingress.cloud.tencent.com/rewrite-support", "true")
+            .annotate(HTTP_RULES, http_rules)
+            .annotate(HTTPS_RULES, "null")
     }
 
     rule_cases! {
@@ -272,6 +483,47 @@ pub(crate) mod tests {
             clean with_auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true")
                 .annotate(CODE, r#"{"defaultRewriteCode":301}"#);
         }
+        redirect_graph: REDIRECT_GRAPH {
+            fires to_itself: redirecting(http(), r#"[{"path":"/old","rewrite":{"port":80}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].rewrite";
+            fires two_targets: redirecting(http(),
+                r#"[{"path":"/old","rewrite":{"port":80,"path":"/a"}},{"path":"/old","rewrite":{"port":80,"path":"/b"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][1].rewrite";
+            fires chain: redirecting(http(),
+                r#"[{"path":"/a","rewrite":{"port":80,"path":"/b"}},{"path":"/b","rewrite":{"port":80,"path":"/c"}}]"#)
+                => "metadata.annotations[kubernetes.io/ingress.http-rules][0].rewrite";
+            fires onward_from_auto_rewrite: redirecting(with_tls_only(http()), "null")
+                .annotate(AUTO_REWRITE, "true")
+                .annotate(HTTPS_RULES, r#"[{"host":"www.example.com","path":"/","rewrite":{"port":443,"path":"/new"}}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/auto-rewrite]";
+            clean official_manual_redirect_sample: redirecting(http(),
+                r#"[{"path":"/v1/path1","rewrite":{"port":80,"path":"/path1"}},{"path":"/v2/path2","rewrite":{"port":80,"path":"/path2"}}]"#);
+            clean auto_rewrite: with_tls_only(http()).annotate(AUTO_REWRITE, "true");
+        }
+        listen_port_conflict: LISTEN_PORT_CONFLICT {
+            fires one_port_for_both: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":8080}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTPS";
+            fires repeated: http().annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":80}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTP";
+            clean documented_sample: with_tls_only(http()).annotate(LISTEN_PORTS,
+                r#"[{"HTTP": 80}, {"HTTPS": 443}, {"HTTP": 8080}, {"HTTPS": 8443}]"#);
+        }
+        https_listener_without_certificate: HTTPS_LISTENER_WITHOUT_CERTIFICATE {
+            fires no_tls: http().annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports][1].HTTPS";
+            clean with_tls: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#);
+            clean certificate_annotation: http().annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#)
+                .annotate("ingress.cloud.tencent.com/certificate", r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["Abcd1234"]}]"#);
+            clean http_only: http().annotate(LISTEN_PORTS, r#"[{"HTTP":81}]"#);
+        }
+        rule_without_listener: RULE_WITHOUT_LISTENER {
+            fires tls_with_http_port_only: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/listen-ports]";
+            fires http_rules_with_https_port_only: http().annotate(LISTEN_PORTS, r#"[{"HTTPS":443}]"#);
+            clean reuse_sample_http_81: http().annotate(LISTEN_PORTS, r#"[{"HTTP": 81}]"#);
+            clean both: with_tls_only(http()).annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTPS":443}]"#);
+            clean default_listeners: with_tls_only(http());
+        }
         rules_entry_keys: RULES_ENTRY_KEYS {
             fires host_inside_backend: tls().annotate(HTTP_RULES,
                 r#"[{"host":"www.example.com","path":"/","backend":{"serviceName":"web","servicePort":"80","host":"x"}}]"#)
@@ -290,6 +542,45 @@ pub(crate) mod tests {
                 .annotate("ingress.cloud.tencent.com/enable-group", "true")
                 .annotate("kubernetes.io/ingress.existLbId", "lb-shared12");
         }
+    }
+
+    #[test]
+    fn redirects_the_model_infers_over_several_listeners_only_warn() {
+        let to_itself = r#"[{"path":"/old","rewrite":{"port":80}}]"#;
+        let one = redirecting(http(), to_itself).decide();
+        assert!(!one.allowed());
+        let several = redirecting(http(), to_itself)
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":8080}]"#)
+            .decide();
+        assert!(several.allowed(), "{:?}", several.findings);
+        assert_eq!(several.rule_ids(), ["redirect-graph"]);
+    }
+
+    #[test]
+    fn redirect_messages_name_the_other_entry() {
+        let chain = redirecting(
+            http(),
+            r#"[{"path":"/a","rewrite":{"port":80,"path":"/b"}},{"path":"/b","rewrite":{"port":80,"path":"/c"}}]"#,
+        );
+        let message = chain.decide().deny_message.unwrap();
+        assert!(
+            message.contains(
+                "http-rules][0].rewrite: redirects to HTTP:80 /b, which http-rules[1] redirects onward"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_listener_only_warns() {
+        let decision = http()
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":80},{"HTTP":80}]"#)
+            .decide();
+        assert!(decision.allowed());
+        let both = with_tls_only(http())
+            .annotate(LISTEN_PORTS, r#"[{"HTTP":8080},{"HTTPS":8080}]"#)
+            .decide();
+        assert!(!both.allowed());
     }
 
     #[test]

@@ -136,24 +136,56 @@ pub fn tls_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             let Some(problem) = id.as_deref().and_then(|id| cert_id_problem(id, max_ids)) else {
                 continue;
             };
-            let finding = Finding::new(
-                &c::TLS_CERT_ID_FORMAT,
-                field.clone(),
-                format!("{key} in Secret {name:?} {}", problem.text),
-                problem.fix,
-            );
-            out.push(match problem.kind {
-                CertIdProblemKind::Deny => finding,
-                // Which event TKE reports for an empty id is not documented.
-                CertIdProblemKind::Empty => Finding {
-                    tke_code: None,
-                    ..finding
-                },
-                CertIdProblemKind::Unsure => Finding {
-                    tke_code: None,
-                    ..finding.with_severity(Severity::Warn)
-                },
-            });
+            let text = format!("{key} in Secret {name:?} {}", problem.text);
+            out.push(cert_id_finding(field.clone(), text, &problem));
+        }
+    }
+    annotation_cert_id_format(ctx, out);
+}
+
+/// A certificate id finding, as sure as the sources are.
+fn cert_id_finding(field: String, text: String, problem: &CertIdProblem) -> Finding {
+    let finding = Finding::new(&c::TLS_CERT_ID_FORMAT, field, text, problem.fix);
+    match problem.kind {
+        CertIdProblemKind::Deny => finding,
+        // Which event TKE reports for an empty id is not documented.
+        CertIdProblemKind::Empty => Finding {
+            tke_code: None,
+            ..finding
+        },
+        CertIdProblemKind::Unsure => Finding {
+            tke_code: None,
+            ..finding.with_severity(Severity::Warn)
+        },
+    }
+}
+
+/// The ids of the certificate annotation take the Secrets' 8-character form (E4035); the
+/// annotation is read only without `spec.tls` (docs/tke-behaviour.md §4.2).
+fn annotation_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    use serde_json::Value;
+    if !ctx.tls.is_empty() {
+        return;
+    }
+    let entries = ctx.json(keys::CERTIFICATE).and_then(Value::as_array);
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let base = format!(
+            "{}[{i}].qcloud_cert_id",
+            annotation_field(keys::CERTIFICATE)
+        );
+        let ids: Vec<(String, &str)> = match entry.get("qcloud_cert_id") {
+            Some(Value::String(text)) => text.split(',').map(|id| (base.clone(), id)).collect(),
+            Some(Value::Array(items)) => (items.iter().enumerate())
+                .filter_map(|(j, id)| Some((format!("{base}[{j}]"), id.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (field, id) in ids {
+            // Each item is one id: the annotation lists several as a JSON array.
+            if let Some(problem) = cert_id_problem(id.as_bytes(), 1) {
+                let text = format!("{id:?} {}", problem.text);
+                out.push(cert_id_finding(field, text, &problem));
+            }
         }
     }
 }
@@ -472,8 +504,12 @@ pub(crate) mod tests {
             fires trailing_newline: secret(tls(), "newline");
             fires empty: secret(tls(), "empty");
             fires three_ids: secret(tls(), "three-ids");
+            fires annotation_placeholder: http().annotate(CERTIFICATE, r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["certA"]}]"#)
+                => "metadata.annotations[ingress.cloud.tencent.com/certificate][0].qcloud_cert_id[0]";
             clean eight_characters: tls();
             clean ecc_and_rsa_pair: secret(tls(), "dual");
+            clean annotation_ids: http().annotate(CERTIFICATE,
+                r#"[{"hosts":["www.example.com"],"qcloud_cert_id":["Abcd1234","Efgh5678"]},{"qcloud_cert_id":"TKPmsWb3"}]"#);
         }
         tls_default_conflict: TLS_DEFAULT_CONFLICT {
             fires two_defaults: tls().set("/spec/tls", json!([{"secretName": "cert"}, {"secretName": "cert2"}])) => "spec.tls[1]";
