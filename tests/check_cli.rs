@@ -116,7 +116,7 @@ fn an_unusable_input_is_reported_and_the_others_are_still_checked_then_exit_2() 
         run.stdout.lines().last(),
         Some(
             "checked 3 qcloud Ingresses in 3 files; 1 input could not be read: 1 would be denied \
-             (1 deny, 0 warn finding)"
+             (1 deny, 0 warn findings)"
         ),
         "{}",
         run.stdout
@@ -245,7 +245,7 @@ fn a_rendered_chart_without_ingresses_piped_through_stdin_exits_0() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         run.stdout,
-        "checked 0 qcloud Ingresses in 1 file: no problems found\n"
+        "checked 0 qcloud Ingresses in 1 file: nothing was checked, the inputs hold no qcloud Ingress\n"
     );
 }
 
@@ -671,4 +671,24 @@ fn a_cluster_that_forbids_exceptions_denies_and_says_why() {
         line.contains("host-grammar not skipped: the cluster sets exceptions: forbid"),
         "{line}"
     );
+}
+
+/// A wrong path in CI must not pass for ever: inputs without a qcloud Ingress say that nothing
+/// was checked, and `--strict` fails them.
+#[test]
+fn inputs_without_an_ingress_say_nothing_was_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: NodePort, ports: [{port: 80}]}\n";
+    std::fs::write(dir.path().join("svc.yaml"), services).unwrap();
+    let dir_arg = dir.path().display().to_string();
+    let run = check(&[dir_arg.as_str()], None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(
+            "checked 0 qcloud Ingresses in 1 file: nothing was checked, the inputs hold no qcloud Ingress"
+        )
+    );
+    let strict = check(&["--strict", dir_arg.as_str()], None);
+    assert_eq!(strict.code, 1, "{}", strict.stdout);
 }

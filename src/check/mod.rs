@@ -64,7 +64,7 @@ pub struct Report {
     pub notes: Vec<Note>,
     pub unresolved: Vec<UnresolvedAt>,
     pub summary: Summary,
-    /// Unresolved references fail the run (`--strict`).
+    /// Unresolved references, or inputs without a qcloud Ingress, fail the run (`--strict`).
     pub strict: bool,
 }
 
@@ -107,7 +107,11 @@ impl Report {
     /// strict, a reference could not be resolved).
     pub fn exit_status(&self) -> u8 {
         if self.errors.is_empty() {
-            u8::from(self.any_denied() || (self.strict && !self.unresolved.is_empty()))
+            let nothing_checked = self.summary.ingresses == 0 && self.summary.exempt == 0;
+            u8::from(
+                self.any_denied()
+                    || (self.strict && (!self.unresolved.is_empty() || nothing_checked)),
+            )
         } else {
             2
         }

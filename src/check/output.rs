@@ -219,8 +219,11 @@ pub fn summary_line(report: &Report) -> String {
         );
     }
     if denies + warns == 0 {
-        // "No problems" would be a claim about inputs nobody could read.
-        if report.errors.is_empty() {
+        // "No problems" would be a claim about inputs nobody could read, or about nothing: a
+        // wrong path in CI must not pass for ever.
+        if summary.ingresses == 0 && summary.exempt == 0 && report.errors.is_empty() {
+            line.push_str(": nothing was checked, the inputs hold no qcloud Ingress");
+        } else if report.errors.is_empty() {
             line.push_str(": no problems found");
         }
         if skipped > 0 {
@@ -229,13 +232,8 @@ pub fn summary_line(report: &Report) -> String {
     } else {
         let _ = write!(
             line,
-            ": {} would be denied ({denies} deny, {warns} warn {}",
+            ": {} would be denied ({denies} deny, {warns} warn findings",
             summary.denied,
-            if denies + warns == 1 {
-                "finding"
-            } else {
-                "findings"
-            }
         );
         if skipped > 0 {
             let _ = write!(line, ", {skipped} skipped");

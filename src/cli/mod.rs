@@ -85,7 +85,8 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// Exit 1 when a Service, Secret or shared CLB is not among the inputs (unresolved).
+    /// Exit 1 when a Service, Secret or shared CLB is not among the inputs (unresolved), or when
+    /// the inputs hold no qcloud Ingress at all (nothing was checked).
     #[arg(long)]
     pub strict: bool,
     #[command(flatten)]

@@ -594,7 +594,7 @@ mod tests {
             fixture.annotate(SKIP_KEY, value)
         }
 
-        /// A warn finding: TLS without rule-mix makes every rule HTTPS only.
+        /// A warn finding: a TLS Ingress asking for an HTTP redirect TKE does not read (https-only).
         /// A TLS Ingress asking for an HTTP redirect TKE does not read: an https-only warning.
         fn https_only() -> Fixture {
             tls()

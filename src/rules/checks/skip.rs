@@ -154,6 +154,7 @@ pub(crate) mod tests {
             clean skips_a_deny: localhost("host-grammar: legacy");
             clean warn_under_warn_only: limited(
                 tls().remove("/metadata/annotations/kubernetes.io~1ingress.rule-mix")
+                    .annotate("example.com/force-ssl-redirect", "true")
                     .annotate(SKIP_KEY, "https-only: HTTPS only on purpose"),
                 Exceptions::WarnOnly);
             clean no_annotation: http();
