@@ -47,3 +47,31 @@ fn rendered_deployment_args_parse_with_the_binarys_own_parser() {
     }
     assert!(checked >= 6, "only {checked} values files");
 }
+
+/// The values schema lists exactly the catalogue's rule ids, so `--set rules.https_only=off` fails
+/// `helm lint` and `helm install` instead of crash-looping the pods with "no such rule".
+#[test]
+fn the_values_schema_names_exactly_the_catalogues_rules() {
+    let path = std::path::Path::new(helm::CHART).join("values.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rules = &schema["properties"]["rules"];
+    assert_eq!(rules["additionalProperties"], Value::Bool(false));
+    let in_schema: Vec<&str> = rules["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut catalogue: Vec<&str> = qcloud_ingress_webhook::rules::catalogue::RULES
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let mut sorted = in_schema.clone();
+    sorted.sort_unstable();
+    catalogue.sort_unstable();
+    assert_eq!(
+        sorted, catalogue,
+        "charts/qcloud-ingress-webhook/values.schema.json properties.rules.properties must list \
+         every rule id of src/rules/catalogue.rs, and no other"
+    );
+}
