@@ -269,7 +269,7 @@ async fn a_finding_the_ingress_skips_is_allowed_silently_audited_and_counted() {
         response["warnings"][0]
             .as_str()
             .unwrap()
-            .starts_with("metadata.annotations[qcloud-ingress-webhook.io/skip]: "),
+            .starts_with("qcloud-ingress-webhook.io/skip: "),
         "{response}"
     );
 

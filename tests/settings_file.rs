@@ -72,10 +72,29 @@ fn warn_values_reach_the_settings() {
 }
 
 #[test]
-fn a_misspelt_rule_in_values_fails_the_loader_naming_it() {
+fn a_misspelt_rule_in_values_fails_helm_before_it_reaches_the_loader() {
     let Some(helm) = helm::helm() else { return };
-    let config = rendered_config(&helm::template(&helm, &["--set", "rules.host-gramar=warn"]));
-    let err = Settings::from_yaml_str(&config).unwrap_err().to_string();
+    // The values schema lists every rule id: helm refuses the value itself.
+    let output = std::process::Command::new(&helm)
+        .args([
+            "template",
+            "test",
+            helm::CHART,
+            "--set",
+            "rules.host-gramar=warn",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("additional properties 'host-gramar' not allowed"),
+        "{stderr}"
+    );
+    // A settings file written by hand still gets the loader's own message.
+    let err = Settings::from_yaml_str("rules:\n  host-gramar: warn\n")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "rules.host-gramar: no such rule (did you mean host-grammar?)"

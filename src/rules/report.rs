@@ -115,8 +115,25 @@ pub fn warning(finding: &Finding, version: IngressVersion) -> String {
         .tke_code
         .map_or_else(String::new, |c| format!(" ({c})"));
     let field = field_path(version, &finding.field);
-    let line = one_line(&format!("{prefix}{field}: {}{code}", finding.problem));
+    let line = one_line(&format!(
+        "{prefix}{}: {}{code}",
+        warning_field(&field),
+        finding.problem
+    ));
     shorten(&line, MAX_WARNING_CHARS)
+}
+
+/// The field as a warning names it: an annotation by its key alone
+/// (`kubernetes.io/ingress.http-rules[0].path`, not `metadata.annotations[...][0].path`), so the
+/// 120 characters go to what is wrong and not to the path.
+fn warning_field(field: &str) -> std::borrow::Cow<'_, str> {
+    match field
+        .strip_prefix("metadata.annotations[")
+        .and_then(|rest| rest.split_once(']'))
+    {
+        Some((key, rest)) => format!("{key}{rest}").into(),
+        None => field.into(),
+    }
 }
 
 /// The API server starts truncating warnings past 4096 runes in total; stay below.
@@ -180,6 +197,37 @@ mod tests {
             total <= MAX_WARNINGS_TOTAL && out.len() > 30,
             "{total} {}",
             out.len()
+        );
+    }
+
+    #[test]
+    fn a_warning_names_an_annotation_by_its_key_alone() {
+        use crate::rules::catalogue::{RULES_ENTRY_KEYS, UNKNOWN_ANNOTATION};
+        let unknown = Finding::new(
+            &UNKNOWN_ANNOTATION,
+            "metadata.annotations[ingress.cloud.tencent.com/internet-charge-type]",
+            "unknown to TKE; did you mean kubernetes.io/ingress.internetChargeType?",
+            "",
+        );
+        let line = warning(&unknown, IngressVersion::NetworkingV1);
+        assert_eq!(
+            line,
+            "ingress.cloud.tencent.com/internet-charge-type: unknown to TKE; \
+             did you mean kubernetes.io/ingress.internetChargeType?"
+        );
+        assert!(
+            line.chars().count() <= MAX_WARNING_CHARS,
+            "the suggestion survives the cut"
+        );
+        let entry = Finding::new(
+            &RULES_ENTRY_KEYS,
+            "metadata.annotations[kubernetes.io/ingress.http-rules][0].backend.host",
+            "is not a key TKE reads in a rule entry",
+            "",
+        );
+        assert!(
+            warning(&entry, IngressVersion::NetworkingV1)
+                .starts_with("kubernetes.io/ingress.http-rules[0].backend.host: ")
         );
     }
 

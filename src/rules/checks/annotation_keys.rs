@@ -38,11 +38,15 @@ pub fn unknown_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             && keys::TKE_PREFIXES.iter().any(|p| key.starts_with(p))
     });
     for key in unknown {
-        let hint = did_you_mean(key).map_or_else(String::new, |k| format!(" (did you mean {k}?)"));
+        // The suggestion first: a warning is cut at 120 characters.
+        let problem = did_you_mean(key).map_or_else(
+            || "is not an annotation TKE knows".to_owned(),
+            |k| format!("unknown to TKE; did you mean {k}?"),
+        );
         out.push(Finding::new(
             &c::UNKNOWN_ANNOTATION,
             annotation_field(key),
-            format!("is not an annotation TKE knows{hint}"),
+            problem,
             "fix the key, or remove it",
         ));
     }
@@ -272,8 +276,8 @@ pub(crate) mod tests {
         assert_eq!(
             decision.warnings,
             [
-                "metadata.annotations[kubernetes.io/Ingress.class]: wrong case of kubernetes.io/ingress.class; \
-              TKE builds a CLB for it"
+                "kubernetes.io/Ingress.class: wrong case of kubernetes.io/ingress.class; \
+                 TKE builds a CLB for it"
             ]
         );
         let rule_mix = http().annotate("kubernetes.io/ingress.Rule-Mix", "true");
