@@ -143,3 +143,40 @@ async fn a_manifest_without_a_namespace_takes_the_contexts() {
         "{report}"
     );
 }
+
+/// A kubeconfig that is not there: one line that says what the command needs, each cause once
+/// (kube's error repeats its source), and nothing about serving a cluster state.
+#[test]
+fn a_missing_kubeconfig_says_so_once_for_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.kubeconfig");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(BIN)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(&missing)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    for (args, needs) in [
+        (
+            &["check", "-"][..],
+            "leave both out to work from the inputs",
+        ),
+        (&["plan", "-"][..], "leave both out to work from the inputs"),
+        (&["audit"][..], "audit reads a cluster"),
+    ] {
+        let stderr = run(args);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needs), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("No such file or directory").count(),
+            1,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("to serve"), "{stderr}");
+    }
+}

@@ -30,7 +30,14 @@ impl ConnectedCluster {
             .enable_all()
             .build()?;
         let (client, view) = runtime.block_on(async {
-            let config = live_kube_config(args.kubeconfig, args.context).await?;
+            let hint = if keep_ingresses {
+                "audit reads a cluster: it needs a kubeconfig (--kubeconfig, --context, \
+                 KUBECONFIG, ~/.kube/config) or an in-cluster service account"
+            } else {
+                "the cluster named by --kubeconfig or --context cannot be used (leave both out \
+                 to work from the inputs and --cluster-state alone)"
+            };
+            let config = live_kube_config(args.kubeconfig, args.context, hint).await?;
             let server = config.cluster_url.to_string();
             let client = kube::Client::try_from(config)?;
             Self::probe(&client, &server).await?;

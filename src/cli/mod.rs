@@ -44,8 +44,8 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KubeArgs {
     /// Kubeconfig file of the cluster to read (read-only: list/watch Services and Ingresses, get
-    /// Secrets) instead of `KUBECONFIG`. For `check` and `plan`, this or --context resolves
-    /// references against that cluster.
+    /// Secrets) instead of `KUBECONFIG`. Without it and --context, `check` and `plan` read no
+    /// cluster; `audit` always reads one.
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context to use (of --kubeconfig, or of `KUBECONFIG`) instead of the current one.
@@ -198,13 +198,46 @@ fn load_settings(config: Option<&std::path::Path>) -> anyhow::Result<crate::rule
 
 /// One line on stderr, exit 2: an input, the settings or the cluster could not be used.
 fn fail(error: &anyhow::Error) -> ExitCode {
-    eprintln!("qcloud-ingress-webhook: {error:#}");
+    eprintln!("qcloud-ingress-webhook: {}", error_chain(error));
     ExitCode::from(2)
+}
+
+/// The error and its causes, `: `-separated, each said once: kube's and std's errors repeat their
+/// source in their own text, so anyhow's `{:#}` printed "No such file or directory (os error
+/// 2): No such file or directory (os error 2)".
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to read kubeconfig: {0}")]
+        struct Repeats(#[source] std::io::Error);
+        let error = anyhow::Error::new(Repeats(io)).context("audit reads a cluster");
+        assert_eq!(
+            error_chain(&error),
+            "audit reads a cluster: failed to read kubeconfig: No such file or directory"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
 
     #[test]
     fn a_settings_file_error_names_the_file() {

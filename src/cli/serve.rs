@@ -252,22 +252,27 @@ pub(super) async fn live_client(
     context: Option<String>,
 ) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(
-        live_kube_config(kubeconfig, context).await?,
+        live_kube_config(
+            kubeconfig,
+            context,
+            "live mode needs a kubeconfig or an in-cluster service account \
+             (or pass --cluster-state PATH to serve on an offline cluster state)",
+        )
+        .await?,
     )?)
 }
 
-/// The client configuration of [`live_client`] (its server's URL names it in errors).
+/// The client configuration of [`live_client`] (its server's URL names it in errors); `hint`
+/// says what the command needs, for the error when there is no usable configuration.
 pub(super) async fn live_kube_config(
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
+    hint: &'static str,
 ) -> anyhow::Result<kube::Config> {
     use anyhow::Context as _;
     crate::cluster::live::config(kubeconfig.as_deref(), context)
         .await
-        .context(
-            "live mode needs a kubeconfig or an in-cluster service account \
-             (or pass --cluster-state PATH to serve on an offline cluster state)",
-        )
+        .context(hint)
 }
 
 /// Live mode: how the watches run (readiness waits for their first lists).
