@@ -226,10 +226,10 @@ mod tests {
 
     #[test]
     fn an_error_chain_says_each_cause_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
         #[derive(Debug, thiserror::Error)]
         #[error("failed to read kubeconfig: {0}")]
         struct Repeats(#[source] std::io::Error);
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
         let error = anyhow::Error::new(Repeats(io)).context("audit reads a cluster");
         assert_eq!(
             error_chain(&error),
