@@ -674,6 +674,12 @@ class Notes(unittest.TestCase):
         self.assertIn("validate.qcloud-ingress-webhook.tke.cloud", text)
         self.assertIn("enforcement:    enforce", text)
 
+    def test_notes_warn_about_the_unpublished_default_image(self):
+        self.assertIn("no registry\npublishes", notes())
+        self.assertIn("nothing else will tell you", notes())
+        pushed = notes("--set", "image.repository=ccr.ccs.tencentyun.com/team/qcloud-ingress-webhook")
+        self.assertNotIn("WARNING: image.repository", pushed)
+
     def test_notes_say_warn_mode_accepts(self):
         self.assertIn("nothing is denied", notes("--set", "enforcement=warn"))
         self.assertNotIn("nothing is denied", notes())
