@@ -165,8 +165,57 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// A Kubernetes object name of the DNS-1123 subdomain form (Secrets, Services, Ingresses): at
+/// most 253 characters of lowercase letters, digits, `-` and `.`, each dot-separated part
+/// starting and ending with a letter or digit. Nothing else can name an object, so nothing else
+/// is ever put into an API path.
+pub fn is_object_name(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(|label| is_dns_label_chars(label, 253))
+}
+
+/// A namespace name: a DNS-1123 label (at most 63 characters, no dots).
+pub fn is_namespace_name(name: &str) -> bool {
+    is_dns_label_chars(name, 63)
+}
+
+fn is_dns_label_chars(label: &str, max: usize) -> bool {
+    let bytes = label.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    label.len() <= max
+        && edge(bytes.first())
+        && edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{is_namespace_name, is_object_name};
+
+    #[test]
+    fn object_and_namespace_names_are_what_the_api_server_accepts() {
+        for good in ["web-cert", "a", "tls.example.com", "0abc", &"a".repeat(253)] {
+            assert!(is_object_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "../../kube-system/secrets/victim",
+            "victim?x=1",
+            "Web-Cert",
+            "-x",
+            "x-",
+            "a..b",
+            "a/b",
+            "a b",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_object_name(bad), "{bad}");
+        }
+        assert!(is_namespace_name("kube-system"));
+        assert!(!is_namespace_name("a.b") && !is_namespace_name(&"a".repeat(64)));
+    }
+
     use super::*;
 
     #[test]

@@ -417,3 +417,31 @@ async fn a_large_cluster_lists_in_pages_and_lookups_stay_cheap() {
     eprintln!("one service + ingresses_on_lb look-up: {each:?}");
     assert!(each < Duration::from_micros(200), "a look-up took {each:?}");
 }
+
+/// A name no object can have (`../`, a query, upper case) or a namespace that is not a DNS label
+/// never reaches the API server's path: it names nothing, so it is not found, without a request.
+#[tokio::test]
+async fn a_name_no_secret_can_have_never_reaches_the_api_server() {
+    let stand_in = StandIn::start().await;
+    let (view, _dir) = synced_view(&stand_in).await;
+    let hostile = [
+        "../../kube-system/secrets/victim",
+        "victim?x=1",
+        "Victim",
+        "a/b",
+    ];
+    let answer = lookup(&view, "demo", &hostile).await;
+    for name in hostile {
+        assert_eq!(
+            answer.secret("demo", name),
+            SecretLookup::NotFound,
+            "{name}"
+        );
+    }
+    let answer = lookup(&view, "../kube-system", &["victim"]).await;
+    assert_eq!(
+        answer.secret("../kube-system", "victim"),
+        SecretLookup::NotFound
+    );
+    assert_eq!(stand_in.secret_gets(), 0);
+}

@@ -58,6 +58,10 @@ impl SecretReader {
     }
 
     async fn read(&self, namespace: &str, name: &str, deadline: Instant) -> SecretLookup {
+        // A name no object can have never reaches the API path (`../`, `?x=1`): it names nothing.
+        if !crate::text::is_namespace_name(namespace) || !crate::text::is_object_name(name) {
+            return SecretLookup::NotFound;
+        }
         let key = (namespace.to_owned(), name.to_owned());
         if let Some(ids) = self.cached(&key) {
             return SecretLookup::Found(ids);

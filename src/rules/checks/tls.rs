@@ -36,7 +36,12 @@ pub fn secret_references(ingress: &Ingress) -> Vec<SecretReference<'_>> {
     let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_deref());
     let mut references: Vec<SecretReference<'_>> = Vec::new();
     for (index, entry) in tls.into_iter().flatten().enumerate() {
-        let Some(name) = entry.secret_name.as_deref().filter(|n| !n.is_empty()) else {
+        // A name no Secret can have is reported by tls-secret-name and never looked up.
+        let Some(name) = entry
+            .secret_name
+            .as_deref()
+            .filter(|n| crate::text::is_object_name(n))
+        else {
             continue;
         };
         if !references.iter().any(|r| r.name == name) {
@@ -71,13 +76,25 @@ pub fn tls_and_certificate_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 pub fn tls_secret_name(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for (i, tls) in ctx.tls.iter().enumerate() {
-        if tls.secret_name.as_deref().is_none_or(str::is_empty) {
+        let name = tls.secret_name.as_deref().unwrap_or_default();
+        if name.is_empty() {
             out.push(Finding::new(
                 &c::TLS_SECRET_NAME,
                 format!("spec.tls[{i}].secretName"),
                 "is empty; TKE needs a Secret holding qcloud_cert_id",
                 "name an Opaque Secret with the key qcloud_cert_id in this namespace",
             ));
+        } else if !crate::text::is_object_name(name) {
+            // No Secret can have this name, so TKE cannot find it (E4010); it is never looked up.
+            out.push(
+                Finding::new(
+                    &c::TLS_SECRET_NAME,
+                    format!("spec.tls[{i}].secretName"),
+                    "is not a Secret name (lowercase letters, digits, '-' and '.'); no Secret has it",
+                    "name an Opaque Secret with the key qcloud_cert_id in this namespace",
+                )
+                .with_code("E4010"),
+            );
         }
     }
 }
@@ -489,6 +506,8 @@ pub(crate) mod tests {
         tls_secret_name: TLS_SECRET_NAME {
             fires empty: secret(tls(), "") => "spec.tls[0].secretName";
             fires absent: tls().remove("/spec/tls/0/secretName");
+            fires path_traversal: secret(tls(), "../../kube-system/secrets/victim") => "spec.tls[0].secretName";
+            fires query: secret(tls(), "victim?x=1");
             clean named: tls();
         }
         tls_secret_missing: TLS_SECRET_MISSING {
