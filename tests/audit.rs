@@ -237,7 +237,7 @@ async fn cluster_with_one_bad_ingress() -> StandIn {
 async fn serve_shows_the_audit_on_the_admin_port_and_posts_one_event() {
     let stand_in = cluster_with_one_bad_ingress().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-events"]).await;
+    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-events", "--audit-report"]).await;
 
     let give_up = Instant::now() + Duration::from_secs(15);
     let report = loop {
@@ -287,7 +287,7 @@ async fn serve_shows_the_audit_on_the_admin_port_and_posts_one_event() {
 async fn without_audit_events_nothing_is_posted_and_interval_0s_turns_the_audit_off() {
     let stand_in = cluster_with_one_bad_ingress().await;
     let dir = tempfile::tempdir().unwrap();
-    let (child, admin) = serve(&stand_in, dir.path(), &[]).await;
+    let (child, admin) = serve(&stand_in, dir.path(), &["--audit-report"]).await;
     let give_up = Instant::now() + Duration::from_secs(15);
     while !admin_get(admin, "/audit").await.1.contains("lastPass\":\"") {
         assert!(Instant::now() < give_up, "no audit pass ended");
@@ -305,6 +305,34 @@ async fn without_audit_events_nothing_is_posted_and_interval_0s_turns_the_audit_
     );
     let (_, metrics) = admin_get(admin, "/metrics").await;
     assert!(!metrics.contains("audit_"), "{metrics}");
+}
+
+/// The admin port authenticates nobody, so the report (Service and Secret names of every
+/// namespace) is served only with --audit-report; the audit itself and its metrics run anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_report_is_not_served_unless_asked_for() {
+    let stand_in = cluster_with_one_bad_ingress().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, admin) = serve(&stand_in, dir.path(), &[]).await;
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while !admin_get(admin, "/metrics")
+        .await
+        .1
+        .contains("qcloud_ingress_webhook_audit_ingresses")
+    {
+        assert!(Instant::now() < give_up, "no audit metrics");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = admin_get(admin, "/audit").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.starts_with("the audit report is not served: start with --audit-report"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("shop") && !body.contains("localhost"),
+        "{body}"
+    );
 }
 
 /// Runs `audit ARGS` against `stand_in`, off the test's runtime: (exit code, stdout, stderr).

@@ -242,6 +242,7 @@ impl Live {
             kubeconfig.display().to_string(),
             "--audit-interval".to_owned(),
             self.audit_interval.clone(),
+            "--audit-report".to_owned(),
         ];
         if let Some(rate) = &self.audit_rate {
             args.extend(["--audit-rate".to_owned(), rate.clone()]);

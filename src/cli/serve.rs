@@ -70,6 +70,11 @@ pub struct AuditArgs {
     /// change; needs RBAC to create Events.
     #[arg(long)]
     pub audit_events: bool,
+    /// Live mode: serve the audit's report (every qcloud Ingress's findings, with Service and
+    /// Secret names) on `GET /audit` of the admin port. Off by default: the admin port
+    /// authenticates nobody, so turn it on only where a NetworkPolicy fences the port.
+    #[arg(long)]
+    pub audit_report: bool,
 }
 
 /// `serve` flags that bound what a request or a client may take: time, connections, memory.
@@ -198,7 +203,9 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 config,
             ));
             let auditor = start_audit(&audit, &engine, &view, client);
-            AppState::new(engine, view, limits).with_audit(auditor)
+            AppState::new(engine, view, limits)
+                .with_audit(auditor)
+                .with_audit_report(audit.audit_report)
         };
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::shutdown::shutdown_signal()).await;

@@ -1,5 +1,6 @@
 //! The plain-HTTP admin listener: `/healthz` (and `/livez`), `/readyz`, `/metrics`, and `/audit`
-//! (what the background audit last found, as JSON).
+//! (what the background audit last found, as JSON; only with `--audit-report`, since the admin
+//! port authenticates nobody).
 
 use axum::Router;
 use axum::extract::State;
@@ -42,7 +43,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn audit(State(state): State<AppState>) -> axum::response::Response {
     match &state.audit {
-        Some(auditor) => axum::Json(auditor.report()).into_response(),
+        Some(auditor) if state.audit_report => axum::Json(auditor.report()).into_response(),
+        // The report names Services and Secrets of every namespace, and the admin port checks
+        // nobody: it is served only when asked for, where the port is fenced off.
+        Some(_) => (
+            StatusCode::NOT_FOUND,
+            "the audit report is not served: start with --audit-report (chart: audit.report) \
+             where a NetworkPolicy limits who reaches the admin port; the audit_* metrics and \
+             `qcloud-ingress-webhook audit` show the findings meanwhile\n",
+        )
+            .into_response(),
         None => (
             StatusCode::NOT_FOUND,
             "the audit is off: it runs in live mode with --audit-interval above 0s\n",

@@ -124,6 +124,9 @@ pub struct AppState {
     pub limits: Limits,
     /// The background audit (live `serve` with `--audit-interval` above 0).
     pub audit: Option<Arc<Auditor>>,
+    /// Serve the audit's report on `/audit` (`--audit-report`). Off by default: it lists every
+    /// qcloud Ingress's findings (Service and Secret names) to whoever reaches the admin port.
+    pub audit_report: bool,
     /// The request memory budget all connections share.
     pub memory: Arc<body::MemoryBudget>,
 }
@@ -133,10 +136,18 @@ impl AppState {
         Self::build(engine, cluster, limits, None)
     }
 
-    /// The same, also serving the audit's findings on `/audit` and as gauges on `/metrics`.
+    /// The same, with the audit's findings as gauges on `/metrics` (and on `/audit` with
+    /// [`AppState::with_audit_report`]).
     #[must_use]
     pub fn with_audit(self, auditor: Option<Arc<Auditor>>) -> Self {
         Self::build(self.engine, self.cluster, self.limits, auditor)
+    }
+
+    /// Serves the audit's report on `/audit`.
+    #[must_use]
+    pub fn with_audit_report(mut self, on: bool) -> Self {
+        self.audit_report = on;
+        self
     }
 
     fn build(
@@ -159,6 +170,7 @@ impl AppState {
             readiness: Arc::new(Readiness::default()),
             limits,
             audit,
+            audit_report: false,
             memory,
         }
     }
