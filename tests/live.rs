@@ -445,3 +445,29 @@ async fn a_name_no_secret_can_have_never_reaches_the_api_server() {
     );
     assert_eq!(stand_in.secret_gets(), 0);
 }
+
+/// One review naming thousands of Secrets is not thousands of GETs: at most
+/// MAX_SECRETS_PER_REVIEW are read, the rest are not read (their rules only warn).
+#[tokio::test]
+async fn one_review_reads_a_bounded_number_of_secrets() {
+    use qcloud_ingress_webhook::cluster::live::MAX_SECRETS_PER_REVIEW;
+    let stand_in = StandIn::start().await;
+    stand_in.apply(cert_secret("demo", "s-0", "TKPmsWb3"));
+    let (view, _dir) = synced_view(&stand_in).await;
+    let names: Vec<String> = (0..3000).map(|i| format!("s-{i}")).collect();
+    let borrowed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let answer = lookup(&view, "demo", &borrowed).await;
+    assert_eq!(
+        stand_in.secret_gets(),
+        u64::try_from(MAX_SECRETS_PER_REVIEW).unwrap()
+    );
+    assert!(matches!(
+        answer.secret("demo", "s-0"),
+        SecretLookup::Found(_)
+    ));
+    assert_eq!(answer.secret("demo", "s-1"), SecretLookup::NotFound);
+    let SecretLookup::Unavailable(why) = answer.secret("demo", "s-2999") else {
+        panic!("{:?}", answer.secret("demo", "s-2999"));
+    };
+    assert_eq!(why, "not read: one review reads at most 64 Secrets");
+}

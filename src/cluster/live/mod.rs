@@ -28,6 +28,7 @@ use super::{
     LookupFuture, LookupRequest, Reads, SecretLookup, ServiceSummary,
 };
 pub use feed::{AuditFeed, SharedKey};
+pub use secrets::MAX_SECRETS_PER_REVIEW;
 use secrets::SecretReader;
 
 /// Tuning of the live view.

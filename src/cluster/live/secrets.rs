@@ -20,10 +20,20 @@ const CACHE_SWEEP_AT: usize = 4096;
 /// Time kept back from the review's deadline for the rules and the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
+/// The most distinct Secrets one review reads. A caller of the webhook port can name thousands
+/// (3,000 `spec.tls` entries fit in 118 KB), and each would be a GET to the API server made with
+/// the webhook's own `get secrets`: the rest are not read, so their rules only warn.
+pub const MAX_SECRETS_PER_REVIEW: usize = 64;
+
+/// The most Secret GETs in flight across all reviews; a read that cannot start before its
+/// deadline is not made.
+const MAX_READS_IN_FLIGHT: usize = 32;
+
 pub(super) struct SecretReader {
     client: kube::Client,
     config: LiveConfig,
     found: Mutex<HashMap<(String, String), (Instant, SecretCertIds)>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl SecretReader {
@@ -32,6 +42,7 @@ impl SecretReader {
             client,
             config,
             found: Mutex::default(),
+            in_flight: tokio::sync::Semaphore::new(MAX_READS_IN_FLIGHT),
         }
     }
 
@@ -48,13 +59,26 @@ impl SecretReader {
                 .checked_sub(DEADLINE_MARGIN)
                 .unwrap_or(review_deadline),
         );
-        let mut unique: Vec<&String> = names.iter().collect();
-        unique.sort();
-        unique.dedup();
+        let mut unique: Vec<&String> = Vec::new();
+        for name in names {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        let skipped = unique.split_off(unique.len().min(MAX_SECRETS_PER_REVIEW));
         let reads = unique
             .into_iter()
             .map(|name| async move { (name.clone(), self.read(namespace, name, deadline).await) });
-        futures::future::join_all(reads).await.into_iter().collect()
+        let mut read: HashMap<String, SecretLookup> =
+            futures::future::join_all(reads).await.into_iter().collect();
+        let not_read =
+            format!("not read: one review reads at most {MAX_SECRETS_PER_REVIEW} Secrets");
+        read.extend(
+            skipped
+                .into_iter()
+                .map(|name| (name.clone(), SecretLookup::Unavailable(not_read.clone()))),
+        );
+        read
     }
 
     async fn read(&self, namespace: &str, name: &str, deadline: Instant) -> SecretLookup {
@@ -66,6 +90,11 @@ impl SecretReader {
         if let Some(ids) = self.cached(&key) {
             return SecretLookup::Found(ids);
         }
+        let Ok(Ok(_permit)) =
+            tokio::time::timeout_at(deadline.into(), self.in_flight.acquire()).await
+        else {
+            return SecretLookup::Unavailable("too many Secret reads in flight".to_owned());
+        };
         let api = kube::Api::<Secret>::namespaced(self.client.clone(), namespace);
         match tokio::time::timeout_at(deadline.into(), api.get_opt(name)).await {
             Ok(Ok(Some(secret))) => {
