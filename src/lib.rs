@@ -1,10 +1,14 @@
 //! qcloud-ingress-webhook: an admission webhook for Tencent Kubernetes Engine (TKE) Ingresses of
 //! class `qcloud`, which TKE turns into Cloud Load Balancer (CLB) listeners and rules.
 //!
-//! Three layers:
-//! - [`http`]: the axum/rustls server, AdmissionReview envelopes, metrics and logs;
-//! - [`rules`]: pure functions from an Ingress and a read-only cluster view to findings and patches;
-//! - [`cluster`]: that read-only cluster view (offline from YAML, or live from kube-rs caches).
+//! Floors, each using only those below it (docs/architecture.md; `tests/layers.rs` holds it):
+//! - front ends: [`cli`] over [`http`] (`serve`), [`check`], [`plan`] and [`certs`] (`dev-certs`);
+//! - [`audit`]: the Ingresses a cluster already has, judged by the rules;
+//! - [`rules`]: the one admission function and every rule, pure functions from an Ingress and a
+//!   read-only cluster view to findings and patches;
+//! - [`cluster`]: that read-only view (offline from YAML, or live from kube-rs watches and
+//!   Secret reads);
+//! - [`ingress`]: decoding Ingresses and the one model of what TKE builds; [`text`]: text helpers.
 
 pub mod audit;
 pub mod certs;
