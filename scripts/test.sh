@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== cargo deny (licences, bans, sources; deny.toml)"
+"$(bash scripts/install-cargo-deny.sh)" --locked check licenses bans sources
+
 echo "== chart (helm lint, schema validation, assertions, promtool on alerts and dashboard)"
 bash scripts/chart-test.sh
 
