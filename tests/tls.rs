@@ -349,3 +349,83 @@ async fn idle_keep_alive_outlives_the_header_timeout_but_not_the_idle_timeout() 
         "{closed_after:?}"
     );
 }
+
+/// A client CA and a client certificate it signed, as the API server presents one when its
+/// admission configuration gives it a kubeconfig for the webhook: (CA PEM, cert PEM + key PEM).
+fn api_server_client_identity() -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "kube-apiserver client CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert_pem = client.signed_by(&key, &issuer).unwrap().pem();
+    (ca_pem, format!("{cert_pem}{}", key.serialize_pem()))
+}
+
+/// With --client-ca the webhook port answers only a client whose certificate that CA signed: a
+/// pod without it cannot even finish the handshake.
+#[tokio::test]
+async fn with_a_client_ca_only_the_api_servers_certificate_gets_in() {
+    use qcloud_ingress_webhook::http::{AppState, Limits, Server, ServerConfig};
+    use qcloud_ingress_webhook::rules::{Engine, Settings};
+    use std::sync::Arc;
+    common::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = test_certs();
+    let (ca_pem, identity_pem) = api_server_client_identity();
+    for (name, text) in [
+        ("tls.crt", &certs.cert_pem),
+        ("tls.key", &certs.key_pem),
+        ("client-ca.crt", &ca_pem),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let mut config = ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+    );
+    config.client_ca = Some(dir.path().join("client-ca.crt"));
+    let engine = Arc::new(Engine::new(Settings::default()).unwrap());
+    let state = AppState::new(engine, common::seed_cluster(), Limits::default());
+    let server = Server::bind(config, state).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("https://{SERVICE_HOST}:{}/validate", addr.port());
+
+    let anonymous = common::client_for(&certs, addr);
+    let refused = anonymous.post(&url).body(review_bytes()).send().await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    let api_server = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(certs.ca_cert_pem.as_bytes()).unwrap())
+        .identity(reqwest::Identity::from_pem(identity_pem.as_bytes()).unwrap())
+        .resolve(SERVICE_HOST, addr)
+        .http1_only()
+        .build()
+        .unwrap();
+    let answered = api_server
+        .post(&url)
+        .body(review_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+}

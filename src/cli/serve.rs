@@ -18,6 +18,11 @@ pub struct ServeArgs {
     /// Serving private key (PEM).
     #[arg(long, env = "QIW_TLS_KEY")]
     pub tls_key: PathBuf,
+    /// Require a client certificate signed by a CA in this PEM file on the webhook port: the
+    /// certificate the API server presents when its admission configuration gives it one for
+    /// this webhook. Without it any pod that reaches the port may ask for reviews.
+    #[arg(long, value_name = "PATH", env = "QIW_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
     /// Plain-HTTP address for /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080", env = "QIW_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
@@ -159,6 +164,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen,
         tls_cert,
         tls_key,
+        client_ca,
         admin_listen,
         cluster_state,
         kubeconfig,
@@ -189,6 +195,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server_config.tls_reload_interval = tls_reload_interval;
     server_config.shutdown_delay = shutdown_delay;
     server_config.shutdown_grace = shutdown_grace;
+    server_config.client_ca = client_ca;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub tls_reload_interval: Duration,
     /// After SIGTERM: keep accepting this long (with `/readyz` 503) while endpoints update.
     pub shutdown_delay: Duration,
+    /// Require a client certificate signed by the CAs in this PEM file (`--client-ca`).
+    pub client_ca: Option<PathBuf>,
     /// Then: how long in-flight requests may take to finish.
     pub shutdown_grace: Duration,
 }
@@ -66,6 +68,7 @@ impl ServerConfig {
             tls_reload_interval: Duration::from_secs(30),
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
+            client_ca: None,
         }
     }
 }
@@ -114,7 +117,12 @@ impl Server {
             config.tls_key.clone(),
             state.metrics.clone(),
         )?);
-        let tls_config = tls::server_config(reloader.resolver())?;
+        let client_cas = config
+            .client_ca
+            .as_deref()
+            .map(tls::load_client_cas)
+            .transpose()?;
+        let tls_config = tls::server_config(reloader.resolver(), client_cas.as_deref())?;
         let failed = |addr: SocketAddr| {
             move |e: std::io::Error| ServeError::Bind {
                 addr,
