@@ -212,8 +212,20 @@ async fn serve(
     (child, admin_port)
 }
 
+/// The bearer token [`cluster_with_one_bad_ingress`] lets read `/audit`.
+const READER_TOKEN: &str = "audit-reader-token";
+
+/// GET on the admin port, with the audit reader's token.
 async fn admin_get(port: u16, path: &str) -> (u16, String) {
-    match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+    admin_get_as(port, path, Some(READER_TOKEN)).await
+}
+
+async fn admin_get_as(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
         Ok(response) => (
             response.status().as_u16(),
             response.text().await.unwrap_or_default(),
@@ -230,6 +242,8 @@ async fn cluster_with_one_bad_ingress() -> StandIn {
     stand_in.apply(ingress("shop", "localhost", "localhost", "web", None));
     stand_in.apply(service("team-b", "web", 80));
     stand_in.apply(ingress("team-b", "fine", "b.example.com", "web", None));
+    stand_in.add_token(READER_TOKEN, "dashboard");
+    stand_in.grant("dashboard", "get", "/audit");
     stand_in
 }
 
@@ -237,7 +251,7 @@ async fn cluster_with_one_bad_ingress() -> StandIn {
 async fn serve_shows_the_audit_on_the_admin_port_and_posts_one_event() {
     let stand_in = cluster_with_one_bad_ingress().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-events", "--audit-report"]).await;
+    let (_child, admin) = serve(&stand_in, dir.path(), &["--audit-events"]).await;
 
     let give_up = Instant::now() + Duration::from_secs(15);
     let report = loop {
@@ -287,7 +301,7 @@ async fn serve_shows_the_audit_on_the_admin_port_and_posts_one_event() {
 async fn without_audit_events_nothing_is_posted_and_interval_0s_turns_the_audit_off() {
     let stand_in = cluster_with_one_bad_ingress().await;
     let dir = tempfile::tempdir().unwrap();
-    let (child, admin) = serve(&stand_in, dir.path(), &["--audit-report"]).await;
+    let (child, admin) = serve(&stand_in, dir.path(), &[]).await;
     let give_up = Instant::now() + Duration::from_secs(15);
     while !admin_get(admin, "/audit").await.1.contains("lastPass\":\"") {
         assert!(Instant::now() < give_up, "no audit pass ended");
@@ -307,32 +321,41 @@ async fn without_audit_events_nothing_is_posted_and_interval_0s_turns_the_audit_
     assert!(!metrics.contains("audit_"), "{metrics}");
 }
 
-/// The admin port authenticates nobody, so the report (Service and Secret names of every
-/// namespace) is served only with --audit-report; the audit itself and its metrics run anyway.
+/// The report names Services and Secrets of every namespace, so `/audit` answers only a bearer
+/// token the API server authenticates (TokenReview) and RBAC allows `get` on `/audit`
+/// (SubjectAccessReview); answers are kept a minute per token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_audit_report_is_not_served_unless_asked_for() {
+async fn the_audit_report_is_served_only_to_a_token_rbac_allows() {
     let stand_in = cluster_with_one_bad_ingress().await;
+    stand_in.add_token("someone-else", "intruder");
     let dir = tempfile::tempdir().unwrap();
     let (_child, admin) = serve(&stand_in, dir.path(), &[]).await;
-    let give_up = Instant::now() + Duration::from_secs(15);
-    while !admin_get(admin, "/metrics")
-        .await
-        .1
-        .contains("qcloud_ingress_webhook_audit_ingresses")
-    {
-        assert!(Instant::now() < give_up, "no audit metrics");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (status, body) = admin_get(admin, "/audit").await;
-    assert_eq!(status, 404);
-    assert!(
-        body.starts_with("the audit report is not served: start with --audit-report"),
-        "{body}"
-    );
+
+    let (status, body) = admin_get_as(admin, "/audit", None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.starts_with("send a bearer token"), "{body}");
+    let (status, _) = admin_get_as(admin, "/audit", Some("not-a-token")).await;
+    assert_eq!(status, 401);
+    let (status, body) = admin_get_as(admin, "/audit", Some("someone-else")).await;
+    assert_eq!(status, 403, "{body}");
     assert!(
         !body.contains("shop") && !body.contains("localhost"),
         "{body}"
     );
+
+    let (status, body) = admin_get_as(admin, "/audit", Some(READER_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ingresses\""), "{body}");
+    let asked = stand_in.access_reviews();
+    let (status, _) = admin_get_as(admin, "/audit", Some(READER_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stand_in.access_reviews(),
+        asked,
+        "the answer is kept for the token"
+    );
+    // Health and metrics stay open for the kubelet and Prometheus.
+    assert_eq!(admin_get_as(admin, "/readyz", None).await.0, 200);
 }
 
 /// Runs `audit ARGS` against `stand_in`, off the test's runtime: (exit code, stdout, stderr).

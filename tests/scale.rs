@@ -172,9 +172,15 @@ impl Webhook {
         self.child.0.id()
     }
 
+    /// GET on the admin port, with the token [`loaded_stand_in`] lets read `/audit`.
     async fn admin_get(&self, path: &str) -> (u16, String) {
         let url = format!("http://127.0.0.1:{}{path}", self.admin_port);
-        match reqwest::get(url).await {
+        match reqwest::Client::new()
+            .get(url)
+            .bearer_auth(SCALE_READER_TOKEN)
+            .send()
+            .await
+        {
             Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
             Err(_) => (0, String::new()),
         }
@@ -242,7 +248,6 @@ impl Live {
             kubeconfig.display().to_string(),
             "--audit-interval".to_owned(),
             self.audit_interval.clone(),
-            "--audit-report".to_owned(),
         ];
         if let Some(rate) = &self.audit_rate {
             args.extend(["--audit-rate".to_owned(), rate.clone()]);
@@ -251,8 +256,13 @@ impl Live {
     }
 }
 
+/// The bearer token allowed to read `/audit` in the scale runs.
+const SCALE_READER_TOKEN: &str = "scale-audit-reader";
+
 async fn loaded_stand_in(sizes: Sizes, inputs: &Inputs) -> (StandIn, Duration) {
     let stand_in = StandIn::start().await;
+    stand_in.add_token(SCALE_READER_TOKEN, "scale");
+    stand_in.grant("scale", "get", "/audit");
     let start = Instant::now();
     stand_in.load(inputs.base_objects());
     stand_in.load(objects::all(sizes));

@@ -75,11 +75,6 @@ pub struct AuditArgs {
     /// change; needs RBAC to create Events.
     #[arg(long)]
     pub audit_events: bool,
-    /// Live mode: serve the audit's report (every qcloud Ingress's findings, with Service and
-    /// Secret names) on `GET /audit` of the admin port. Off by default: the admin port
-    /// authenticates nobody, so turn it on only where a NetworkPolicy fences the port.
-    #[arg(long)]
-    pub audit_report: bool,
 }
 
 /// `serve` flags that bound what a request or a client may take: time, connections, memory.
@@ -204,20 +199,39 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AppState::new(engine, Arc::new(view), limits)
         } else {
             let client = live_client(kubeconfig, context).await?;
-            let config = live_config(secret_cache_ttl, !audit.audit_interval.is_zero());
-            let view = Arc::new(crate::cluster::live::LiveCluster::start(
-                client.clone(),
-                config,
-            ));
-            let auditor = start_audit(&audit, &engine, &view, client);
-            AppState::new(engine, view, limits)
-                .with_audit(auditor)
-                .with_audit_report(audit.audit_report)
+            live_state(client, engine, limits, secret_cache_ttl, &audit)
         };
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// Live mode: the watches, the background audit, and who may read its report.
+fn live_state(
+    client: kube::Client,
+    engine: Arc<crate::rules::Engine>,
+    limits: crate::http::Limits,
+    secret_cache_ttl: Duration,
+    audit: &AuditArgs,
+) -> crate::http::AppState {
+    let audit_on = !audit.audit_interval.is_zero();
+    let config = live_config(secret_cache_ttl, audit_on);
+    let view = Arc::new(crate::cluster::live::LiveCluster::start(
+        client.clone(),
+        config,
+    ));
+    // The report is served to callers RBAC allows: a TokenReview and a SubjectAccessReview per
+    // token and minute.
+    let access = audit_on.then(|| {
+        Arc::new(crate::cluster::live::access::AccessReviewer::new(
+            client.clone(),
+        ))
+    });
+    let auditor = start_audit(audit, &engine, &view, client);
+    crate::http::AppState::new(engine, view, limits)
+        .with_audit(auditor)
+        .with_audit_access(access)
 }
 
 /// The background audit of live `serve`, started (`None` when `--audit-interval 0s`).

@@ -124,9 +124,10 @@ pub struct AppState {
     pub limits: Limits,
     /// The background audit (live `serve` with `--audit-interval` above 0).
     pub audit: Option<Arc<Auditor>>,
-    /// Serve the audit's report on `/audit` (`--audit-report`). Off by default: it lists every
-    /// qcloud Ingress's findings (Service and Secret names) to whoever reaches the admin port.
-    pub audit_report: bool,
+    /// Who may read the audit's report on `/audit`: it lists every qcloud Ingress's findings
+    /// (Service and Secret names), so only a bearer token RBAC allows `get` on `/audit`. Without
+    /// it the report is not served.
+    pub audit_access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
     /// The request memory budget all connections share.
     pub memory: Arc<body::MemoryBudget>,
 }
@@ -137,16 +138,19 @@ impl AppState {
     }
 
     /// The same, with the audit's findings as gauges on `/metrics` (and on `/audit` with
-    /// [`AppState::with_audit_report`]).
+    /// [`AppState::with_audit_access`]).
     #[must_use]
     pub fn with_audit(self, auditor: Option<Arc<Auditor>>) -> Self {
         Self::build(self.engine, self.cluster, self.limits, auditor)
     }
 
-    /// Serves the audit's report on `/audit`.
+    /// Serves the audit's report on `/audit` to callers `access` allows.
     #[must_use]
-    pub fn with_audit_report(mut self, on: bool) -> Self {
-        self.audit_report = on;
+    pub fn with_audit_access(
+        mut self,
+        access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
+    ) -> Self {
+        self.audit_access = access;
         self
     }
 
@@ -170,7 +174,7 @@ impl AppState {
             readiness: Arc::new(Readiness::default()),
             limits,
             audit,
-            audit_report: false,
+            audit_access: None,
             memory,
         }
     }

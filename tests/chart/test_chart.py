@@ -451,14 +451,26 @@ class Workload(unittest.TestCase):
 
     def test_rbac_is_least_privilege(self):
         docs = render()
-        role = one(docs, "ClusterRole")
+        roles = {r["metadata"]["name"]: r for r in find(docs, "ClusterRole")}
+        self.assertEqual(set(roles), {FULLNAME, f"{FULLNAME}-audit-reader"})
+        role = roles[FULLNAME]
         rules = sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(sorted(r["verbs"])))
                        for r in role["rules"])
+        # TokenReview and SubjectAccessReview: who asks for /audit, and whether RBAC lets them.
         self.assertEqual(rules, sorted([
             (("",), ("services",), ("get", "list", "watch")),
             (("networking.k8s.io",), ("ingresses",), ("get", "list", "watch")),
             (("",), ("secrets",), ("get",)),
+            (("authentication.k8s.io",), ("tokenreviews",), ("create",)),
+            (("authorization.k8s.io",), ("subjectaccessreviews",), ("create",)),
         ]))
+        # The reader role is for people and dashboards to be bound to; nothing binds it.
+        self.assertEqual(roles[f"{FULLNAME}-audit-reader"]["rules"],
+                         [{"nonResourceURLs": ["/audit"], "verbs": ["get"]}])
+        # With the audit off there is no /audit to protect: neither the reviews nor the reader.
+        off = render(None, "1.30.0", ("audit.interval=0s",))
+        self.assertEqual([r["metadata"]["name"] for r in find(off, "ClusterRole")], [FULLNAME])
+        self.assertNotIn("tokenreviews", str(one(off, "ClusterRole")["rules"]))
         self.assertEqual(find(docs, "Role"), [])
         binding = one(docs, "ClusterRoleBinding")
         self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
@@ -470,7 +482,7 @@ class Workload(unittest.TestCase):
 
     def test_audit_events_add_event_creation_and_the_flag(self):
         docs = render("audit-events-values.yaml")
-        rules = one(docs, "ClusterRole")["rules"]
+        rules = next(r for r in find(docs, "ClusterRole") if r["metadata"]["name"] == FULLNAME)["rules"]
         self.assertIn({"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}, rules)
         args = container(docs)["args"]
         self.assertIn("--audit-events", args)

@@ -17,6 +17,11 @@
 //!
 //! - `POST` of an Event (the audit's `--audit-events`): stored by name, 409 `AlreadyExists` for a
 //!   name already taken, as the API server answers a create.
+//! - `POST` of a TokenReview (`authentication.k8s.io/v1`) and a SubjectAccessReview
+//!   (`authorization.k8s.io/v1`, non-resource attributes only), answered from the tokens and
+//!   grants a test registers ([`StandIn::add_token`], [`StandIn::grant`]): what
+//!   controller-runtime's `filters.WithAuthenticationAndAuthorization` asks of the API server to
+//!   protect a metrics endpoint, and what the admin port's `/audit` asks here.
 //!
 //! Tests change objects while it runs ([`StandIn::apply`], [`StandIn::delete`]), stop it to play
 //! an unreachable API server ([`StandIn::stop`]) and start it again on the same port.
@@ -120,6 +125,12 @@ struct Store {
     events: BTreeMap<(String, String), Value>,
     /// Event creates refused because the name was taken.
     event_conflicts: u64,
+    /// Bearer token → user name, for TokenReviews.
+    tokens: HashMap<String, String>,
+    /// (user, verb, non-resource path) allowed, for SubjectAccessReviews.
+    grants: Vec<(String, String, String)>,
+    /// TokenReviews and SubjectAccessReviews answered.
+    access_reviews: u64,
 }
 
 impl Store {
@@ -181,6 +192,14 @@ impl StandIn {
                 get(get_ingress),
             )
             .route("/api/v1/namespaces/{namespace}/events", post(create_event))
+            .route(
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                post(create_token_review),
+            )
+            .route(
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                post(create_subject_access_review),
+            )
             // Discovery, OpenAPI and the Ingress write API (the GET above serves reads of one
             // Ingress); anything else is logged as unserved.
             .fallback(api::serve)
@@ -372,6 +391,25 @@ current-context: stand-in
     }
 
     /// The Events created so far.
+    /// A bearer token the stand-in authenticates as `user`.
+    pub fn add_token(&self, token: &str, user: &str) {
+        let mut store = self.inner.store.lock().unwrap();
+        store.tokens.insert(token.to_owned(), user.to_owned());
+    }
+
+    /// Lets `user` do `verb` on the non-resource URL `path` (RBAC's `nonResourceURLs`).
+    pub fn grant(&self, user: &str, verb: &str, path: &str) {
+        let mut store = self.inner.store.lock().unwrap();
+        store
+            .grants
+            .push((user.to_owned(), verb.to_owned(), path.to_owned()));
+    }
+
+    /// TokenReviews and SubjectAccessReviews answered so far.
+    pub fn access_reviews(&self) -> u64 {
+        self.inner.store.lock().unwrap().access_reviews
+    }
+
     pub fn events(&self) -> Vec<Value> {
         self.inner
             .store
@@ -792,4 +830,50 @@ pub fn cert_secret(namespace: &str, name: &str, cert_id: &str) -> Value {
             "tls.key": base64::engine::general_purpose::STANDARD.encode("private key, never read"),
         },
     })
+}
+
+/// `POST tokenreviews`: `status.authenticated` and `status.user.username` for a token a test
+/// registered, `authenticated: false` otherwise (k8s.io/api authentication/v1 TokenReview).
+async fn create_token_review(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let Ok(mut review) = serde_json::from_slice::<Value>(&body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    };
+    let token = review["spec"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut store = inner.store.lock().unwrap();
+    store.access_reviews += 1;
+    review["status"] = match store.tokens.get(&token) {
+        Some(user) => {
+            json!({"authenticated": true, "user": {"username": user, "groups": ["system:authenticated"]}})
+        }
+        None => json!({"authenticated": false, "error": "invalid bearer token"}),
+    };
+    (StatusCode::CREATED, axum::Json(review)).into_response()
+}
+
+/// `POST subjectaccessreviews`: `status.allowed` when a test granted the user the verb on the
+/// non-resource path (k8s.io/api authorization/v1 SubjectAccessReview).
+async fn create_subject_access_review(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let Ok(mut review) = serde_json::from_slice::<Value>(&body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    };
+    let spec = &review["spec"];
+    let asked = (
+        spec["user"].as_str().unwrap_or_default().to_owned(),
+        spec["nonResourceAttributes"]["verb"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        spec["nonResourceAttributes"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let mut store = inner.store.lock().unwrap();
+    store.access_reviews += 1;
+    let allowed = store.grants.contains(&asked);
+    review["status"] = json!({"allowed": allowed});
+    (StatusCode::CREATED, axum::Json(review)).into_response()
 }

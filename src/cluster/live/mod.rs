@@ -8,6 +8,7 @@
 //! re-listed map, or to answer one look-up, so neither side waits on the other for long; a
 //! copy-on-write `ArcSwap` would cost a copy of the whole state per event instead.
 
+pub mod access;
 mod confirm;
 mod feed;
 mod secrets;
