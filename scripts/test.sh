@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== fuzz/Cargo.lock in step with the crate (cargo fuzz builds it --locked)"
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+
 echo "== cargo deny (licences, bans, sources; deny.toml)"
 "$(bash scripts/install-cargo-deny.sh)" --locked check licenses bans sources
 
