@@ -715,6 +715,17 @@ class HostileLoad(unittest.TestCase):
         self.assertIsNone(self.budget_arg("requestMemoryPercent=0"))
         self.assertIsNone(self.budget_arg("resources.limits=null"))
 
+    def test_a_client_ca_secret_is_mounted_and_required(self):
+        docs = render("hostile-load-values.yaml")
+        args = container(docs)["args"]
+        self.assertIn("--client-ca=/etc/qcloud-ingress-webhook/client-ca/ca.crt", args)
+        pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "client-ca")
+        self.assertEqual(volume["secret"]["secretName"], "apiserver-webhook-client-ca")
+        mount = next(m for m in container(docs)["volumeMounts"] if m["name"] == "client-ca")
+        self.assertEqual(mount["mountPath"], "/etc/qcloud-ingress-webhook/client-ca")
+        self.assertFalse(any(a.startswith("--client-ca") for a in container(render())["args"]))
+
     def test_the_hostile_load_value_set_renders_both(self):
         docs = render("hostile-load-values.yaml")
         self.assertIn(f"--request-memory-budget={int(1024 ** 3 * 0.3)}", container(docs)["args"])
