@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
 use qcloud_ingress_webhook::cluster::live::LiveConfig;
+use qcloud_ingress_webhook::http::Limits;
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, ingress, service};
 
@@ -27,12 +28,21 @@ const WATCH_DELAY: Duration = Duration::from_secs(3);
 
 /// The webhook in live mode on a stand-in whose watches trail by [`WATCH_DELAY`], synced.
 async fn trailing_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDir) {
+    trailing_webhook_with(stand_in, Limits::default()).await
+}
+
+/// The same, with these limits.
+async fn trailing_webhook_with(
+    stand_in: &StandIn,
+    limits: Limits,
+) -> (TestServer, tempfile::TempDir) {
     common::install_provider();
     stand_in.set_watch_delay(WATCH_DELAY);
     let (cluster, dir) = stand_in.live_view(LiveConfig::default()).await;
     let cluster = Arc::new(cluster);
     let server = TestServer::start_with(Options {
         cluster: Some(cluster),
+        limits,
         ..Options::default()
     })
     .await;
@@ -185,6 +195,38 @@ async fn with_the_api_server_down_the_cache_answers_within_the_deadline() {
         "{:?}",
         started.elapsed()
     );
+    let failed = r#"qcloud_ingress_webhook_deny_confirmations_total{outcome="failed"}"#;
+    assert_eq!(metric(&server, failed).await, 1);
+}
+
+/// An API server that takes the confirmation's GET and never answers costs the review its
+/// confirmation budget, not its deadline (`timeout=10s` here): then the cache answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_server_hanging_the_cache_answers_once_the_confirmation_budget_is_spent() {
+    let stand_in = StandIn::start().await;
+    let budget = Duration::from_millis(500);
+    let limits = Limits {
+        confirm_budget: budget,
+        ..Limits::default()
+    };
+    let (server, _dir) = trailing_webhook_with(&stand_in, limits).await;
+    stand_in.set_object_get_delay(Duration::from_secs(60));
+    let (answer, took) = review(
+        &server,
+        &ingress("shop", "front", "a.example.com", "never", None),
+    )
+    .await;
+    assert_eq!(
+        answer["allowed"], false,
+        "the cache says the Service is missing: {answer}"
+    );
+    assert!(stand_in.object_gets() >= 1, "a confirmation was asked for");
+    assert!(
+        took >= budget,
+        "answered in {took:?}, before the budget was spent"
+    );
+    // Budget plus 100 ms is the aim; the bound leaves room for a loaded 2-core machine.
+    assert!(took < Duration::from_millis(1500), "answered in {took:?}");
     let failed = r#"qcloud_ingress_webhook_deny_confirmations_total{outcome="failed"}"#;
     assert_eq!(metric(&server, failed).await, 1);
 }

@@ -94,6 +94,10 @@ pub struct LimitArgs {
     /// server sends no `?timeout=`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Live mode: longest a review waits for the API server to confirm the cached facts a deny
+    /// rests on (the review's deadline also applies); then the cache answers and the deny stands.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub confirm_budget: Duration,
     /// Time a client has to send request headers once it has started a request.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -124,6 +128,7 @@ impl LimitArgs {
             request_memory_budget,
             body_min_rate,
             request_timeout,
+            confirm_budget,
             header_read_timeout,
             idle_timeout,
             handshake_timeout,
@@ -142,6 +147,7 @@ impl LimitArgs {
             request_timeout,
             request_memory_budget,
             body_min_rate,
+            confirm_budget,
             ..crate::http::Limits::default()
         }
     }

@@ -181,8 +181,13 @@ fn rests_on_cache(decision: &Decision) -> bool {
             .any(|f| f.severity == Severity::Deny && f.rule.reads_cache)
 }
 
+/// When a confirmation must be in: `budget` from now, and never past the review's deadline.
+fn confirm_deadline(now: Instant, budget: Duration, deadline: Instant) -> Instant {
+    (now + budget).min(deadline)
+}
+
 /// The decision once the API server has confirmed (or corrected) the cached facts the deny rests
-/// on; the cached one when it cannot answer in time.
+/// on; the cached one (the deny stands) when it cannot answer within the confirmation budget.
 async fn confirmed(
     state: &AppState,
     pending: &Pending<'_>,
@@ -191,6 +196,7 @@ async fn confirmed(
     cached: Decision,
     deadline: Instant,
 ) -> Decision {
+    let deadline = confirm_deadline(Instant::now(), state.limits.confirm_budget, deadline);
     let answer = tokio::time::timeout_at(deadline.into(), state.cluster.confirm(reads, deadline));
     let confirmed = match answer.await {
         Ok(Some(Ok(confirmed))) => confirmed,
@@ -268,6 +274,16 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_confirmation_gets_its_budget_but_never_passes_the_deadline() {
+        let now = Instant::now();
+        let budget = Duration::from_secs(1);
+        let far = now + Duration::from_secs(9);
+        assert_eq!(confirm_deadline(now, budget, far), now + budget);
+        let near = now + Duration::from_millis(300);
+        assert_eq!(confirm_deadline(now, budget, near), near);
+    }
 
     #[test]
     fn margin_keeps_time_back_but_not_too_much() {
