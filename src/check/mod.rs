@@ -23,7 +23,7 @@ use crate::cluster::{ClusterLookup, ClusterState};
 use crate::ingress;
 use crate::rules::{
     Admission, AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Outcome,
-    Requester, Settings, Skip,
+    Requester, Ruling, Settings, Skip,
 };
 pub use output::{FileError, Format, Located, Note, Summary};
 use read::{Candidate, Inputs};
@@ -272,13 +272,12 @@ pub(crate) fn undecodable(candidate: &Candidate, decision: &Decision) -> FileErr
 /// Adds a decision to the counts; false when it is not a judgement to report (an object that
 /// does not decode becomes an input error).
 fn count(candidate: &Candidate, decision: &Decision, report: &mut Report) -> bool {
-    match decision.outcome {
-        Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
-        Outcome::Denied if decision.findings.is_empty() => {
-            report.errors.push(undecodable(candidate, decision));
-            return false;
-        }
-        _ => {}
+    if decision.ruling() == Ruling::Refused {
+        report.errors.push(undecodable(candidate, decision));
+        return false;
+    }
+    if decision.outcome == Outcome::Skipped(Skip::Exempt) {
+        report.summary.exempt += 1;
     }
     if decision.reviewed {
         report.summary.ingresses += 1;

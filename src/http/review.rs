@@ -14,7 +14,7 @@ use crate::cluster::{ClusterLookup, LookupRequest, Reads, Recording};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
 use crate::rules::{
-    Admission, AdmissionInput, Decision, Operation, Outcome, Pending, Requester, Severity,
+    Admission, AdmissionInput, Decision, Operation, Outcome, Pending, Requester, Ruling, Severity,
 };
 
 /// Time kept back from the API server's budget for encoding and the trip back.
@@ -87,7 +87,7 @@ fn validating_answer(uid: &str, decision: &Decision) -> ValidatingResponse {
 
 /// A deny no rule made: the request or its object could not be read.
 fn refused(decision: &Decision) -> bool {
-    decision.findings.is_empty() && !decision.allowed()
+    decision.ruling() == Ruling::Refused
 }
 
 /// The mutating webhook's answer: allowed, with the canonicalising patch and one warning per

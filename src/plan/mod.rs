@@ -24,7 +24,7 @@ use crate::check::{LiveCluster, Subject, Unresolved, UnresolvedAt};
 use crate::cluster::ClusterState;
 use crate::ingress::{self, DecodedIngress};
 use crate::rules::{
-    Admission, Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Settings, Skip,
+    Admission, Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Ruling, Settings, Skip,
 };
 pub use build::{
     Binds, CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan,
@@ -261,7 +261,7 @@ impl Planner<'_> {
                 report.summary.ingresses += usize::from(plan.is_some());
                 plan
             }
-            Outcome::Denied if decision.findings.is_empty() => {
+            _ if decision.ruling() == Ruling::Refused => {
                 report
                     .errors
                     .push(crate::check::undecodable(candidate, decision));
