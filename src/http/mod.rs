@@ -79,7 +79,7 @@ impl Default for Limits {
             memory_wait: Duration::from_secs(1),
             body_min_rate: 64 * 1024,
             body_max_pause: Duration::from_secs(2),
-            confirm_budget: Duration::from_secs(1),
+            confirm_budget: crate::drive::DEFAULT_CONFIRM_BUDGET,
         }
     }
 }

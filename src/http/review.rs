@@ -10,12 +10,10 @@ use super::envelope::{
     self, AdmissionRequest, MutatingResponse, ReviewResponse, Unreadable, ValidatingResponse,
 };
 use super::metrics::ReviewLabels;
-use crate::cluster::{ClusterLookup, LookupRequest, Reads, Recording};
+use crate::drive::{Bounded, Budget, Confirmation, drive};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
-use crate::rules::{
-    Admission, AdmissionInput, Decision, Operation, Outcome, Pending, Requester, Ruling, Severity,
-};
+use crate::rules::{AdmissionInput, Decision, Operation, Outcome, Requester, Ruling};
 
 /// Time kept back from the API server's budget for encoding and the trip back.
 pub fn deadline_margin(budget: Duration) -> Duration {
@@ -117,7 +115,7 @@ fn answered(endpoint: Endpoint, decision: &Decision) -> &'static str {
     }
 }
 
-/// The admission function, with the cluster facts it reads fetched within the deadline.
+/// The driver, over the cluster view, within the deadline and the confirmation budget.
 async fn decide(
     state: &AppState,
     endpoint: Endpoint,
@@ -141,87 +139,29 @@ async fn decide(
             groups: &request.user_info.groups,
         },
     };
-    let pending = match state.engine.admit(input) {
-        Admission::Decided(decision) => return decision,
+    let budget = Budget {
+        deadline,
+        confirm: state.limits.confirm_budget,
         // /mutate only patches: the rules, and the look-ups they need, are /validate's.
-        Admission::Pending(pending) if endpoint == Endpoint::Mutate => return pending.patch_only(),
-        Admission::Pending(pending) => pending,
+        mutate_only_patches: true,
     };
-    let lookup = state.cluster.lookup(LookupRequest {
-        namespace: pending.namespace().to_owned(),
-        secret_names: pending.secret_names(),
-        deadline,
-    });
-    let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await else {
-        tracing::warn!(uid = %request.uid, "cluster view did not answer before the deadline");
-        return pending.unchecked();
-    };
-    let recording = Recording::new(lookup.as_ref());
-    let decision = pending.decide(&recording);
-    if !rests_on_cache(&decision) {
-        return decision;
-    }
-    confirmed(
-        state,
-        &pending,
-        lookup.as_ref(),
-        recording.into_reads(),
-        decision,
-        deadline,
+    let driven = drive(
+        &state.engine,
+        input,
+        &Bounded(state.cluster.as_ref()),
+        budget,
     )
-    .await
-}
-
-/// A deny with a finding of a rule that read the watch cache, which trails the API server.
-fn rests_on_cache(decision: &Decision) -> bool {
-    !decision.allowed()
-        && decision
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Deny && f.rule.reads_cache)
-}
-
-/// When a confirmation must be in: `budget` from now, and never past the review's deadline.
-fn confirm_deadline(now: Instant, budget: Duration, deadline: Instant) -> Instant {
-    (now + budget).min(deadline)
-}
-
-/// The decision once the API server has confirmed (or corrected) the cached facts the deny rests
-/// on; the cached one (the deny stands) when it cannot answer within the confirmation budget.
-async fn confirmed(
-    state: &AppState,
-    pending: &Pending<'_>,
-    cache: &dyn ClusterLookup,
-    reads: Reads,
-    cached: Decision,
-    deadline: Instant,
-) -> Decision {
-    let deadline = confirm_deadline(Instant::now(), state.limits.confirm_budget, deadline);
-    let answer = tokio::time::timeout_at(deadline.into(), state.cluster.confirm(reads, deadline));
-    let confirmed = match answer.await {
-        Ok(Some(Ok(confirmed))) => confirmed,
-        // Offline: the files are the whole truth, nothing to doubt.
-        Ok(None) => return cached,
-        Ok(Some(Err(_))) | Err(_) => {
-            state.metrics.observe_confirmation("failed", 0);
-            return cached;
-        }
-    };
-    let decision = pending.decide(&confirmed.over(cache));
-    let denies = |d: &Decision| {
-        d.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Deny)
-            .count()
-    };
-    let overturned = denies(&cached).saturating_sub(denies(&decision));
-    let outcome = if overturned > 0 {
-        "overturned"
-    } else {
-        "upheld"
-    };
-    state.metrics.observe_confirmation(outcome, overturned);
-    decision
+    .await;
+    if let Some(confirmation) = driven.confirmation {
+        let overturned = match confirmation {
+            Confirmation::Overturned(findings) => findings,
+            Confirmation::Upheld | Confirmation::Failed => 0,
+        };
+        state
+            .metrics
+            .observe_confirmation(confirmation.as_str(), overturned);
+    }
+    driven.decision
 }
 
 /// Metrics and the one log line of a review: never objects, never Secret data.
@@ -274,16 +214,6 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_confirmation_gets_its_budget_but_never_passes_the_deadline() {
-        let now = Instant::now();
-        let budget = Duration::from_secs(1);
-        let far = now + Duration::from_secs(9);
-        assert_eq!(confirm_deadline(now, budget, far), now + budget);
-        let near = now + Duration::from_millis(300);
-        assert_eq!(confirm_deadline(now, budget, near), near);
-    }
 
     #[test]
     fn margin_keeps_time_back_but_not_too_much() {
