@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::value::RawValue;
 
 use super::{Entry, Report, entries, input};
+use crate::cluster::ClusterView;
 use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
 use crate::cluster::live::{AuditFeed, LiveCluster, SharedKey};
-use crate::cluster::{ClusterView, LookupRequest};
-use crate::rules::{Admission, Engine};
+use crate::drive::{Bounded, Budget, drive};
+use crate::rules::Engine;
 use crate::text::rfc3339;
 
 /// Told of an Ingress whose deny findings changed.
@@ -281,7 +282,10 @@ fn denies(held: &[Held]) -> BTreeSet<(&'static str, Arc<str>)> {
         .collect()
 }
 
-/// One Ingress judged against the live view, its Secrets fetched first.
+/// One Ingress judged against the live view as a review would judge it, through the driver: its
+/// Secrets fetched first, and a deny that rests on the watch cache confirmed with the API server
+/// (within the default confirmation budget), so the audit does not list a deny a review of the
+/// same object would overturn.
 pub async fn judge_live(
     engine: &Engine,
     view: &dyn ClusterView,
@@ -289,18 +293,9 @@ pub async fn judge_live(
     namespace: &str,
     name: &str,
 ) -> Option<Vec<Entry>> {
-    let pending = match engine.admit(input(object, namespace)) {
-        Admission::Pending(pending) => pending,
-        Admission::Decided(decision) => return entries(namespace, name, &decision),
-    };
-    let lookup = view
-        .lookup(LookupRequest {
-            namespace: namespace.to_owned(),
-            secret_names: pending.secret_names(),
-            deadline: std::time::Instant::now() + Duration::from_secs(5),
-        })
-        .await;
-    entries(namespace, name, &pending.decide(lookup.as_ref()))
+    let budget = Budget::within(Duration::from_secs(5));
+    let driven = drive(engine, input(object, namespace), &Bounded(view), budget).await;
+    entries(namespace, name, &driven.decision)
 }
 
 /// One pass over every qcloud Ingress of a synced live view (the `audit` command): those in
