@@ -18,8 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
-use qcloud_ingress_webhook::cluster::live::LiveConfig;
+use qcloud_ingress_webhook::audit::Report;
+use qcloud_ingress_webhook::audit::live::once;
+use qcloud_ingress_webhook::cluster::ClusterView;
+use qcloud_ingress_webhook::cluster::live::{LiveCluster, LiveConfig};
 use qcloud_ingress_webhook::http::Limits;
+use qcloud_ingress_webhook::rules::{Engine, Settings};
 use serde_json::{Value, json};
 use stand_in_apiserver::{StandIn, ingress, service};
 
@@ -249,5 +253,66 @@ async fn allowing_answers_and_denies_on_the_object_alone_ask_nothing() {
         stand_in.object_gets(),
         before,
         "no GET without a deny on a cached fact"
+    );
+}
+
+/// The deny findings an audit pass lists for `shop/<name>`.
+fn audit_denies(report: &Report, name: &str) -> Vec<&'static str> {
+    report
+        .findings
+        .iter()
+        .filter(|e| e.name == name && e.severity == "deny")
+        .map(|e| e.rule)
+        .collect()
+}
+
+/// A second live view of the stand-in, keeping the Ingresses for the audit, synced, with
+/// `shop`'s Ingresses in it.
+async fn audit_view(stand_in: &StandIn, engine: &Engine) -> (LiveCluster, tempfile::TempDir) {
+    let config = LiveConfig {
+        keep_ingresses: true,
+        ..LiveConfig::default()
+    };
+    let (view, dir) = stand_in.live_view(config).await;
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while !view.is_ready() || once(engine, &view, Some("shop")).await.ingresses == 0 {
+        assert!(Instant::now() < give_up, "the audit's view never synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (view, dir)
+}
+
+/// The same object and cluster get the same verdict from a review and from the audit while the
+/// watch cache is stale: both go through the driver, so both confirm the deny the cache
+/// suggests, and the API server overturns it for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_the_audit_agree_when_a_confirmation_overturns_a_stale_deny() {
+    let stand_in = StandIn::start().await;
+    stand_in.apply(cluster_ip("shop", "web"));
+    let front = ingress("shop", "front", "a.example.com", "web", None);
+    stand_in.apply(front.clone());
+    let (server, _dir) = trailing_webhook(&stand_in).await;
+    let engine = Engine::new(Settings::default()).unwrap();
+    let (view, _audit_dir) = audit_view(&stand_in, &engine).await;
+    let before = once(&engine, &view, Some("shop")).await;
+    assert!(!audit_denies(&before, "front").is_empty(), "{before:?}");
+    // The API server now says NodePort; both watch caches still say ClusterIP.
+    stand_in.apply(service("shop", "web", 80));
+    let gets = stand_in.object_gets();
+    let audited = once(&engine, &view, Some("shop")).await;
+    let (reviewed, took) = review(&server, &front).await;
+    assert!(
+        took < WATCH_DELAY,
+        "answered in {took:?}, before the watch caught up"
+    );
+    assert_eq!(reviewed["allowed"], true, "{reviewed}");
+    assert_eq!(
+        audit_denies(&audited, "front"),
+        Vec::<&str>::new(),
+        "the audit lists no deny a review overturns"
+    );
+    assert!(
+        stand_in.object_gets() >= gets + 2,
+        "the review and the audit each confirmed with a GET"
     );
 }
