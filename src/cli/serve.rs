@@ -203,7 +203,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 client.clone(),
                 config,
             ));
-            let auditor = start_audit(&audit, &engine, &view, client);
+            let auditor = start_audit(&audit, &engine, &view, client, limits.confirm_budget);
             AppState::new(engine, view, limits).with_audit(auditor)
         };
         let server = Server::bind(server_config, state).await?;
@@ -218,11 +218,13 @@ fn start_audit(
     engine: &Arc<crate::rules::Engine>,
     view: &Arc<crate::cluster::live::LiveCluster>,
     client: kube::Client,
+    confirm_budget: Duration,
 ) -> Option<Arc<crate::audit::live::Auditor>> {
     use crate::audit::live::{AuditConfig, Auditor};
     let config = AuditConfig {
         interval: args.audit_interval,
         rate: args.audit_rate,
+        confirm_budget,
         ..AuditConfig::default()
     };
     let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;

@@ -1,6 +1,6 @@
-//! Answering one AdmissionReview: the envelope in, the admission function of the rules layer, the
-//! cluster look-ups it needs fetched under the deadline, the envelope out, metrics and one log
-//! line. No HTTP types here: bytes and a time budget in, the JSON answer (or the one-line reason
+//! Answering one AdmissionReview: the envelope in, the driver ([`crate::drive`]: the rules, the
+//! cluster look-ups they need and the confirmation of a cache-based deny, under the deadline),
+//! the envelope out, metrics and one log line. No HTTP types here: bytes and a time budget in, the JSON answer (or the one-line reason
 //! it cannot be answered) out.
 
 use std::time::{Duration, Instant};
