@@ -227,6 +227,129 @@ impl Cluster for Bounded<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::{ClusterState, ServicePortSummary, ServiceSummary};
+    use crate::rules::{Kind, ObjectInput, Operation, Requester, Ruling, Settings};
+
+    /// A watch cache (`cache`) and what the API server would say when asked to confirm.
+    struct Fake {
+        cache: ClusterState,
+        answer: Option<Result<Confirmed, String>>,
+    }
+
+    impl Cluster for Fake {
+        type Lookup = ClusterState;
+
+        fn lookup(
+            &self,
+            _: &str,
+            _: Vec<String>,
+            _: Instant,
+        ) -> impl Future<Output = Option<ClusterState>> + Send {
+            std::future::ready(Some(self.cache.clone()))
+        }
+
+        fn confirm(
+            &self,
+            _: Reads,
+            _: Instant,
+        ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+            std::future::ready(self.answer.clone())
+        }
+    }
+
+    fn node_port() -> ServiceSummary {
+        ServiceSummary {
+            service_type: "NodePort".into(),
+            ports: vec![ServicePortSummary {
+                name: None,
+                port: 80,
+                node_port: None,
+            }],
+            existed_lb_id: None,
+        }
+    }
+
+    /// A qcloud Ingress whose one backend is Service `shop/web`, driven against `cluster`.
+    fn drive_web(cluster: &Fake, endpoint: Endpoint) -> Driven<ClusterState> {
+        let object = serde_json::value::to_raw_value(&serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "front", "namespace": "shop",
+                         "annotations": {"kubernetes.io/ingress.class": "qcloud"}},
+            "spec": {"rules": [{"host": "a.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "ImplementationSpecific",
+                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}
+            ]}}]}
+        }))
+        .unwrap();
+        let input = AdmissionInput {
+            endpoint,
+            operation: Operation::Create,
+            kind: Kind::INGRESS_V1,
+            namespace: Some("shop"),
+            object: Some(ObjectInput::Text(&object)),
+            old_object: None,
+            requester: Requester::default(),
+        };
+        let engine = Engine::new(Settings::default()).unwrap();
+        let budget = Budget {
+            mutate_only_patches: true,
+            ..Budget::within(Duration::from_secs(5))
+        };
+        futures::executor::block_on(drive(&engine, input, cluster, budget))
+    }
+
+    /// The API server's answer for `shop/web`.
+    fn answer(web: Option<ServiceSummary>) -> Confirmed {
+        let mut confirmed = Confirmed::default();
+        confirmed
+            .services
+            .insert(("shop".into(), "web".into()), web);
+        confirmed
+    }
+
+    #[test]
+    fn a_deny_on_the_cache_stands_when_the_api_server_agrees_or_cannot_say() {
+        for (answer, confirmation) in [
+            (Some(Ok(answer(None))), Some(Confirmation::Upheld)),
+            (Some(Err("late".into())), Some(Confirmation::Failed)),
+            (None, None),
+        ] {
+            let cluster = Fake {
+                cache: ClusterState::default(),
+                answer,
+            };
+            let driven = drive_web(&cluster, Endpoint::Validate);
+            assert_eq!(driven.decision.ruling(), Ruling::Denied);
+            assert_eq!(driven.confirmation, confirmation);
+        }
+    }
+
+    #[test]
+    fn a_deny_the_api_server_contradicts_is_overturned() {
+        let cluster = Fake {
+            cache: ClusterState::default(),
+            answer: Some(Ok(answer(Some(node_port())))),
+        };
+        let driven = drive_web(&cluster, Endpoint::Validate);
+        assert_eq!(driven.decision.ruling(), Ruling::Allowed);
+        assert_eq!(driven.confirmation, Some(Confirmation::Overturned(1)));
+    }
+
+    #[test]
+    fn an_allowing_answer_and_mutate_ask_for_no_confirmation() {
+        let mut cache = ClusterState::default();
+        cache.insert_service("shop", "web", node_port());
+        let cluster = Fake {
+            cache,
+            answer: Some(Err("never asked".into())),
+        };
+        let allowed = drive_web(&cluster, Endpoint::Validate);
+        assert_eq!(allowed.decision.ruling(), Ruling::Allowed);
+        assert_eq!(allowed.confirmation, None);
+        let patched = drive_web(&cluster, Endpoint::Mutate);
+        assert!(patched.lookup.is_none(), "/mutate looks nothing up");
+    }
 
     #[test]
     fn a_confirmation_gets_its_budget_but_never_passes_the_deadline() {
