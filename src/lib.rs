@@ -3,6 +3,8 @@
 //!
 //! Floors, each using only those below it (docs/architecture.md; `tests/layers.rs` holds it):
 //! - front ends: [`cli`] over [`http`] (`serve`), [`check`], [`plan`] and [`certs`] (`dev-certs`);
+//! - [`drive`]: the one path from an object to a decision (first pass, look-ups, rules,
+//!   confirmation of a deny that rests on a cache) that every front end calls;
 //! - [`audit`]: the Ingresses a cluster already has, judged by the rules;
 //! - [`rules`]: the one admission function and every rule, pure functions from an Ingress and a
 //!   read-only cluster view to findings and patches;
@@ -15,6 +17,7 @@ pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod cluster;
+pub mod drive;
 pub mod http;
 pub mod ingress;
 pub mod plan;

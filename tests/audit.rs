@@ -50,6 +50,7 @@ async fn audit(stand_in: &StandIn) -> Audit {
         interval: Duration::from_secs(3600),
         rate: 100,
         debounce: Duration::from_millis(50),
+        ..AuditConfig::default()
     };
     let notified = Arc::new(Mutex::new(Vec::new()));
     let seen = notified.clone();

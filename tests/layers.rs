@@ -27,17 +27,26 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("ingress", &["text"]),
     ("cluster", &["ingress", "text"]),
     ("rules", &["cluster", "ingress", "text"]),
-    ("audit", &["rules", "cluster", "ingress", "text"]),
-    ("http", &["audit", "rules", "cluster", "ingress", "text"]),
-    ("check", &["rules", "cluster", "ingress", "text"]),
+    // The one path from an object to a decision, which every front end calls.
+    ("drive", &["rules", "cluster", "ingress", "text"]),
+    ("audit", &["drive", "rules", "cluster", "ingress", "text"]),
+    (
+        "http",
+        &["drive", "audit", "rules", "cluster", "ingress", "text"],
+    ),
+    ("check", &["drive", "rules", "cluster", "ingress", "text"]),
     // plan reads its inputs through check's reader (issue 23 moves that below both).
-    ("plan", &["check", "rules", "cluster", "ingress", "text"]),
+    (
+        "plan",
+        &["drive", "check", "rules", "cluster", "ingress", "text"],
+    ),
     // dev-certs; its test loads what it wrote with the HTTP layer's certificate loader.
     ("certs", &["http", "text"]),
     (
         "cli",
         &[
-            "http", "audit", "check", "plan", "certs", "rules", "cluster", "ingress", "text",
+            "http", "drive", "audit", "check", "plan", "certs", "rules", "cluster", "ingress",
+            "text",
         ],
     ),
 ];

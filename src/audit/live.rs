@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::value::RawValue;
 
 use super::{Entry, Report, entries, input};
+use crate::cluster::ClusterView;
 use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
 use crate::cluster::live::{AuditFeed, LiveCluster, SharedKey};
-use crate::cluster::{ClusterView, LookupRequest};
-use crate::rules::{Admission, Engine};
+use crate::drive::{Bounded, Budget, drive};
+use crate::rules::Engine;
 use crate::text::rfc3339;
 
 /// Told of an Ingress whose deny findings changed.
@@ -29,6 +30,8 @@ pub struct AuditConfig {
     pub rate: u32,
     /// Changes are gathered this long before they are judged.
     pub debounce: Duration,
+    /// Longest the confirmation of a deny that rests on the cache may take (`--confirm-budget`).
+    pub confirm_budget: Duration,
 }
 
 impl Default for AuditConfig {
@@ -37,6 +40,7 @@ impl Default for AuditConfig {
             interval: Duration::from_secs(600),
             rate: 200,
             debounce: Duration::from_secs(1),
+            confirm_budget: crate::drive::DEFAULT_CONFIRM_BUDGET,
         }
     }
 }
@@ -239,7 +243,11 @@ impl Auditor {
 
     async fn judge(&self, key: SharedKey, object: Option<Arc<RawValue>>) {
         let found = match object {
-            Some(object) => judge_live(&self.engine, &*self.view, &object, &key.0, &key.1).await,
+            Some(object) => {
+                let (engine, view) = (&self.engine, &*self.view);
+                let budget = self.config.confirm_budget;
+                judge_live(engine, view, &object, &key.0, &key.1, budget).await
+            }
             None => None,
         };
         let mut results = self.results();
@@ -281,26 +289,24 @@ fn denies(held: &[Held]) -> BTreeSet<(&'static str, Arc<str>)> {
         .collect()
 }
 
-/// One Ingress judged against the live view, its Secrets fetched first.
+/// One Ingress judged against the live view as a review would judge it, through the driver: its
+/// Secrets fetched first, and a deny that rests on the watch cache confirmed with the API server
+/// (within `confirm_budget`), so the audit does not list a deny a review of the same object
+/// would overturn.
 pub async fn judge_live(
     engine: &Engine,
     view: &dyn ClusterView,
     object: &RawValue,
     namespace: &str,
     name: &str,
+    confirm_budget: Duration,
 ) -> Option<Vec<Entry>> {
-    let pending = match engine.admit(input(object, namespace)) {
-        Admission::Pending(pending) => pending,
-        Admission::Decided(decision) => return entries(namespace, name, &decision),
+    let budget = Budget {
+        confirm: confirm_budget,
+        ..Budget::within(Duration::from_secs(5))
     };
-    let lookup = view
-        .lookup(LookupRequest {
-            namespace: namespace.to_owned(),
-            secret_names: pending.secret_names(),
-            deadline: std::time::Instant::now() + Duration::from_secs(5),
-        })
-        .await;
-    entries(namespace, name, &pending.decide(lookup.as_ref()))
+    let driven = drive(engine, input(object, namespace), &Bounded(view), budget).await;
+    entries(namespace, name, &driven.decision)
 }
 
 /// One pass over every qcloud Ingress of a synced live view (the `audit` command): those in
@@ -314,7 +320,8 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
         if namespace.is_some_and(|ns| ns != key.0) {
             continue;
         }
-        if let Some(found) = judge_live(engine, view, &object, &key.0, &key.1).await {
+        let budget = crate::drive::DEFAULT_CONFIRM_BUDGET;
+        if let Some(found) = judge_live(engine, view, &object, &key.0, &key.1, budget).await {
             report.ingresses += 1;
             report.findings.extend(found);
         }

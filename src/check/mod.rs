@@ -22,13 +22,13 @@ use serde_json::value::RawValue;
 use crate::cluster::{ClusterLookup, ClusterState};
 use crate::ingress;
 use crate::rules::{
-    Admission, AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Outcome,
-    Requester, Settings, Skip,
+    AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Outcome, Requester,
+    Ruling, Settings, Skip,
 };
 pub use output::{FileError, Format, Located, Note, Summary};
 use read::{Candidate, Inputs};
-use view::CheckView;
 pub use view::Unresolved;
+use view::{CheckView, InputsCluster};
 
 /// What `check` was asked to do.
 #[derive(Debug, Clone)]
@@ -235,23 +235,24 @@ impl Judge<'_> {
         locate_findings(candidate, subject.namespace, subject.name, decision, report);
     }
 
-    /// The admission function, with the live cluster's look-ups when there is one, and the
-    /// references the view could not follow.
+    /// The driver, with the live cluster's look-ups when there is one, and the references the
+    /// view could not follow.
     fn decide(
         &self,
         subject: &Subject<'_>,
         endpoint: Endpoint,
     ) -> (Decision, BTreeSet<Unresolved>) {
-        let pending = match self.engine.admit(subject.input(endpoint)) {
-            Admission::Decided(decision) => return (decision, BTreeSet::new()),
-            Admission::Pending(pending) => pending,
+        let cluster = InputsCluster {
+            inputs: self.state,
+            live: self.live,
+            namespace: subject.namespace,
+            name: subject.name,
         };
-        let live = self
-            .live
-            .map(|live| live.lookup(pending.namespace(), pending.secret_names()));
-        let view = CheckView::new(self.state, live, subject.namespace, subject.name);
-        let decision = pending.decide(&view);
-        (decision, view.unresolved())
+        let (decision, view) = cluster.judge(self.engine, subject.input(endpoint));
+        (
+            decision,
+            view.map(CheckView::unresolved).unwrap_or_default(),
+        )
     }
 }
 
@@ -272,13 +273,12 @@ pub(crate) fn undecodable(candidate: &Candidate, decision: &Decision) -> FileErr
 /// Adds a decision to the counts; false when it is not a judgement to report (an object that
 /// does not decode becomes an input error).
 fn count(candidate: &Candidate, decision: &Decision, report: &mut Report) -> bool {
-    match decision.outcome {
-        Outcome::Skipped(Skip::Exempt) => report.summary.exempt += 1,
-        Outcome::Denied if decision.findings.is_empty() => {
-            report.errors.push(undecodable(candidate, decision));
-            return false;
-        }
-        _ => {}
+    if decision.ruling() == Ruling::Refused {
+        report.errors.push(undecodable(candidate, decision));
+        return false;
+    }
+    if decision.outcome == Outcome::Skipped(Skip::Exempt) {
+        report.summary.exempt += 1;
     }
     if decision.reviewed {
         report.summary.ingresses += 1;

@@ -5,8 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
-use crate::cluster::{ClusterLookup, ClusterState, IngressSummary, SecretLookup, ServiceSummary};
+use crate::cluster::{
+    ClusterLookup, ClusterState, Confirmed, IngressSummary, Reads, SecretLookup, ServiceSummary,
+};
+use crate::rules::{AdmissionInput, Decision, Engine};
 
 /// A reference `check` could not follow: the object is not among its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,6 +36,54 @@ impl std::fmt::Display for Unresolved {
             Self::Secret { namespace, name } => write!(f, "Secret {namespace}/{name}"),
             Self::Clb { id } => write!(f, "the other users of CLB {id}"),
         }
+    }
+}
+
+/// The cluster `check` and `plan` hand the driver for one Ingress: its inputs, and the live
+/// cluster's look-up when there is one. It answers at once (the live look-up keeps its own
+/// timeout), and has nothing to confirm: without `--kubeconfig` the inputs are the whole truth,
+/// and with it `check` judges from the cache as it always has.
+pub struct InputsCluster<'a> {
+    pub inputs: &'a ClusterState,
+    pub live: Option<&'a dyn super::LiveCluster>,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> crate::drive::Cluster for InputsCluster<'a> {
+    type Lookup = CheckView<'a>;
+
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+        _deadline: Instant,
+    ) -> impl Future<Output = Option<Self::Lookup>> + Send {
+        let live = self.live.map(|live| live.lookup(namespace, secret_names));
+        let view = CheckView::new(self.inputs, live, self.namespace, self.name);
+        std::future::ready(Some(view))
+    }
+
+    fn confirm(
+        &self,
+        _reads: Reads,
+        _deadline: Instant,
+    ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+        std::future::ready(None)
+    }
+}
+
+impl InputsCluster<'_> {
+    /// The driver over this cluster: the decision, and the references the rules asked about
+    /// that it could not follow.
+    pub fn judge(
+        &self,
+        engine: &Engine,
+        input: AdmissionInput<'_>,
+    ) -> (Decision, Option<CheckView<'_>>) {
+        let budget = crate::drive::Budget::within(std::time::Duration::from_secs(10));
+        let driven = futures::executor::block_on(crate::drive::drive(engine, input, self, budget));
+        (driven.decision, driven.lookup)
     }
 }
 

@@ -99,6 +99,10 @@ pub struct LimitArgs {
     /// server sends no `?timeout=`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Live mode: longest a review waits for the API server to confirm the cached facts a deny
+    /// rests on (the review's deadline also applies); then the cache answers and the deny stands.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub confirm_budget: Duration,
     /// Time a client has to send request headers once it has started a request.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -129,6 +133,7 @@ impl LimitArgs {
             request_memory_budget,
             body_min_rate,
             request_timeout,
+            confirm_budget,
             header_read_timeout,
             idle_timeout,
             handshake_timeout,
@@ -147,6 +152,7 @@ impl LimitArgs {
             request_timeout,
             request_memory_budget,
             body_min_rate,
+            confirm_budget,
             ..crate::http::Limits::default()
         }
     }
@@ -228,7 +234,7 @@ fn live_state(
             client.clone(),
         ))
     });
-    let auditor = start_audit(audit, &engine, &view, client);
+    let auditor = start_audit(audit, &engine, &view, client, limits.confirm_budget);
     crate::http::AppState::new(engine, view, limits)
         .with_audit(auditor)
         .with_audit_access(access)
@@ -240,11 +246,13 @@ fn start_audit(
     engine: &Arc<crate::rules::Engine>,
     view: &Arc<crate::cluster::live::LiveCluster>,
     client: kube::Client,
+    confirm_budget: Duration,
 ) -> Option<Arc<crate::audit::live::Auditor>> {
     use crate::audit::live::{AuditConfig, Auditor};
     let config = AuditConfig {
         interval: args.audit_interval,
         rate: args.audit_rate,
+        confirm_budget,
         ..AuditConfig::default()
     };
     let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;

@@ -49,6 +49,29 @@ pub trait ClusterLookup: Send + Sync {
     }
 }
 
+/// A shared look-up reads as the one it shares (the live view hands out `Arc`s).
+impl<T: ClusterLookup + ?Sized> ClusterLookup for Arc<T> {
+    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
+        (**self).service(namespace, name)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
+        (**self).secret(namespace, name)
+    }
+
+    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
+        (**self).ingresses_on_lb(lb_id)
+    }
+
+    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
+        (**self).services_on_lb(lb_id)
+    }
+
+    fn is_complete(&self) -> bool {
+        (**self).is_complete()
+    }
+}
+
 /// What a review will look up on demand, so the view can fetch it before the rules run.
 #[derive(Debug, Clone)]
 pub struct LookupRequest {

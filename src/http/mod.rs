@@ -64,6 +64,9 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// Longest a body may pause, and the most time it can bank ahead by arriving fast.
     pub body_max_pause: Duration,
+    /// Longest a review waits for the API server to confirm the cached facts a deny rests on;
+    /// then the cache answers. Never past the review's own deadline.
+    pub confirm_budget: Duration,
 }
 
 impl Default for Limits {
@@ -76,6 +79,7 @@ impl Default for Limits {
             memory_wait: Duration::from_secs(1),
             body_min_rate: 64 * 1024,
             body_max_pause: Duration::from_secs(2),
+            confirm_budget: crate::drive::DEFAULT_CONFIRM_BUDGET,
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Answering one AdmissionReview: the envelope in, the admission function of the rules layer, the
-//! cluster look-ups it needs fetched under the deadline, the envelope out, metrics and one log
-//! line. No HTTP types here: bytes and a time budget in, the JSON answer (or the one-line reason
+//! Answering one AdmissionReview: the envelope in, the driver ([`crate::drive`]: the rules, the
+//! cluster look-ups they need and the confirmation of a cache-based deny, under the deadline),
+//! the envelope out, metrics and one log line. No HTTP types here: bytes and a time budget in, the JSON answer (or the one-line reason
 //! it cannot be answered) out.
 
 use std::time::{Duration, Instant};
@@ -10,12 +10,10 @@ use super::envelope::{
     self, AdmissionRequest, MutatingResponse, ReviewResponse, Unreadable, ValidatingResponse,
 };
 use super::metrics::ReviewLabels;
-use crate::cluster::{ClusterLookup, LookupRequest, Reads, Recording};
+use crate::drive::{Bounded, Budget, Confirmation, drive};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
-use crate::rules::{
-    Admission, AdmissionInput, Decision, Operation, Outcome, Pending, Requester, Severity,
-};
+use crate::rules::{AdmissionInput, Decision, Operation, Outcome, Requester, Ruling};
 
 /// Time kept back from the API server's budget for encoding and the trip back.
 pub fn deadline_margin(budget: Duration) -> Duration {
@@ -87,7 +85,7 @@ fn validating_answer(uid: &str, decision: &Decision) -> ValidatingResponse {
 
 /// A deny no rule made: the request or its object could not be read.
 fn refused(decision: &Decision) -> bool {
-    decision.findings.is_empty() && !decision.allowed()
+    decision.ruling() == Ruling::Refused
 }
 
 /// The mutating webhook's answer: allowed, with the canonicalising patch and one warning per
@@ -117,7 +115,7 @@ fn answered(endpoint: Endpoint, decision: &Decision) -> &'static str {
     }
 }
 
-/// The admission function, with the cluster facts it reads fetched within the deadline.
+/// The driver, over the cluster view, within the deadline and the confirmation budget.
 async fn decide(
     state: &AppState,
     endpoint: Endpoint,
@@ -141,81 +139,29 @@ async fn decide(
             groups: &request.user_info.groups,
         },
     };
-    let pending = match state.engine.admit(input) {
-        Admission::Decided(decision) => return decision,
+    let budget = Budget {
+        deadline,
+        confirm: state.limits.confirm_budget,
         // /mutate only patches: the rules, and the look-ups they need, are /validate's.
-        Admission::Pending(pending) if endpoint == Endpoint::Mutate => return pending.patch_only(),
-        Admission::Pending(pending) => pending,
+        mutate_only_patches: true,
     };
-    let lookup = state.cluster.lookup(LookupRequest {
-        namespace: pending.namespace().to_owned(),
-        secret_names: pending.secret_names(),
-        deadline,
-    });
-    let Ok(lookup) = tokio::time::timeout_at(deadline.into(), lookup).await else {
-        tracing::warn!(uid = %request.uid, "cluster view did not answer before the deadline");
-        return pending.unchecked();
-    };
-    let recording = Recording::new(lookup.as_ref());
-    let decision = pending.decide(&recording);
-    if !rests_on_cache(&decision) {
-        return decision;
-    }
-    confirmed(
-        state,
-        &pending,
-        lookup.as_ref(),
-        recording.into_reads(),
-        decision,
-        deadline,
+    let driven = drive(
+        &state.engine,
+        input,
+        &Bounded(state.cluster.as_ref()),
+        budget,
     )
-    .await
-}
-
-/// A deny with a finding of a rule that read the watch cache, which trails the API server.
-fn rests_on_cache(decision: &Decision) -> bool {
-    !decision.allowed()
-        && decision
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Deny && f.rule.reads_cache)
-}
-
-/// The decision once the API server has confirmed (or corrected) the cached facts the deny rests
-/// on; the cached one when it cannot answer in time.
-async fn confirmed(
-    state: &AppState,
-    pending: &Pending<'_>,
-    cache: &dyn ClusterLookup,
-    reads: Reads,
-    cached: Decision,
-    deadline: Instant,
-) -> Decision {
-    let answer = tokio::time::timeout_at(deadline.into(), state.cluster.confirm(reads, deadline));
-    let confirmed = match answer.await {
-        Ok(Some(Ok(confirmed))) => confirmed,
-        // Offline: the files are the whole truth, nothing to doubt.
-        Ok(None) => return cached,
-        Ok(Some(Err(_))) | Err(_) => {
-            state.metrics.observe_confirmation("failed", 0);
-            return cached;
-        }
-    };
-    let decision = pending.decide(&confirmed.over(cache));
-    let denies = |d: &Decision| {
-        d.findings
-            .iter()
-            .filter(|f| f.severity == Severity::Deny)
-            .count()
-    };
-    let overturned = denies(&cached).saturating_sub(denies(&decision));
-    let outcome = if overturned > 0 {
-        "overturned"
-    } else {
-        "upheld"
-    };
-    state.metrics.observe_confirmation(outcome, overturned);
-    decision
+    .await;
+    if let Some(confirmation) = driven.confirmation {
+        let overturned = match confirmation {
+            Confirmation::Overturned(findings) => findings,
+            Confirmation::Upheld | Confirmation::Failed => 0,
+        };
+        state
+            .metrics
+            .observe_confirmation(confirmation.as_str(), overturned);
+    }
+    driven.decision
 }
 
 /// Metrics and the one log line of a review: never objects, never Secret data.

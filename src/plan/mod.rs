@@ -19,12 +19,12 @@ use serde_json::Value;
 
 use crate::check::output::FileError;
 use crate::check::read::{Candidate, Inputs};
-use crate::check::view::CheckView;
+use crate::check::view::{CheckView, InputsCluster};
 use crate::check::{LiveCluster, Subject, Unresolved, UnresolvedAt};
 use crate::cluster::ClusterState;
 use crate::ingress::{self, DecodedIngress};
 use crate::rules::{
-    Admission, Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Settings, Skip,
+    Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Ruling, Settings, Skip,
 };
 pub use build::{
     Binds, CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan,
@@ -227,17 +227,17 @@ impl Planner<'_> {
             input.operation = Operation::Update;
             input.old_object = Some(ObjectInput::Text(raw));
         }
-        let pending = match self.engine.admit(input) {
-            Admission::Pending(pending) => pending,
-            Admission::Decided(decision) => {
-                return self.decided(state, candidate, &subject, &decision, report);
-            }
+        let cluster = InputsCluster {
+            inputs: state,
+            live: self.live,
+            namespace: subject.namespace,
+            name: subject.name,
         };
-        let lookup = self
-            .live
-            .map(|live| live.lookup(pending.namespace(), pending.secret_names()));
-        let view = CheckView::new(state, lookup, subject.namespace, subject.name);
-        let decision = pending.decide(&view);
+        let (decision, view) = cluster.judge(self.engine, input);
+        let Some(view) = view else {
+            // Decided without the cluster.
+            return self.decided(state, candidate, &subject, &decision, report);
+        };
         let plan = self.build(candidate, &subject, &decision, old, &view);
         let unresolved = view.unresolved();
         record(report, candidate, &subject, unresolved, &decision);
@@ -261,7 +261,7 @@ impl Planner<'_> {
                 report.summary.ingresses += usize::from(plan.is_some());
                 plan
             }
-            Outcome::Denied if decision.findings.is_empty() => {
+            _ if decision.ruling() == Ruling::Refused => {
                 report
                     .errors
                     .push(crate::check::undecodable(candidate, decision));

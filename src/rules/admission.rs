@@ -135,6 +135,17 @@ impl Outcome {
     }
 }
 
+/// What became of the object, plainly: every front end reads this rather than working it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ruling {
+    /// Let through: judged (with or without warnings), skipped, or exempt.
+    Allowed,
+    /// Denied by the rules; the findings say why.
+    Denied,
+    /// Denied without a rule's finding: the request or its object could not be read.
+    Refused,
+}
+
 /// The answer to one admission request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -190,6 +201,15 @@ impl Decision {
 
     pub fn allowed(&self) -> bool {
         self.outcome != Outcome::Denied
+    }
+
+    /// Allowed, denied with findings, or refused.
+    pub fn ruling(&self) -> Ruling {
+        match self.outcome {
+            Outcome::Denied if self.findings.is_empty() => Ruling::Refused,
+            Outcome::Denied => Ruling::Denied,
+            _ => Ruling::Allowed,
+        }
     }
 
     /// What the Ingress's skip annotation skipped (empty when nothing).
@@ -518,6 +538,15 @@ mod tests {
             missing.deny_message.as_deref(),
             Some("request.object is missing")
         );
+    }
+
+    #[test]
+    fn the_ruling_says_allowed_denied_with_findings_or_refused() {
+        assert_eq!(http().decide().ruling(), Ruling::Allowed);
+        assert_eq!(bad_host().decide().ruling(), Ruling::Denied);
+        let unreadable = http().set("/spec/rules", json!("nope")).decide();
+        assert_eq!(unreadable.ruling(), Ruling::Refused);
+        assert_eq!(Decision::skipped(Skip::Exempt).ruling(), Ruling::Allowed);
     }
 
     #[test]

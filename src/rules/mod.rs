@@ -23,7 +23,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use crate::cluster::ClusterLookup;
 use crate::ingress::IngressVersion;
 pub use admission::{
-    Admission, AdmissionInput, Decision, Endpoint, Kind, ObjectInput, Outcome, Pending, Skip,
+    Admission, AdmissionInput, Decision, Endpoint, Kind, ObjectInput, Outcome, Pending, Ruling,
+    Skip,
 };
 pub use catalogue::Rule;
 use catalogue::{Check, RULES};

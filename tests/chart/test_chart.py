@@ -340,6 +340,7 @@ class Workload(unittest.TestCase):
             "--log-format=json",
             "--audit-interval=10m",
             "--audit-rate=200",
+            "--confirm-budget=1s",
             "--request-memory-budget=67108864",
         ])
         cli = "".join(p.read_text() for p in sorted((ROOT / "src" / "cli").glob("*.rs")))

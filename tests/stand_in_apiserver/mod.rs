@@ -13,7 +13,9 @@
 //! - `GET` of one Secret by name (404 Status when missing), optionally slowed down;
 //! - `GET` of one Service or Ingress by name, which always sees the latest write, while watch
 //!   events can be held back ([`StandIn::set_watch_delay`]): a watch trails the API server, as
-//!   the real one's does, by milliseconds or (behind a busy apiserver) seconds.
+//!   the real one's does, by milliseconds or (behind a busy apiserver) seconds. These GETs can
+//!   be held back too ([`StandIn::set_object_get_delay`]): an API server that takes the request
+//!   and does not answer.
 //!
 //! - `POST` of an Event (the audit's `--audit-events`): stored by name, 409 `AlreadyExists` for a
 //!   name already taken, as the API server answers a create.
@@ -121,6 +123,9 @@ struct Store {
     watch_delay: Duration,
     /// Single-object GETs of Services and Ingresses served.
     object_gets: u64,
+    /// Single-object GETs of Services and Ingresses are answered this long after they arrive
+    /// (a long one plays an API server that accepts a request and never answers).
+    object_get_delay: Duration,
     /// Events created, by (namespace, name).
     events: BTreeMap<(String, String), Value>,
     /// Event creates refused because the name was taken.
@@ -386,6 +391,12 @@ current-context: stand-in
     }
 
     /// Single-object GETs of Services and Ingresses served so far.
+    /// Answers single-object GETs of Services and Ingresses only after `delay`; watches, lists
+    /// and Secret reads are not slowed.
+    pub fn set_object_get_delay(&self, delay: Duration) {
+        self.inner.store.lock().unwrap().object_get_delay = delay;
+    }
+
     pub fn object_gets(&self) -> u64 {
         self.inner.store.lock().unwrap().object_gets
     }
@@ -690,20 +701,25 @@ async fn get_service(
     State(inner): State<Arc<Inner>>,
     UrlPath((namespace, name)): UrlPath<(String, String)>,
 ) -> Response {
-    get_object(&inner, SERVICES, &(namespace, name))
+    get_object(&inner, SERVICES, &(namespace, name)).await
 }
 
 async fn get_ingress(
     State(inner): State<Arc<Inner>>,
     UrlPath((namespace, name)): UrlPath<(String, String)>,
 ) -> Response {
-    get_object(&inner, INGRESSES, &(namespace, name))
+    get_object(&inner, INGRESSES, &(namespace, name)).await
 }
 
 /// The object as last written, or a 404 Status, as the API server answers a GET.
-fn get_object(inner: &Inner, resource: &'static str, key: &(String, String)) -> Response {
+async fn get_object(inner: &Inner, resource: &'static str, key: &(String, String)) -> Response {
+    let delay = {
+        let mut store = inner.store.lock().unwrap();
+        store.object_gets += 1;
+        store.object_get_delay
+    };
+    tokio::time::sleep(delay).await;
     let mut store = inner.store.lock().unwrap();
-    store.object_gets += 1;
     match store.collection(resource).objects.get(key) {
         Some(object) => {
             ([("content-type", "application/json")], object.to_string()).into_response()
