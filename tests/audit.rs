@@ -184,33 +184,8 @@ async fn serve(
     dir: &std::path::Path,
     audit_args: &[&str],
 ) -> (common::KillOnDrop, u16) {
-    let certs = common::test_certs();
-    std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
-    std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
-    let admin_port = common::free_port();
-    let child = common::KillOnDrop(
-        std::process::Command::new(BIN)
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{}", common::free_port())])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .arg("--tls-cert")
-            .arg(dir.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(dir.join("tls.key"))
-            .arg("--kubeconfig")
-            .arg(stand_in.kubeconfig(dir))
-            .args(audit_args)
-            .env_remove("KUBECONFIG")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while admin_get(admin_port, "/readyz").await.0 != 200 {
-        assert!(Instant::now() < give_up, "the binary did not get ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, admin_port)
+    let binary = common::LiveBinary::start(&stand_in.kubeconfig(dir), dir, audit_args).await;
+    (binary.child, binary.admin_port)
 }
 
 /// The bearer token [`cluster_with_one_bad_ingress`] lets read `/audit`.

@@ -8,6 +8,7 @@
     reason = "tests: a failed set-up is a failed test"
 )]
 
+mod common;
 mod stand_in_apiserver;
 
 use std::sync::Arc;
@@ -470,4 +471,69 @@ async fn one_review_reads_a_bounded_number_of_secrets() {
         panic!("{:?}", answer.secret("demo", "s-2999"));
     };
     assert_eq!(why, "not read: one review reads at most 64 Secrets");
+}
+
+/// The real binary, live on the stand-in: one review naming 3,000 Secrets (and a few names no
+/// Secret can have) makes at most MAX_SECRETS_PER_REVIEW GETs, none for the bad names, and is
+/// answered without a deny for the Secrets it did not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_naming_thousands_of_secrets_is_a_bounded_number_of_gets() {
+    use qcloud_ingress_webhook::cluster::live::MAX_SECRETS_PER_REVIEW;
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("demo", "web", 80));
+    let dir = tempfile::tempdir().unwrap();
+    let binary = common::LiveBinary::start(&stand_in.kubeconfig(dir.path()), dir.path(), &[]).await;
+
+    let mut object = ingress("demo", "many-certs", "www.example.com", "web", None);
+    let mut tls: Vec<serde_json::Value> = (0..3000)
+        .map(|i| serde_json::json!({"secretName": format!("s-{i}")}))
+        .collect();
+    for bad in ["../../kube-system/secrets/victim", "victim?x=1"] {
+        tls.insert(
+            0,
+            serde_json::json!({"hosts": ["www.example.com"], "secretName": bad}),
+        );
+    }
+    object["spec"]["tls"] = serde_json::Value::Array(tls);
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "7f0b2c1e-3000-4a3c-9d5e-000000000001",
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "namespace": "demo", "operation": "CREATE",
+            "userInfo": {"username": "dev"}, "object": object}
+    });
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], binary.port));
+    let client = common::client_for(&binary.certs, addr);
+    let url = format!(
+        "https://{}:{}/validate?timeout=10s",
+        common::SERVICE_HOST,
+        binary.port
+    );
+    let answer: serde_json::Value = client
+        .post(&url)
+        .json(&review)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert!(
+        stand_in.secret_gets() <= u64::try_from(MAX_SECRETS_PER_REVIEW).unwrap(),
+        "{} GETs",
+        stand_in.secret_gets()
+    );
+    let read = stand_in.secret_get_names();
+    assert!(
+        read.iter().all(|(ns, name)| ns == "demo" && name.starts_with("s-")),
+        "{read:?}"
+    );
+    // Denied only for what was read and missing, and for the names no Secret can have.
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("[tls-secret-name]"), "{answer}");
+    assert!(!message.contains("not read"), "{answer}");
 }

@@ -516,3 +516,57 @@ pub async fn command_json(
     .await
     .unwrap()
 }
+
+/// The real binary's `serve` in live mode on the cluster of `kubeconfig`, with `args`.
+pub struct LiveBinary {
+    pub child: KillOnDrop,
+    pub port: u16,
+    pub admin_port: u16,
+    pub certs: DevCerts,
+}
+
+impl LiveBinary {
+    /// Starts it (certificates written into `dir`) and waits until `/readyz` answers 200.
+    pub async fn start(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
+        let certs = test_certs();
+        std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
+        std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
+        let (port, admin_port) = (free_port(), free_port());
+        let child = KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
+                .arg("serve")
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+                .arg("--tls-cert")
+                .arg(dir.join("tls.crt"))
+                .arg("--tls-key")
+                .arg(dir.join("tls.key"))
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args(args)
+                .env_remove("KUBECONFIG")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        let ready = format!("http://127.0.0.1:{admin_port}/readyz");
+        loop {
+            let status = reqwest::get(&ready).await.map(|r| r.status().as_u16());
+            if status.ok() == Some(200) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the binary did not get ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            port,
+            admin_port,
+            certs,
+        }
+    }
+}

@@ -119,6 +119,8 @@ struct Store {
     pages: HashMap<String, u64>,
     watches: HashMap<String, u64>,
     secret_gets: u64,
+    /// (namespace, name) of every Secret GET, in order.
+    secret_get_names: Vec<(String, String)>,
     /// Live watch events reach clients this long after their write.
     watch_delay: Duration,
     /// Single-object GETs of Services and Ingresses served.
@@ -402,6 +404,11 @@ current-context: stand-in
     }
 
     /// The Events created so far.
+    /// (namespace, name) of every Secret GET served, in order.
+    pub fn secret_get_names(&self) -> Vec<(String, String)> {
+        self.inner.store.lock().unwrap().secret_get_names.clone()
+    }
+
     /// A bearer token the stand-in authenticates as `user`.
     pub fn add_token(&self, token: &str, user: &str) {
         let mut store = self.inner.store.lock().unwrap();
@@ -775,6 +782,9 @@ async fn get_secret(
     let delay = {
         let mut store = inner.store.lock().unwrap();
         store.secret_gets += 1;
+        store
+            .secret_get_names
+            .push((namespace.clone(), name.clone()));
         store.secret_delay
     };
     tokio::time::sleep(delay).await;
