@@ -527,7 +527,8 @@ async fn a_review_naming_thousands_of_secrets_is_a_bounded_number_of_gets() {
     );
     let read = stand_in.secret_get_names();
     assert!(
-        read.iter().all(|(ns, name)| ns == "demo" && name.starts_with("s-")),
+        read.iter()
+            .all(|(ns, name)| ns == "demo" && name.starts_with("s-")),
         "{read:?}"
     );
     // Denied only for what was read and missing, and for the names no Secret can have.
