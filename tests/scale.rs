@@ -132,29 +132,19 @@ fn binary() -> String {
 
 impl Webhook {
     fn start(dir: &Path, args: &[String]) -> Self {
-        let certs = common::test_certs();
-        std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
-        std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
         let (port, admin_port) = (common::free_port(), common::free_port());
         let log = dir.join("webhook.log");
-        let mut command = if std::env::var_os("SCALE_PIN").is_some() {
+        let program = if std::env::var_os("SCALE_PIN").is_some() {
             let mut c = Command::new("taskset");
             c.args(["-c", "0"]).arg(binary());
             c
         } else {
             Command::new(binary())
         };
+        let (mut command, certs) = common::serve_command(program, dir, port, admin_port);
         command
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .arg("--tls-cert")
-            .arg(dir.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(dir.join("tls.key"))
             .args(["--log-format", "json"])
             .args(args)
-            .env_remove("KUBECONFIG")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null());
         let child = common::KillOnDrop(command.spawn().unwrap());

@@ -52,18 +52,7 @@ pub fn certified_key_from_pem(
     cert_path: &Path,
     key_path: &Path,
 ) -> Result<CertifiedKey, TlsError> {
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: cert_path.to_owned(),
-            message: format!("bad PEM certificate: {e}"),
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::Pem {
-            path: cert_path.to_owned(),
-            message: "no CERTIFICATE block".into(),
-        });
-    }
+    let chain = pem_certificates(cert_pem, cert_path)?;
     let mut keys = PrivateKeyDer::pem_slice_iter(key_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Pem {
@@ -189,25 +178,30 @@ pub fn server_config(
     Ok(config)
 }
 
+/// The CERTIFICATE blocks of PEM text read from `path`: at least one.
+fn pem_certificates(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            message: format!("bad PEM certificate: {e}"),
+        })?;
+    if certificates.is_empty() {
+        return Err(TlsError::Pem {
+            path: path.to_owned(),
+            message: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(certificates)
+}
+
 /// The CA certificates in a PEM file (`--client-ca`): at least one.
 pub fn load_client_cas(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = std::fs::read(path).map_err(|e| TlsError::Read {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    let cas = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: path.to_owned(),
-            message: format!("bad PEM certificate: {e}"),
-        })?;
-    if cas.is_empty() {
-        return Err(TlsError::Pem {
-            path: path.to_owned(),
-            message: "no CERTIFICATE block".into(),
-        });
-    }
-    Ok(cas)
+    pem_certificates(&pem, path)
 }
 
 /// What one reload check did.

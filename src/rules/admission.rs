@@ -223,13 +223,7 @@ impl Decision {
 
     /// The rule ids of the findings, once each, in order.
     pub fn rule_ids(&self) -> Vec<&'static str> {
-        let mut ids: Vec<&'static str> = Vec::new();
-        for finding in &self.findings {
-            if !ids.contains(&finding.rule.id) {
-                ids.push(finding.rule.id);
-            }
-        }
-        ids
+        super::rule_ids(&self.findings)
     }
 }
 

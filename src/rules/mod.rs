@@ -165,13 +165,7 @@ impl SkippedFindings {
 
     /// The rule ids, once each, in order.
     pub fn rule_ids(&self) -> Vec<&'static str> {
-        let mut ids: Vec<&'static str> = Vec::new();
-        for finding in &self.findings {
-            if !ids.contains(&finding.rule.id) {
-                ids.push(finding.rule.id);
-            }
-        }
-        ids
+        rule_ids(&self.findings)
     }
 
     /// `host-grammar,https-only: legacy hosts, see OPS-12`, at most 512 characters (the
@@ -183,6 +177,17 @@ impl SkippedFindings {
         let line = format!("{}: {}", self.rule_ids().join(","), self.reason);
         crate::text::shorten(&line, 512)
     }
+}
+
+/// The rule ids of `findings`, once each, in order.
+pub(crate) fn rule_ids(findings: &[Finding]) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for finding in findings {
+        if !ids.contains(&finding.rule.id) {
+            ids.push(finding.rule.id);
+        }
+    }
+    ids
 }
 
 /// What every front end says of a finding the Ingress's skip annotation skipped, in place of

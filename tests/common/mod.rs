@@ -517,6 +517,30 @@ pub async fn command_json(
     .unwrap()
 }
 
+/// `command` (the binary, or a wrapper that runs it) with `serve` on loopback `port` and
+/// `admin_port` and a fresh test certificate written into `dir`: the arguments every test that
+/// runs the binary's server gives it.
+pub fn serve_command(
+    mut command: std::process::Command,
+    dir: &std::path::Path,
+    port: u16,
+    admin_port: u16,
+) -> (std::process::Command, DevCerts) {
+    let certs = test_certs();
+    std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
+    std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
+    command
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .env_remove("KUBECONFIG");
+    (command, certs)
+}
+
 /// The real binary's `serve` in live mode on the cluster of `kubeconfig`, with `args`.
 pub struct LiveBinary {
     pub child: KillOnDrop,
@@ -528,23 +552,18 @@ pub struct LiveBinary {
 impl LiveBinary {
     /// Starts it (certificates written into `dir`) and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
-        let certs = test_certs();
-        std::fs::write(dir.join("tls.crt"), &certs.cert_pem).unwrap();
-        std::fs::write(dir.join("tls.key"), &certs.key_pem).unwrap();
         let (port, admin_port) = (free_port(), free_port());
+        let (mut command, certs) = serve_command(
+            std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook")),
+            dir,
+            port,
+            admin_port,
+        );
         let child = KillOnDrop(
-            std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
-                .arg("serve")
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-                .arg("--tls-cert")
-                .arg(dir.join("tls.crt"))
-                .arg("--tls-key")
-                .arg(dir.join("tls.key"))
+            command
                 .arg("--kubeconfig")
                 .arg(kubeconfig)
                 .args(args)
-                .env_remove("KUBECONFIG")
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap(),
