@@ -407,27 +407,16 @@ pub fn cross_region(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Length of the part after the prefix in every VPC and subnet id Tencent documents
-/// (`vpc-646vhcjj`, `subnet-3swgntkk`).
-const RESOURCE_ID_LEN: usize = 8;
-
-/// What is wrong with a `prefix` + 8 lowercase letters or digits id, and whether the value
-/// cannot be an id at all (rather than having another length).
-fn resource_id_problem(value: &str, prefix: &str) -> Option<(String, bool)> {
-    let rest = value.strip_prefix(prefix).unwrap_or_default();
-    let charset = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if rest.is_empty() || !rest.chars().all(charset) {
-        Some((format!("{value:?} is not a {prefix}xxxxxxxx id"), true))
-    } else if rest.len() == RESOURCE_ID_LEN {
-        None
-    } else {
-        let problem = format!(
-            "{value:?} has {} characters after {prefix}; ids have {RESOURCE_ID_LEN}",
-            rest.len()
-        );
-        Some((problem, false))
-    }
-}
+const SUBNET_ID_FORM: super::IdForm = super::IdForm {
+    prefix: "subnet-",
+    id: "subnet-xxxxxxxx id",
+    ids: "ids",
+};
+const VPC_ID_FORM: super::IdForm = super::IdForm {
+    prefix: "vpc-",
+    id: "vpc-xxxxxxxx id",
+    ids: "ids",
+};
 
 /// subnetId makes TKE create an internal CLB in that subnet; a value that cannot be a subnet id
 /// fails with E4091, and beside existLbId it does nothing (TKE creates no CLB; the model lists
@@ -450,12 +439,7 @@ pub fn subnet_id(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         });
         return;
     }
-    if let Some((problem, not_an_id)) = resource_id_problem(value, "subnet-") {
-        let severity = if not_an_id {
-            Severity::Deny
-        } else {
-            Severity::Warn
-        };
+    if let Some((problem, severity)) = SUBNET_ID_FORM.problem(value) {
         out.push(
             Finding::new(
                 &c::SUBNET_ID,
@@ -471,7 +455,7 @@ pub fn subnet_id(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// cross-vpc-id and cross-region-id name a VPC and a region (docs/tke-behaviour.md §2.4).
 pub fn cross_region_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let vpc = ctx.annotation(keys::CROSS_VPC_ID);
-    if let Some((problem, _)) = vpc.and_then(|v| resource_id_problem(v, "vpc-")) {
+    if let Some((problem, _)) = vpc.and_then(|v| VPC_ID_FORM.problem(v)) {
         out.push(Finding::new(
             &c::CROSS_REGION_FORMAT,
             annotation_field(keys::CROSS_VPC_ID),

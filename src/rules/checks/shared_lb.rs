@@ -30,33 +30,20 @@ fn grouped_with(ctx: &Ctx<'_>, other: &IngressSummary) -> bool {
     ctx.is_true(keys::ENABLE_GROUP) && other.enable_group
 }
 
-/// Length of the part after `lb-` in every CLB id Tencent documents (`lb-6swtxxxx`).
-const CLB_ID_LEN: usize = 8;
-
 /// A placeholder (`lb-********`, `<your-clb-id>`) or a typo is not a CLB TKE can find (E4018).
 /// Only a value that cannot be an id denies; one of another length only warns, since the id
 /// format is shown by example, not specified.
 pub fn exist_lb_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let Some(value) = ctx.annotation(keys::EXIST_LB_ID) else {
-        return;
+    const CLB_ID: super::IdForm = super::IdForm {
+        prefix: "lb-",
+        id: "CLB id",
+        ids: "CLB ids",
     };
-    let id = value.strip_prefix("lb-").unwrap_or_default();
-    let charset = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let (problem, severity) = if id.is_empty() || !id.chars().all(charset) {
-        (
-            format!("{value:?} is not a CLB id"),
-            crate::rules::Severity::Deny,
-        )
-    } else if id.len() == CLB_ID_LEN {
+    let Some((problem, severity)) = ctx
+        .annotation(keys::EXIST_LB_ID)
+        .and_then(|value| CLB_ID.problem(value))
+    else {
         return;
-    } else {
-        (
-            format!(
-                "{value:?} has {} characters after lb-; CLB ids have {CLB_ID_LEN}",
-                id.len()
-            ),
-            crate::rules::Severity::Warn,
-        )
     };
     out.push(
         Finding::new(
