@@ -71,6 +71,8 @@ pub struct Ctx<'a> {
     /// The backend Services, looked up once per review by the first rule that reads them
     /// (`checks::backends`).
     pub services: OnceCell<Services>,
+    /// What TKE builds, made on the first rule that asks (most Ingresses need it for no rule).
+    clb: OnceCell<Clb>,
 }
 
 /// The Services the backend references name, each looked up once.
@@ -141,6 +143,7 @@ impl<'a> Ctx<'a> {
             cluster,
             direct_access_by_default: false,
             services: OnceCell::new(),
+            clb: OnceCell::new(),
         }
     }
 
@@ -192,8 +195,9 @@ impl<'a> Ctx<'a> {
 
     /// What TKE builds (the model `plan` prints), from the layout and the schema-valid JSON
     /// annotations the rules read.
-    pub fn clb(&self) -> Clb {
-        Clb::build(self.ingress, &self.layout, &|key| self.json(key).cloned())
+    pub fn clb(&self) -> &Clb {
+        self.clb
+            .get_or_init(|| Clb::build(self.ingress, &self.layout, &|key| self.json(key).cloned()))
     }
 }
 

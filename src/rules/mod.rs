@@ -353,7 +353,7 @@ impl Engine {
             ingress,
             old: None,
         };
-        Ctx::new(subject, parsed, &nothing).clb()
+        Ctx::new(subject, parsed, &nothing).clb().clone()
     }
 
     /// Every rule's findings with the settings applied, in catalogue order (JSON schema findings

@@ -379,6 +379,14 @@ fn certain(ctx: &Ctx<'_>, redirect: &Redirect) -> bool {
 /// prints) keeps the CLB's limits: no redirect to itself, one target per source, no chains.
 /// Denied where the model is certain of every redirect involved; warned otherwise.
 pub fn redirect_graph(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    // Most Ingresses have no redirect: the model is not built for them.
+    let may_redirect = ctx.is_true(keys::AUTO_REWRITE)
+        || (ctx.layout.http_entries.iter())
+            .chain(&ctx.layout.https_entries)
+            .any(|e| e.is_redirect);
+    if !may_redirect {
+        return;
+    }
     let clb = ctx.clb();
     let mut said: Vec<(String, String)> = Vec::new();
     for (index, redirect) in clb.redirects.iter().enumerate() {
