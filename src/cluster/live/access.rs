@@ -31,12 +31,17 @@ pub enum Access {
 
 /// How long an answer is reused for the same token and path.
 const ANSWER_TTL: Duration = Duration::from_secs(60);
-/// Above this many kept answers, expired ones are dropped on the next insert.
-const SWEEP_AT: usize = 1024;
+/// At most this many answers are kept: expired ones are dropped first, and when all are fresh
+/// (a caller sending a new token every time) new ones are not kept.
+const MAX_ANSWERS: usize = 1024;
+/// At most this many callers are being reviewed at once; another gets 503 at once. Every new
+/// token costs the API server two requests, so a caller cycling tokens must not multiply them.
+const MAX_REVIEWS_IN_FLIGHT: usize = 4;
 
 pub struct AccessReviewer {
     client: kube::Client,
     answers: Mutex<HashMap<(String, String), (Instant, Access)>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for AccessReviewer {
@@ -50,6 +55,7 @@ impl AccessReviewer {
         Self {
             client,
             answers: Mutex::default(),
+            in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
         }
     }
 
@@ -59,13 +65,18 @@ impl AccessReviewer {
         if let Some(access) = self.cached(&key) {
             return access;
         }
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return Access::Unavailable("too many access reviews in flight".into());
+        };
         let access = self.ask(token, path).await;
         if !matches!(access, Access::Unavailable(_)) {
             let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-            if answers.len() >= SWEEP_AT {
+            if answers.len() >= MAX_ANSWERS {
                 answers.retain(|_, (at, _)| at.elapsed() < ANSWER_TTL);
             }
-            answers.insert(key, (Instant::now(), access.clone()));
+            if answers.len() < MAX_ANSWERS {
+                answers.insert(key, (Instant::now(), access.clone()));
+            }
         }
         access
     }
