@@ -80,7 +80,7 @@ fn bytes_per_object() {
                     port: 80,
                     node_port: Some(30_080),
                 }],
-                existed_lb_id: None,
+                ..ServiceSummary::default()
             };
             s.insert_service(&ns(i), &format!("app-{i}"), summary);
         }),

@@ -155,7 +155,7 @@ pub async fn drive<C: Cluster>(
         None => (cached, None),
         Some(Err(_)) => (cached, Some(Confirmation::Failed)),
         Some(Ok(confirmed)) => {
-            let decision = pending.decide(&confirmed.over(&lookup));
+            let decision = pending.decide(&Recording::confirmed_by(&lookup, &confirmed));
             let overturned = denies(&cached).saturating_sub(denies(&decision));
             let confirmation = if overturned > 0 {
                 Confirmation::Overturned(overturned)
@@ -265,7 +265,7 @@ mod tests {
                 port: 80,
                 node_port: None,
             }],
-            existed_lb_id: None,
+            ..ServiceSummary::default()
         }
     }
 

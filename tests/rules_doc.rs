@@ -531,7 +531,7 @@ mod examples {
                         port: 80,
                         node_port: None,
                     }],
-                    existed_lb_id: None,
+                    ..ServiceSummary::default()
                 },
             );
         }

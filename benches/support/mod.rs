@@ -188,7 +188,7 @@ fn node_port_service() -> ServiceSummary {
             port: 80,
             node_port: None,
         }],
-        existed_lb_id: None,
+        ..ServiceSummary::default()
     }
 }
 

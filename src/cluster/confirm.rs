@@ -4,7 +4,7 @@
 //! server: a Service created a moment ago is not there yet, an Ingress deleted a moment ago still
 //! is. So a review first records what its rules read ([`Recording`]); when the rules would deny on
 //! such a fact, the view asks the API server for exactly those objects ([`Confirmed`]), and the
-//! rules run again over the cache corrected by the answers ([`Confirmed::over`]). Allowing
+//! rules run again over the cache corrected by the answers ([`Recording::confirmed_by`]). Allowing
 //! answers are never delayed by this.
 
 use std::collections::{BTreeSet, HashMap};
@@ -32,17 +32,38 @@ impl Reads {
     }
 }
 
-/// A lookup that remembers which cached objects were read through it.
+/// What the API server said of the objects read: `None` for one it does not have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmed {
+    pub services: HashMap<Key, Option<ServiceSummary>>,
+    /// Only qcloud Ingresses are summaries; one that changed class is `None`, like a deleted one.
+    pub ingresses: HashMap<Key, Option<Arc<IngressSummary>>>,
+}
+
+/// The one wrapper over a cached look-up: it records which cached objects the rules read (what a
+/// deny would rest on), and once the API server has answered ([`Recording::confirmed_by`]) reads
+/// its answers in place of the cached copies.
 pub struct Recording<'a> {
-    inner: &'a dyn ClusterLookup,
+    cache: &'a dyn ClusterLookup,
+    confirmed: Option<&'a Confirmed>,
     reads: Mutex<Reads>,
 }
 
 impl<'a> Recording<'a> {
-    pub fn new(inner: &'a dyn ClusterLookup) -> Self {
+    pub fn new(cache: &'a dyn ClusterLookup) -> Self {
         Self {
-            inner,
+            cache,
+            confirmed: None,
             reads: Mutex::default(),
+        }
+    }
+
+    /// The same cache, corrected by the API server's answers.
+    #[must_use]
+    pub fn confirmed_by(cache: &'a dyn ClusterLookup, confirmed: &'a Confirmed) -> Self {
+        Self {
+            confirmed: Some(confirmed),
+            ..Self::new(cache)
         }
     }
 
@@ -55,6 +76,16 @@ impl<'a> Recording<'a> {
     fn record(&self, add: impl FnOnce(&mut Reads)) {
         add(&mut self.reads.lock().unwrap_or_else(PoisonError::into_inner));
     }
+
+    /// The API server's answer about one Service, when it gave one.
+    fn confirmed_service(&self, key: &Key) -> Option<&Option<ServiceSummary>> {
+        self.confirmed?.services.get(key)
+    }
+
+    /// The API server's answer about one Ingress, when it gave one.
+    fn confirmed_ingress(&self, key: &Key) -> Option<&Option<Arc<IngressSummary>>> {
+        self.confirmed?.ingresses.get(key)
+    }
 }
 
 fn key(namespace: &str, name: &str) -> Key {
@@ -63,19 +94,38 @@ fn key(namespace: &str, name: &str) -> Key {
 
 impl ClusterLookup for Recording<'_> {
     fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
+        let key = key(namespace, name);
+        let answer = match self.confirmed_service(&key) {
+            Some(answer) => answer.clone(),
+            None => self.cache.service(namespace, name),
+        };
         self.record(|r| {
-            r.services.insert(key(namespace, name));
+            r.services.insert(key);
         });
-        self.inner.service(namespace, name)
+        answer
     }
 
     fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
         // Secrets are read from the API server for each review, never from a cache.
-        self.inner.secret(namespace, name)
+        self.cache.secret(namespace, name)
     }
 
     fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
-        let found = self.inner.ingresses_on_lb(lb_id);
+        let on_lb = |i: &IngressSummary| {
+            i.exist_lb_id.as_deref() == Some(lb_id) || i.lb_id.as_deref() == Some(lb_id)
+        };
+        let found: Vec<Arc<IngressSummary>> = self
+            .cache
+            .ingresses_on_lb(lb_id)
+            .into_iter()
+            .filter_map(|cached| {
+                match self.confirmed_ingress(&key(&cached.namespace, &cached.name)) {
+                    Some(Some(answer)) => on_lb(answer).then(|| answer.clone()),
+                    Some(None) => None,
+                    None => Some(cached),
+                }
+            })
+            .collect();
         self.record(|r| {
             r.ingresses
                 .extend(found.iter().map(|i| key(&i.namespace, &i.name)));
@@ -84,83 +134,18 @@ impl ClusterLookup for Recording<'_> {
     }
 
     fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
-        let found = self.inner.services_on_lb(lb_id);
-        self.record(|r| r.services_on_lbs.extend(found.iter().cloned()));
-        found
-    }
-
-    fn is_complete(&self) -> bool {
-        self.inner.is_complete()
-    }
-}
-
-/// What the API server said of the objects read: `None` for one it does not have.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Confirmed {
-    pub services: HashMap<Key, Option<ServiceSummary>>,
-    /// Only qcloud Ingresses are summaries; one that changed class is `None`, like a deleted one.
-    pub ingresses: HashMap<Key, Option<Arc<IngressSummary>>>,
-}
-
-impl Confirmed {
-    /// The cache as corrected by these answers.
-    pub fn over<'a>(&'a self, cache: &'a dyn ClusterLookup) -> Overlay<'a> {
-        Overlay {
-            confirmed: self,
-            cache,
-        }
-    }
-}
-
-/// A cached view with the confirmed objects in place of their cached copies.
-pub struct Overlay<'a> {
-    confirmed: &'a Confirmed,
-    cache: &'a dyn ClusterLookup,
-}
-
-impl ClusterLookup for Overlay<'_> {
-    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
-        match self.confirmed.services.get(&key(namespace, name)) {
-            Some(answer) => answer.clone(),
-            None => self.cache.service(namespace, name),
-        }
-    }
-
-    fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
-        self.cache.secret(namespace, name)
-    }
-
-    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
-        let on_lb = |i: &IngressSummary| {
-            i.exist_lb_id.as_deref() == Some(lb_id) || i.lb_id.as_deref() == Some(lb_id)
-        };
-        self.cache
-            .ingresses_on_lb(lb_id)
-            .into_iter()
-            .filter_map(|cached| {
-                match self
-                    .confirmed
-                    .ingresses
-                    .get(&key(&cached.namespace, &cached.name))
-                {
-                    Some(Some(answer)) => on_lb(answer).then(|| answer.clone()),
-                    Some(None) => None,
-                    None => Some(cached),
-                }
-            })
-            .collect()
-    }
-
-    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
-        self.cache
+        let found: Vec<Key> = self
+            .cache
             .services_on_lb(lb_id)
             .into_iter()
-            .filter(|k| match self.confirmed.services.get(k) {
+            .filter(|k| match self.confirmed_service(k) {
                 Some(Some(answer)) => answer.existed_lb_id.as_deref() == Some(lb_id),
                 Some(None) => false,
                 None => true,
             })
-            .collect()
+            .collect();
+        self.record(|r| r.services_on_lbs.extend(found.iter().cloned()));
+        found
     }
 
     fn is_complete(&self) -> bool {
@@ -214,7 +199,7 @@ mod tests {
         confirmed
             .services
             .insert(key("shop", "web"), Some(web.clone()));
-        let overlay = confirmed.over(&state);
+        let overlay = Recording::confirmed_by(&state, &confirmed);
         let names: Vec<String> = overlay
             .ingresses_on_lb("lb-12345678")
             .iter()

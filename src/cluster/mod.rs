@@ -133,6 +133,10 @@ pub struct ClusterState {
     /// lb id → the Services bound to it; kept in step with `services`.
     service_lb_index: LbIndex,
     strings: Interner,
+    /// Why Secrets cannot be read, when they cannot: every Secret look-up answers
+    /// [`SecretLookup::Unavailable`] with it (a state that never read Secrets, or a test of an
+    /// API server that does not answer in time).
+    secrets_unread: Option<Arc<str>>,
 }
 
 /// `(namespace, name)` in the CLB indexes.
@@ -147,6 +151,14 @@ impl ClusterState {
             strings: self.strings.clone(),
             ..Self::default()
         }
+    }
+
+    /// A state whose Secrets cannot be read, for `reason`: the rules warn that they could not
+    /// check a certificate and never deny for it.
+    #[must_use]
+    pub fn with_secrets_unread(mut self, reason: &str) -> Self {
+        self.secrets_unread = Some(reason.into());
+        self
     }
 
     /// How many Services, Secrets and qcloud Ingresses it holds.
@@ -268,6 +280,9 @@ impl ClusterLookup for ClusterState {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
+        if let Some(reason) = &self.secrets_unread {
+            return SecretLookup::Unavailable(reason.to_string());
+        }
         match self.secrets.get(namespace, name) {
             Some(ids) => SecretLookup::Found(ids.clone()),
             None => SecretLookup::NotFound,

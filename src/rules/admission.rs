@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use super::mutate::{self, Mutation};
 use super::report::{sanitize_warnings, shorten_message};
 use super::{Engine, Finding, Operation, Requester, Review, Severity, SkippedFindings, Verdict};
-use crate::cluster::ClusterLookup;
+use crate::cluster::{ClusterLookup, ClusterState};
 use crate::ingress::{self, DecodedIngress, IngressVersion};
 
 /// Which webhook was called.
@@ -397,7 +397,7 @@ impl Pending<'_> {
     /// as warnings; no patch.
     fn out_of_scope(mut self) -> Decision {
         self.mutation = None;
-        let decision = self.decide(&NoCluster);
+        let decision = self.decide(no_cluster());
         if decision.findings.is_empty() {
             return Decision {
                 namespace: decision.namespace,
@@ -419,24 +419,11 @@ impl Pending<'_> {
 }
 
 /// The cluster as the class rules see it: they read none of it.
-struct NoCluster;
-
-impl ClusterLookup for NoCluster {
-    fn service(&self, _: &str, _: &str) -> Option<crate::cluster::ServiceSummary> {
-        None
-    }
-
-    fn secret(&self, _: &str, _: &str) -> crate::cluster::SecretLookup {
-        crate::cluster::SecretLookup::Unavailable("not read for an Ingress of another class".into())
-    }
-
-    fn ingresses_on_lb(&self, _: &str) -> Vec<std::sync::Arc<crate::cluster::IngressSummary>> {
-        Vec::new()
-    }
-
-    fn services_on_lb(&self, _: &str) -> Vec<(String, String)> {
-        Vec::new()
-    }
+fn no_cluster() -> &'static ClusterState {
+    static NONE: std::sync::LazyLock<ClusterState> = std::sync::LazyLock::new(|| {
+        ClusterState::default().with_secrets_unread("not read for an Ingress of another class")
+    });
+    &NONE
 }
 
 /// Decodes the object under review; on `/mutate`, after the canonicalising patch (the API server
@@ -511,7 +498,7 @@ mod tests {
         };
         let skipped = Outcome::Skipped(Skip::NotReviewed);
         assert_eq!(
-            engine.admit_with(input.clone(), &NoCluster).outcome,
+            engine.admit_with(input.clone(), no_cluster()).outcome,
             skipped
         );
         input.operation = Operation::Create;
@@ -521,12 +508,12 @@ mod tests {
             kind: "Service",
         };
         assert_eq!(
-            engine.admit_with(input.clone(), &NoCluster).outcome,
+            engine.admit_with(input.clone(), no_cluster()).outcome,
             skipped
         );
         input.kind = Kind::INGRESS_V1;
         input.object = None;
-        let missing = engine.admit_with(input.clone(), &NoCluster);
+        let missing = engine.admit_with(input.clone(), no_cluster());
         assert_eq!(missing.outcome, Outcome::Denied);
         assert_eq!(
             missing.deny_message.as_deref(),
@@ -799,7 +786,7 @@ mod tests {
             old_object: None,
             requester: Requester::default(),
         };
-        let decision = engine.admit_with(input.clone(), &NoCluster);
+        let decision = engine.admit_with(input.clone(), no_cluster());
         assert_eq!(decision.outcome, Outcome::Skipped(Skip::Exempt));
         assert_eq!(
             (decision.namespace.as_str(), decision.name.as_str()),

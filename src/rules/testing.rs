@@ -15,8 +15,6 @@
 //! review would. Each module lists its cases in `CASES`, and [`every_rule_has_cases`] checks that
 //! each rule of the catalogue has at least one case of each kind.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::catalogue::{self, Rule};
@@ -25,8 +23,7 @@ use super::{
     Settings,
 };
 use crate::cluster::{
-    ClusterLookup, ClusterState, IngressSummary, SecretCertIds, SecretLookup, ServicePortSummary,
-    ServiceSummary,
+    ClusterState, IngressSummary, SecretCertIds, ServicePortSummary, ServiceSummary,
 };
 
 pub const NS: &str = "default";
@@ -47,7 +44,7 @@ pub fn service(kind: &str) -> ServiceSummary {
             port: 80,
             node_port: None,
         }],
-        existed_lb_id: None,
+        ..ServiceSummary::default()
     }
 }
 
@@ -232,11 +229,11 @@ impl Fixture {
             old_object: old.as_deref().map(ObjectInput::Text),
             requester: Requester::default(),
         };
-        let cluster = Cluster {
-            state: &self.cluster,
-            secrets_unavailable: self.secrets_unavailable,
-        };
-        engine.admit_with(input, &cluster)
+        if self.secrets_unavailable {
+            let cluster = self.cluster.clone().with_secrets_unread("deadline passed");
+            return engine.admit_with(input, &cluster);
+        }
+        engine.admit_with(input, &self.cluster)
     }
 
     /// The findings of one rule.
@@ -279,33 +276,6 @@ fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
                 map.entry((*token).to_owned()).or_insert_with(|| json!({}))
             }
         };
-    }
-}
-
-/// The fixture's cluster, with Secrets optionally unreadable.
-struct Cluster<'a> {
-    state: &'a ClusterState,
-    secrets_unavailable: bool,
-}
-
-impl ClusterLookup for Cluster<'_> {
-    fn service(&self, namespace: &str, name: &str) -> Option<ServiceSummary> {
-        self.state.service(namespace, name)
-    }
-
-    fn secret(&self, namespace: &str, name: &str) -> SecretLookup {
-        if self.secrets_unavailable {
-            return SecretLookup::Unavailable("deadline passed".into());
-        }
-        self.state.secret(namespace, name)
-    }
-
-    fn ingresses_on_lb(&self, lb_id: &str) -> Vec<Arc<IngressSummary>> {
-        self.state.ingresses_on_lb(lb_id)
-    }
-
-    fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
-        self.state.services_on_lb(lb_id)
     }
 }
 
