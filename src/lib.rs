@@ -3,6 +3,7 @@
 //!
 //! Floors, each using only those below it (docs/architecture.md; `tests/layers.rs` holds it):
 //! - front ends: [`cli`] over [`http`] (`serve`), [`check`], [`plan`] and [`certs`] (`dev-certs`);
+//! - [`manifest`]: reading manifests (files, lines, the inputs as a cluster) for `check` and `plan`;
 //! - [`drive`]: the one path from an object to a decision (first pass, look-ups, rules,
 //!   confirmation of a deny that rests on a cache) that every front end calls;
 //! - [`audit`]: the Ingresses a cluster already has, judged by the rules;
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod drive;
 pub mod http;
 pub mod ingress;
+pub mod manifest;
 pub mod plan;
 pub mod rules;
 pub mod text;

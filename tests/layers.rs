@@ -2,8 +2,9 @@
 //! object model (`ingress`) sit below everything; the cluster view (`cluster`) uses only them; the
 //! rules (`rules`) use the cluster view's read-only trait and its summaries, never its live or
 //! file-reading parts, and do no I/O and nothing async; the audit judges with the rules against the
-//! cluster view; the HTTP layer (`http`) may use the rules, the cluster view and the audit; `check`,
-//! `plan`, `certs` and `cli` are on top. [`LAYERS`] is that table.
+//! cluster view; the HTTP layer (`http`) may use the rules, the cluster view and the audit; the
+//! manifest reader (`manifest`) sits below `check` and `plan`, which do not use each other;
+//! `certs` and `cli` are on top. [`LAYERS`] is that table.
 //!
 //! Read from the parsed source (`syn`), not from text: every `use` tree (grouped, nested, renamed,
 //! glob), every path in an expression, a type, a pattern or a trait bound, and the `a::b::c` chains
@@ -34,19 +35,26 @@ const LAYERS: &[(&str, &[&str])] = &[
         "http",
         &["drive", "audit", "rules", "cluster", "ingress", "text"],
     ),
-    ("check", &["drive", "rules", "cluster", "ingress", "text"]),
-    // plan reads its inputs through check's reader (issue 23 moves that below both).
+    // Reading manifests, below check and plan, which do not use each other.
+    (
+        "manifest",
+        &["drive", "rules", "cluster", "ingress", "text"],
+    ),
+    (
+        "check",
+        &["manifest", "drive", "rules", "cluster", "ingress", "text"],
+    ),
     (
         "plan",
-        &["drive", "check", "rules", "cluster", "ingress", "text"],
+        &["manifest", "drive", "rules", "cluster", "ingress", "text"],
     ),
     // dev-certs; its test loads what it wrote with the HTTP layer's certificate loader.
     ("certs", &["http", "text"]),
     (
         "cli",
         &[
-            "http", "drive", "audit", "check", "plan", "certs", "rules", "cluster", "ingress",
-            "text",
+            "http", "drive", "audit", "manifest", "check", "plan", "certs", "rules", "cluster",
+            "ingress", "text",
         ],
     ),
 ];

@@ -7,28 +7,22 @@
 //! same settings as `serve`. By default the `/mutate` fixes are applied first, as a cluster with
 //! the chart's default values does; a note says so when a fix changed the verdict.
 
-pub mod locate;
 pub mod output;
-pub(crate) mod read;
-pub(crate) mod view;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-use crate::cluster::{ClusterLookup, ClusterState};
+use crate::cluster::ClusterState;
 use crate::ingress;
-use crate::rules::{
-    AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Outcome, Requester,
-    Ruling, Settings, Skip,
-};
-pub use output::{FileError, Format, Located, Note, Summary};
-use read::{Candidate, Inputs};
-pub use view::Unresolved;
-use view::{CheckView, InputsCluster};
+use crate::manifest::locate;
+use crate::manifest::read::{Candidate, Inputs};
+use crate::manifest::view::{CheckView, InputsCluster};
+pub use crate::manifest::{FileError, LiveCluster, Unresolved, UnresolvedAt};
+use crate::manifest::{Subject, undecodable};
+use crate::rules::{Decision, Endpoint, Engine, Outcome, Ruling, Settings, Skip};
+pub use output::{Format, Located, Note, Summary};
 
 /// What `check` was asked to do.
 #[derive(Debug, Clone)]
@@ -45,16 +39,6 @@ pub struct Options {
     pub strict: bool,
 }
 
-/// A live cluster to resolve references against (`--kubeconfig`): the view `serve` uses, with
-/// the Secrets one review reads fetched first.
-pub trait LiveCluster {
-    fn lookup(&self, namespace: &str, secret_names: Vec<String>) -> Arc<dyn ClusterLookup>;
-
-    /// The Ingress as the API server returns it (`plan --diff`'s old side), `None` when there
-    /// is none by that name.
-    fn ingress(&self, namespace: &str, name: &str) -> anyhow::Result<Option<serde_json::Value>>;
-}
-
 /// The result of a run: inputs that could not be used, findings, notes and unresolved
 /// references in input order, and the counts.
 #[derive(Debug, Clone, Default)]
@@ -66,35 +50,6 @@ pub struct Report {
     pub summary: Summary,
     /// Unresolved references, or inputs without a qcloud Ingress, fail the run (`--strict`).
     pub strict: bool,
-}
-
-/// An unresolved reference and the Ingress that makes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnresolvedAt {
-    pub file: String,
-    pub line: usize,
-    pub namespace: String,
-    pub name: String,
-    pub reference: Unresolved,
-}
-
-impl UnresolvedAt {
-    /// `reference`, made by the Ingress `subject` of `candidate`.
-    pub(crate) fn new(candidate: &Candidate, subject: &Subject<'_>, reference: Unresolved) -> Self {
-        Self {
-            file: candidate.file.clone(),
-            line: candidate.first_line,
-            namespace: subject.namespace.to_owned(),
-            name: subject.name.to_owned(),
-            reference,
-        }
-    }
-
-    /// Its JSON shape in `check` and `plan` output.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"file": self.file, "line": self.line, "namespace": self.namespace,
-                           "name": self.name, "reference": self.reference.to_string()})
-    }
 }
 
 impl Report {
@@ -165,49 +120,6 @@ struct Judge<'a> {
     options: &'a Options,
 }
 
-/// One Ingress of the inputs, as an admission request.
-pub(crate) struct Subject<'a> {
-    pub namespace: &'a str,
-    pub name: &'a str,
-    pub kind: Kind<'a>,
-    pub raw: Box<RawValue>,
-}
-
-impl<'a> Subject<'a> {
-    pub(crate) fn of(candidate: &'a Candidate, default_namespace: &'a str) -> Option<Self> {
-        let object = &candidate.object;
-        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-        let api_version = text("/apiVersion").unwrap_or_default();
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        Some(Self {
-            namespace: text("/metadata/namespace")
-                .filter(|n| !n.is_empty())
-                .unwrap_or(default_namespace),
-            name: text("/metadata/name").unwrap_or_default(),
-            kind: Kind {
-                group,
-                version,
-                kind: "Ingress",
-            },
-            raw: serde_json::value::to_raw_value(object).ok()?,
-        })
-    }
-
-    /// A CREATE of the object by nobody in particular: offline there is no requester, so only
-    /// namespace exemptions can apply.
-    pub(crate) fn input(&self, endpoint: Endpoint) -> AdmissionInput<'_> {
-        AdmissionInput {
-            endpoint,
-            operation: Operation::Create,
-            kind: self.kind,
-            namespace: Some(self.namespace),
-            object: Some(ObjectInput::Text(&self.raw)),
-            old_object: None,
-            requester: Requester::default(),
-        }
-    }
-}
-
 impl Judge<'_> {
     /// Decides on one Ingress as the webhook would on its CREATE, and records what it says.
     fn check_one(&self, candidate: &Candidate, report: &mut Report) {
@@ -253,20 +165,6 @@ impl Judge<'_> {
             decision,
             view.map(CheckView::unresolved).unwrap_or_default(),
         )
-    }
-}
-
-/// The input error for an object the admission function could not decode (a deny without
-/// findings), at its document.
-pub(crate) fn undecodable(candidate: &Candidate, decision: &Decision) -> FileError {
-    FileError {
-        file: candidate.file.clone(),
-        line: candidate.first_line,
-        message: format!(
-            "document {}: {}",
-            candidate.document,
-            decision.deny_message.as_deref().unwrap_or_default()
-        ),
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::{Report, UnresolvedAt};
+pub use crate::manifest::{FileError, STDIN_NAME};
 use crate::rules::{Finding, Severity};
 
 /// Output format of `check --output`.
@@ -46,7 +47,7 @@ impl Located {
 
     /// [`message`], and for a skipped finding `; skipped on this Ingress: <reason>`.
     pub fn message(&self) -> String {
-        let mut text = message(&self.finding);
+        let mut text = self.finding.message();
         if let Some(reason) = &self.skipped {
             let _ = write!(text, "; {}", crate::rules::skipped_note(reason));
         }
@@ -63,35 +64,6 @@ pub struct Note {
     pub message: String,
 }
 
-/// An input that could not be used: unreadable, not YAML kubectl accepts, or an object kubectl
-/// refuses. The other inputs are still checked; the exit status is 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileError {
-    pub file: String,
-    /// 1-based line, or 0 for the file as a whole.
-    pub line: usize,
-    pub message: String,
-}
-
-impl FileError {
-    pub fn whole(file: &str, message: String) -> Self {
-        Self {
-            file: file.to_owned(),
-            line: 0,
-            message,
-        }
-    }
-
-    /// `file:line` (or just `file`).
-    fn at(&self) -> String {
-        if self.line == 0 {
-            self.file.clone()
-        } else {
-            format!("{}:{}", self.file, self.line)
-        }
-    }
-}
-
 /// Counts for the closing line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -102,18 +74,6 @@ pub struct Summary {
     pub denied: usize,
     /// qcloud Ingresses not checked because their namespace is exempt in the settings.
     pub exempt: usize,
-}
-
-/// What an Ingress author reads: `<problem>; <fix> (TKE Ingress error E4052)`.
-pub fn message(finding: &Finding) -> String {
-    let mut text = finding.problem.clone();
-    if !finding.fix.is_empty() {
-        let _ = write!(text, "; {}", finding.fix);
-    }
-    if let Some(code) = finding.tke_code {
-        let _ = write!(text, " (TKE Ingress error {code})");
-    }
-    text
 }
 
 fn severity_word(severity: Severity) -> &'static str {
@@ -161,40 +121,9 @@ fn text(report: &Report) -> String {
     out
 }
 
-/// How many references were not among the inputs, which, and how to resolve them; `None` when
-/// every reference was resolved.
+/// The unresolved-references line of `report`, if any.
 pub fn unresolved_line(report: &Report) -> Option<String> {
-    const SHOWN: usize = 5;
-    let mut names: Vec<String> = report
-        .unresolved
-        .iter()
-        .map(|u| u.reference.to_string())
-        .collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        return None;
-    }
-    let more = names.len().saturating_sub(SHOWN);
-    let mut listed = names
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if more > 0 {
-        let _ = write!(listed, ", …and {more} more");
-    }
-    let verdict = if report.strict {
-        "failing (--strict)"
-    } else {
-        "not checked"
-    };
-    Some(format!(
-        "unresolved: {} not among the inputs, {verdict}: {listed}; add them with --cluster-state, \
-         or resolve them against a cluster with --kubeconfig",
-        plural(names.len(), "reference", "references")
-    ))
+    crate::manifest::unresolved_line(&report.unresolved, report.strict)
 }
 
 /// `checked 3 Ingresses in 2 files: 1 would be denied (1 deny, 2 warn findings)`.
@@ -278,7 +207,7 @@ fn json(report: &Report) -> String {
                 "field": f.field,
                 "problem": f.finding.problem,
                 "fix": f.finding.fix,
-                "message": message(&f.finding),
+                "message": f.finding.message(),
                 "reason": f.skipped,
             })
         })
@@ -381,9 +310,6 @@ fn github(report: &Report) -> String {
     out.push('\n');
     out
 }
-
-/// How standard input is named in messages.
-pub const STDIN_NAME: &str = "<stdin>";
 
 /// Workflow command data: `%`, CR and LF are escaped.
 fn escape_data(text: &str) -> String {

@@ -96,7 +96,7 @@ impl ConnectedCluster {
     }
 }
 
-impl crate::check::LiveCluster for ConnectedCluster {
+impl crate::manifest::LiveCluster for ConnectedCluster {
     fn lookup(
         &self,
         namespace: &str,

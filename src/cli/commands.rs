@@ -38,7 +38,7 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
     };
     let live = cluster
         .as_ref()
-        .map(|c| c as &dyn crate::check::LiveCluster);
+        .map(|c| c as &dyn crate::manifest::LiveCluster);
     match crate::check::run(&options, live, &mut std::io::stdin().lock()) {
         Ok(report) => {
             let text = crate::check::output::render(format, &report);
@@ -109,7 +109,7 @@ pub(super) fn plan(args: PlanArgs) -> ExitCode {
     };
     let live = cluster
         .as_ref()
-        .map(|c| c as &dyn crate::check::LiveCluster);
+        .map(|c| c as &dyn crate::manifest::LiveCluster);
     match crate::plan::run(&options, live, &mut std::io::stdin().lock()) {
         Ok(report) => {
             let text = crate::plan::output::render(format, &report);

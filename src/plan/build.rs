@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use crate::check::locate::{self, Node};
 use crate::cluster::{ClusterLookup, SecretLookup, ServiceSummary};
 use crate::ingress::clb::{self, CertKind, CertSource, Clb};
 use crate::ingress::listeners::Listener;
 use crate::ingress::{self, DecodedIngress};
+use crate::manifest::locate::{self, Node};
 
 /// What TKE builds from one Ingress, with the cluster facts, in the shape `plan --output json`
 /// prints (docs/plan-schema.json).

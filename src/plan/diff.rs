@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::output::{cert_text, clb_text, redirect_target, rule_text};
 use super::{ClbPlan, FindingPlan, IgnoredPlan, IngressPlan, Planner, Report};
-use crate::check::read::Inputs;
+use crate::manifest::read::Inputs;
 
 /// What an update does to one Ingress's share of the CLB.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,12 +17,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::check::output::FileError;
-use crate::check::read::{Candidate, Inputs};
-use crate::check::view::{CheckView, InputsCluster};
-use crate::check::{LiveCluster, Subject, Unresolved, UnresolvedAt};
 use crate::cluster::ClusterState;
 use crate::ingress::{self, DecodedIngress};
+use crate::manifest::read::{Candidate, Inputs};
+use crate::manifest::view::{CheckView, InputsCluster};
+use crate::manifest::{FileError, LiveCluster, Subject, Unresolved, UnresolvedAt};
 use crate::rules::{
     Decision, Endpoint, Engine, ObjectInput, Operation, Outcome, Ruling, Settings, Skip,
 };
@@ -264,7 +263,7 @@ impl Planner<'_> {
             _ if decision.ruling() == Ruling::Refused => {
                 report
                     .errors
-                    .push(crate::check::undecodable(candidate, decision));
+                    .push(crate::manifest::undecodable(candidate, decision));
                 None
             }
             _ => None,
@@ -344,7 +343,7 @@ fn findings(decision: &Decision, lines: &Lines<'_>) -> Vec<FindingPlan> {
     let mut out: Vec<FindingPlan> = (decision.findings.iter().map(|f| (f, None)))
         .chain(skipped)
         .map(|(f, reason)| {
-            let mut message = crate::check::output::message(f);
+            let mut message = f.message();
             if let Some(reason) = reason {
                 message = format!("{message}; {}", crate::rules::skipped_note(reason));
             }

@@ -10,7 +10,7 @@ use super::{
     CertificatePlan, ClbPlan, DomainPlan, FindingPlan, IgnoredPlan, IngressPlan, RedirectPlan,
     Report, RulePlan,
 };
-use crate::check::UnresolvedAt;
+use crate::manifest::UnresolvedAt;
 
 /// Output format of `plan --output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,13 +327,9 @@ fn change_text(change: &Change) -> String {
     }
 }
 
-/// The unresolved references, as `check` words them.
+/// The unresolved references, as `check` words them (never strict: `plan` does not fail on them).
 fn unresolved_line(report: &Report) -> Option<String> {
-    let check = crate::check::Report {
-        unresolved: report.unresolved.clone(),
-        ..crate::check::Report::default()
-    };
-    crate::check::output::unresolved_line(&check)
+    crate::manifest::unresolved_line(&report.unresolved, false)
 }
 
 /// `planned 3 qcloud Ingresses in 2 files: 1 would be denied`.

@@ -18,6 +18,8 @@ pub mod settings;
 #[cfg(test)]
 mod testing;
 
+use std::fmt::Write as _;
+
 use k8s_openapi::api::networking::v1::Ingress;
 
 use crate::cluster::ClusterLookup;
@@ -95,6 +97,18 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// What an Ingress author reads: `<problem>; <fix> (TKE Ingress error E4052)`.
+    pub fn message(&self) -> String {
+        let mut text = self.problem.clone();
+        if !self.fix.is_empty() {
+            let _ = write!(text, "; {}", self.fix);
+        }
+        if let Some(code) = self.tke_code {
+            let _ = write!(text, " (TKE Ingress error {code})");
+        }
+        text
+    }
+
     pub fn new(
         rule: &'static Rule,
         field: impl Into<String>,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::locate::{self, Chunk, Node};
-use super::output::{FileError, STDIN_NAME};
+use super::{FileError, STDIN_NAME};
 use crate::cluster::ClusterState;
 use crate::cluster::state_file::{self, Object, files_under};
 use crate::ingress::IngressVersion;
