@@ -177,6 +177,48 @@ async fn a_new_ingress_on_a_taken_clb_makes_both_conflict() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
 
+/// Every new token costs the API server a TokenReview and a SubjectAccessReview, so a caller
+/// sending many tokens at once gets at most four reviews in flight; the rest are answered 503 at
+/// once, without asking the API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_reviews_in_flight_are_bounded() {
+    let stand_in = cluster_with_one_bad_ingress().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, admin) = serve(&stand_in, dir.path(), &[]).await;
+    stand_in.set_token_review_delay(Duration::from_secs(3));
+
+    let callers: Vec<_> = (0..12)
+        .map(|i| {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let answer = admin_get_as(admin, "/audit", Some(&format!("t{i}"))).await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for caller in callers {
+        let ((status, body), took) = caller.await.unwrap();
+        if status == 503 {
+            assert!(took < Duration::from_secs(2), "a refusal waited {took:?}");
+            assert!(body.contains("too many access reviews"), "{body}");
+        }
+        statuses.push(status);
+    }
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(refused, 8, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        stand_in.token_reviews_received(),
+        4,
+        "only four reached the API server"
+    );
+}
+
 /// The real binary's `serve` on the stand-in, with `audit_args`; returns the admin port once
 /// ready.
 async fn serve(

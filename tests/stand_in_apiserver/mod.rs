@@ -138,6 +138,10 @@ struct Store {
     grants: Vec<(String, String, String)>,
     /// TokenReviews and SubjectAccessReviews answered.
     access_reviews: u64,
+    /// TokenReviews arriving, counted before any delay.
+    token_reviews_received: u64,
+    /// TokenReviews are answered this long after they arrive.
+    token_review_delay: Duration,
 }
 
 impl Store {
@@ -421,6 +425,16 @@ current-context: stand-in
         store
             .grants
             .push((user.to_owned(), verb.to_owned(), path.to_owned()));
+    }
+
+    /// Answers TokenReviews only after `delay` (an API server slow to authenticate).
+    pub fn set_token_review_delay(&self, delay: Duration) {
+        self.inner.store.lock().unwrap().token_review_delay = delay;
+    }
+
+    /// TokenReviews that have arrived, answered or still held back.
+    pub fn token_reviews_received(&self) -> u64 {
+        self.inner.store.lock().unwrap().token_reviews_received
     }
 
     /// TokenReviews and SubjectAccessReviews answered so far.
@@ -868,6 +882,12 @@ async fn create_token_review(State(inner): State<Arc<Inner>>, body: Bytes) -> Re
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let delay = {
+        let mut store = inner.store.lock().unwrap();
+        store.token_reviews_received += 1;
+        store.token_review_delay
+    };
+    tokio::time::sleep(delay).await;
     let mut store = inner.store.lock().unwrap();
     store.access_reviews += 1;
     review["status"] = match store.tokens.get(&token) {
