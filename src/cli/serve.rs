@@ -270,7 +270,7 @@ fn start_audit(
 /// Says at start-up how large a review the memory budget can take, since larger ones get 413.
 fn log_memory_budget(limits: &crate::http::Limits) {
     // One request may hold at most three quarters of the budget (see http::body).
-    let largest = limits.request_memory_budget / 4 * 3 / limits.review_memory_factor.max(1);
+    let largest = limits.largest_body_within(limits.request_memory_budget / 4 * 3);
     if largest < limits.max_body_bytes {
         tracing::info!(
             request_memory_budget = limits.request_memory_budget,

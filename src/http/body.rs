@@ -1,8 +1,9 @@
 //! Request bodies under a memory budget shared by all connections, read no slower than a floor.
 //!
-//! Before a body is read, its request reserves memory from the budget: the body's size times
-//! [`Limits::review_memory_factor`](super::Limits), because reviewing a body takes far more memory
-//! than the body itself (decoded envelope, object and old object, findings, the answer). The
+//! Before a body is read, its request reserves memory from the budget:
+//! [`Limits::reservation`](super::Limits::reservation) of the body's size, because reviewing a body
+//! takes more memory than the body itself (decoded envelope, object and old object, annotation
+//! JSON, findings, the answer; `tests/review_memory.rs` measures it). The
 //! reservation is held until the answer is written, so requests in progress never hold more than
 //! the budget. A request that does not fit waits in line up to
 //! [`Limits::memory_wait`](super::Limits) (memory given back goes to the waiting requests in
@@ -363,9 +364,8 @@ pub async fn read(
     };
     // Body bytes the reservation covers.
     let mut covered = expected.unwrap_or(CHUNKED_STEP.min(max));
-    let factor = limits.review_memory_factor.max(1);
     let mut reservation = budget
-        .reserve(source, covered.saturating_mul(factor), limits.memory_wait)
+        .reserve(source, limits.reservation(covered), limits.memory_wait)
         .await?;
     let mut collected = Collected::default();
     let mut pace = Pace::new(limits);
@@ -378,7 +378,7 @@ pub async fn read(
         if length > covered {
             // Only bodies of undeclared length get here: grow the reservation first.
             let target = length.max(covered + CHUNKED_STEP).min(max);
-            let more = (target - covered).saturating_mul(factor);
+            let more = limits.reservation(target) - limits.reservation(covered);
             reservation.grow(more, limits.memory_wait).await?;
             covered = target;
         }
@@ -638,13 +638,13 @@ mod tests {
         let body = frames(vec![b"{\"a\":", b"1}"], false);
         let (bytes, held) = read(&budget, &limits, source, Some(7), body).await.unwrap();
         assert_eq!(&bytes[..], b"{\"a\":1}");
-        assert_eq!(held.bytes(), 7 * limits.review_memory_factor);
+        assert_eq!(held.bytes(), limits.reservation(7));
         drop(held);
         // Undeclared and longer than a step: the reservation grows as it arrives.
         let body = frames(vec![&BIG[..60_000], &BIG[60_000..]], false);
         let (bytes, held) = read(&budget, &limits, source, None, body).await.unwrap();
         assert_eq!(bytes.len(), 100_000);
-        assert!(held.bytes() >= 100_000 * limits.review_memory_factor);
+        assert!(held.bytes() >= limits.reservation(100_000));
         drop(held);
         assert_eq!(budget.held(), 0);
     }

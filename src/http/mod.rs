@@ -50,14 +50,18 @@ pub struct Limits {
     /// Upper bound for one request, body read included; also the budget when the API server
     /// sends no `?timeout=`.
     pub request_timeout: Duration,
-    /// Memory that requests in progress may hold in all: their bodies times
-    /// `review_memory_factor` (see [`body`]). Default 64 MiB, a quarter of the chart's 256 MiB
-    /// memory limit.
+    /// Memory that requests in progress may hold in all: what [`Limits::reservation`] reserves
+    /// for each body (see [`body`]). Default 80 MiB, about the chart's share (32 %) of its
+    /// 256 MiB memory limit; three quarters of it take the largest legal review.
     pub request_memory_budget: usize,
-    /// Memory a review takes per byte of its body, reserved from the budget. Measured on this
-    /// code: 3x for an object of long strings, 40-50x for many small rules or fields at 0.5 MiB,
-    /// up to 100x at 5 MiB (`/mutate`); lower it when decoding gets cheaper.
+    /// Memory a review takes per byte of its body, reserved from the budget. Measured by
+    /// `tests/review_memory.rs` (peak heap over the body, every legal shape, both endpoints):
+    /// at most 6.5x, for many small paths on `/validate`.
     pub review_memory_factor: usize,
+    /// Memory per byte of annotation text on top: JSON annotations (`http-rules` and the like)
+    /// are parsed into a value tree and checked against their schema, up to 19x. The API server
+    /// holds annotations to 256 KiB in all, so this is reserved for at most that much of a body.
+    pub annotation_memory_factor: usize,
     /// How long a request waits for room in the memory budget before it is refused.
     pub memory_wait: Duration,
     /// Slowest a body may arrive, in bytes per second (0: no floor).
@@ -74,13 +78,46 @@ impl Default for Limits {
         Self {
             max_body_bytes: 6 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
-            request_memory_budget: 64 * 1024 * 1024,
-            review_memory_factor: 100,
+            request_memory_budget: 80 * 1024 * 1024,
+            review_memory_factor: 8,
+            annotation_memory_factor: 20,
             memory_wait: Duration::from_secs(1),
             body_min_rate: 64 * 1024,
             body_max_pause: Duration::from_secs(2),
             confirm_budget: crate::drive::DEFAULT_CONFIRM_BUDGET,
         }
+    }
+}
+
+/// The API server's cap on all of an object's annotations together (`TotalAnnotationSizeLimitB`
+/// in k8s.io/apimachinery's ValidateAnnotations).
+pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+impl Limits {
+    /// Memory reserved for reviewing a body of `bytes`: its object model, plus the parsing of
+    /// the annotation JSON that a body of that size can carry.
+    pub fn reservation(&self, bytes: usize) -> usize {
+        bytes
+            .saturating_mul(self.review_memory_factor.max(1))
+            .saturating_add(
+                bytes
+                    .min(MAX_ANNOTATION_BYTES)
+                    .saturating_mul(self.annotation_memory_factor),
+            )
+    }
+
+    /// The largest body whose reservation is at most `memory`.
+    pub fn largest_body_within(&self, memory: usize) -> usize {
+        let (mut low, mut high) = (0, self.max_body_bytes);
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            if self.reservation(middle) <= memory {
+                low = middle;
+            } else {
+                high = middle - 1;
+            }
+        }
+        low
     }
 }
 

@@ -11,14 +11,13 @@
 //! fetches it within its deadline and calls [`Pending::decide`] (or [`Pending::unchecked`] when
 //! the deadline passed). Callers with the whole cluster at hand use [`Engine::admit_with`].
 
-use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::mutate::{self, Mutation};
+use super::mutate::{self, Mutation, Patchable};
 use super::report::{sanitize_warnings, shorten_message};
 use super::{Engine, Finding, Operation, Requester, Review, Severity, SkippedFindings, Verdict};
 use crate::cluster::{ClusterLookup, ClusterState};
-use crate::ingress::{self, DecodedIngress, IngressVersion};
+use crate::ingress::{self, DecodedIngress};
 
 /// Which webhook was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,26 +447,15 @@ fn decode(
         let decoded = ingress::decode_raw(object.get(), fallback_api_version).map_err(invalid)?;
         return Ok((decoded, None));
     }
-    let value: Value = serde_json::from_str(object.get()).map_err(|e| {
-        format!(
-            "object is not valid JSON: {}",
-            crate::text::one_line(&e.to_string())
-        )
-    })?;
-    let api_version = ingress::api_version_of(&value, fallback_api_version);
-    let mutation = IngressVersion::from_api_version(&api_version)
-        .map(|version| mutate::canonicalise(input.operation, version, &value))
+    // The patch is computed from the parts it reads and made on the decoded object: no value
+    // tree of the whole object (tests/review_memory.rs holds /mutate to that).
+    let mut decoded = ingress::decode_raw(object.get(), fallback_api_version).map_err(invalid)?;
+    let mutation = Patchable::read(object.get())
+        .map(|view| mutate::canonicalise(input.operation, decoded.version, &view))
         .filter(|m| !m.is_empty());
-    let patched = mutation.as_ref().and_then(|m| {
-        let mut patched = value.clone();
-        // A patch that does not apply is dropped: no patch is better than a broken one.
-        json_patch::patch(&mut patched, &m.patch.0)
-            .ok()
-            .map(|()| patched)
-    });
-    let mutation = mutation.filter(|_| patched.is_some());
-    let decoded =
-        ingress::decode_value(&api_version, patched.as_ref().unwrap_or(&value)).map_err(invalid)?;
+    if let Some(mutation) = &mutation {
+        mutation.apply(&mut decoded.ingress);
+    }
     Ok((decoded, mutation))
 }
 

@@ -25,8 +25,13 @@
 //! Every change is idempotent (a patched object needs no further patch), only `replace`s an
 //! existing annotation value or `add`s a missing `pathType`, and is never made on DELETE or CONNECT.
 
+use std::collections::BTreeMap;
+
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
+use k8s_openapi::api::networking::v1::Ingress;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -45,16 +50,116 @@ pub struct Mutation {
     /// One line each, at most 120 characters, e.g.
     /// `patched metadata.annotations[kubernetes.io/ingress.rule-mix]: "True" -> "true"`.
     pub warnings: Vec<String>,
+    /// The patch's changes, to make on a decoded Ingress ([`Mutation::apply`]).
+    edits: Vec<Edit>,
+}
+
+/// One change of the patch.
+#[derive(Debug, Clone, PartialEq)]
+enum Edit {
+    Annotation { key: String, value: String },
+    PathType { rule: usize, path: usize },
 }
 
 impl Mutation {
     pub fn is_empty(&self) -> bool {
         self.patch.0.is_empty()
     }
+
+    /// Makes the patch's changes on `ingress`, the object decoded from the text the patch is for
+    /// (its v1 shape: rules and paths keep their indices, annotations their keys).
+    pub fn apply(&self, ingress: &mut Ingress) {
+        for edit in &self.edits {
+            match edit {
+                Edit::Annotation { key, value } => {
+                    ingress
+                        .metadata
+                        .annotations
+                        .get_or_insert_default()
+                        .insert(key.clone(), value.clone());
+                }
+                Edit::PathType { rule, path } => {
+                    let path = ingress
+                        .spec
+                        .as_mut()
+                        .and_then(|spec| spec.rules.as_mut()?.get_mut(*rule))
+                        .and_then(|rule| rule.http.as_mut()?.paths.get_mut(*path));
+                    if let Some(path) = path {
+                        DEFAULT_PATH_TYPE.clone_into(&mut path.path_type);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The parts of an Ingress the patches read, decoded from its text with everything else skipped
+/// unread: a review's `managedFields`, backends and TLS cost nothing here, so `/mutate` needs
+/// little more memory than `/validate` (tests/review_memory.rs). Type mismatches the API server
+/// would have refused make it `None`: no patch.
+#[derive(Debug, Default, Deserialize)]
+pub struct Patchable {
+    #[serde(default)]
+    metadata: PatchableMetadata,
+    #[serde(default)]
+    spec: Option<PatchableSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchableMetadata {
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchableSpec {
+    #[serde(default)]
+    rules: Option<Vec<PatchableRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchableRule {
+    #[serde(default)]
+    http: Option<PatchableHttp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchableHttp {
+    #[serde(default)]
+    paths: Option<Vec<PatchablePath>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchablePath {
+    /// Present and not null.
+    #[serde(default, rename = "pathType")]
+    path_type: Option<IgnoredAny>,
+}
+
+impl Patchable {
+    /// The patchable parts of the object text `text`.
+    pub fn read(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    fn annotations(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.metadata.annotations.iter().flatten()
+    }
+
+    /// `(rule, path, has pathType)` of each path.
+    fn paths(&self) -> impl Iterator<Item = (usize, usize, bool)> {
+        let rules = self.spec.iter().flat_map(|s| s.rules.iter().flatten());
+        rules.enumerate().flat_map(|(r, rule)| {
+            let paths = rule.http.iter().flat_map(|h| h.paths.iter().flatten());
+            paths
+                .enumerate()
+                .map(move |(p, path)| (r, p, path.path_type.is_some()))
+        })
+    }
 }
 
 /// The canonicalising patch for a raw Ingress object of `version` under review by `operation`.
-pub fn canonicalise(operation: Operation, version: IngressVersion, object: &Value) -> Mutation {
+pub fn canonicalise(operation: Operation, version: IngressVersion, object: &Patchable) -> Mutation {
     let mut mutation = Mutation::default();
     if !matches!(operation, Operation::Create | Operation::Update) {
         return mutation;
@@ -73,17 +178,9 @@ fn is_patched(operation: Operation, key: &str) -> bool {
     ours && key != CLASS && !(operation == Operation::Update && create_only)
 }
 
-fn canonicalise_annotations(operation: Operation, object: &Value, mutation: &mut Mutation) {
-    let Some(annotations) = object
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-    else {
-        return;
-    };
-    for (key, value) in annotations {
-        let Some(value) = value.as_str() else {
-            continue;
-        };
+fn canonicalise_annotations(operation: Operation, object: &Patchable, mutation: &mut Mutation) {
+    for (key, value) in object.annotations() {
+        let value = value.as_str();
         if !is_patched(operation, key) {
             continue;
         }
@@ -130,8 +227,12 @@ fn canonicalise_annotations(operation: Operation, object: &Value, mutation: &mut
             .0
             .push(PatchOperation::Replace(ReplaceOperation {
                 path: PointerBuf::from_tokens(["metadata", "annotations", key.as_str()]),
-                value: Value::String(canonical),
+                value: Value::String(canonical.clone()),
             }));
+        mutation.edits.push(Edit::Annotation {
+            key: key.clone(),
+            value: canonical,
+        });
     }
 }
 
@@ -215,36 +316,26 @@ fn offset_in(text: &str, part: &str) -> Option<usize> {
     (text.get(start..end) == Some(part)).then_some(start)
 }
 
-fn add_missing_path_types(object: &Value, mutation: &mut Mutation) {
-    let Some(rules) = object.pointer("/spec/rules").and_then(Value::as_array) else {
-        return;
-    };
-    for (r, rule) in rules.iter().enumerate() {
-        let Some(paths) = rule.pointer("/http/paths").and_then(Value::as_array) else {
+fn add_missing_path_types(object: &Patchable, mutation: &mut Mutation) {
+    for (r, p, has_path_type) in object.paths() {
+        if has_path_type {
             continue;
-        };
-        for (p, path) in paths.iter().enumerate() {
-            let Some(path) = path.as_object() else {
-                continue;
-            };
-            if path.get("pathType").is_some_and(|t| !t.is_null()) {
-                continue;
-            }
-            let mut pointer = PointerBuf::from_tokens(["spec", "rules"]);
-            pointer.push_back(r);
-            pointer.push_back("http");
-            pointer.push_back("paths");
-            pointer.push_back(p);
-            pointer.push_back("pathType");
-            mutation.patch.0.push(PatchOperation::Add(AddOperation {
-                path: pointer,
-                value: Value::String(DEFAULT_PATH_TYPE.to_owned()),
-            }));
-            mutation.warnings.push(change_warning_text(
-                &format!("spec.rules[{r}].http.paths[{p}].pathType"),
-                &format!("added \"{DEFAULT_PATH_TYPE}\""),
-            ));
         }
+        let mut pointer = PointerBuf::from_tokens(["spec", "rules"]);
+        pointer.push_back(r);
+        pointer.push_back("http");
+        pointer.push_back("paths");
+        pointer.push_back(p);
+        pointer.push_back("pathType");
+        mutation.patch.0.push(PatchOperation::Add(AddOperation {
+            path: pointer,
+            value: Value::String(DEFAULT_PATH_TYPE.to_owned()),
+        }));
+        mutation.edits.push(Edit::PathType { rule: r, path: p });
+        mutation.warnings.push(change_warning_text(
+            &format!("spec.rules[{r}].http.paths[{p}].pathType"),
+            &format!("added \"{DEFAULT_PATH_TYPE}\""),
+        ));
     }
 }
 
@@ -254,6 +345,13 @@ mod tests {
     use proptest::prelude::*;
     use rstest::rstest;
     use serde_json::json;
+
+    /// The patch for an object written as a JSON value.
+    fn canonicalise(operation: Operation, version: IngressVersion, object: &Value) -> Mutation {
+        let text = object.to_string();
+        let view = Patchable::read(&text).unwrap_or_default();
+        super::canonicalise(operation, version, &view)
+    }
 
     const V1: IngressVersion = IngressVersion::NetworkingV1;
     const BETA: IngressVersion = IngressVersion::Beta1;

@@ -341,7 +341,7 @@ class Workload(unittest.TestCase):
             "--audit-interval=10m",
             "--audit-rate=200",
             "--confirm-budget=1s",
-            "--request-memory-budget=67108864",
+            "--request-memory-budget=85899345",
         ])
         cli = "".join(p.read_text() for p in sorted((ROOT / "src" / "cli").glob("*.rs")))
         for arg in args[1:]:
@@ -707,10 +707,10 @@ class HostileLoad(unittest.TestCase):
         return int(found[0].split("=", 1)[1]) if found else None
 
     def test_request_memory_budget_follows_the_memory_limit(self):
-        # A quarter of the 256Mi limit is the binary's own default, 64 MiB.
-        self.assertEqual(self.budget_arg(), 64 * 1024 * 1024)
-        self.assertEqual(self.budget_arg("resources.limits.memory=1Gi"), 256 * 1024 * 1024)
-        self.assertEqual(self.budget_arg("resources.limits.memory=500M"), 125_000_000)
+        # 32 % of the 256Mi limit: enough for the largest legal review (tests/review_memory.rs).
+        self.assertEqual(self.budget_arg(), int(256 * 1024 * 1024 * 0.32))
+        self.assertEqual(self.budget_arg("resources.limits.memory=1Gi"), int(1024 ** 3 * 0.32))
+        self.assertEqual(self.budget_arg("resources.limits.memory=500M"), 160_000_000)
         self.assertEqual(self.budget_arg("resources.limits.memory=0.5Gi", "requestMemoryPercent=50"),
                          256 * 1024 * 1024)
         self.assertIsNone(self.budget_arg("requestMemoryPercent=0"))
