@@ -24,6 +24,9 @@ echo "== cargo deny (licences, bans, sources; deny.toml)"
 echo "== chart (helm lint, schema validation, assertions, promtool on alerts and dashboard)"
 bash scripts/chart-test.sh
 
+echo "== image (scripts/image-test.sh: built twice to one digest, run from its unpacked layers)"
+bash scripts/image-test.sh
+
 # Other suites (chart, ...) go above this line: the test runner's summary must be the last
 # thing printed, because CI reads the closing line to count the tests that ran.
 echo "== tests"

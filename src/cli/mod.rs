@@ -15,7 +15,7 @@ pub use crate::http::logging::LogFormat;
 pub use serve::{AuditArgs, LimitArgs, ServeArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "qcloud-ingress-webhook", version, about)]
+#[command(name = "qcloud-ingress-webhook", version = version_text(), about)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -161,6 +161,18 @@ pub struct DevCertsArgs {
     pub keep_existing: bool,
 }
 
+/// What `--version` prints after the name: the crate's version and the commit it was built from.
+/// `scripts/image.sh` sets `QIW_GIT_COMMIT` at build time (`git rev-parse HEAD`, with `-dirty`
+/// when the work tree had changes), so the image names its commit; a build without it (plain
+/// `cargo build`, a source tarball without git) says `unknown`. Cargo rebuilds when it changes.
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let commit = option_env!("QIW_GIT_COMMIT").unwrap_or("unknown");
+        format!("{} (commit {commit})", env!("CARGO_PKG_VERSION"))
+    })
+}
+
 /// Runs a parsed command line and returns the process exit code.
 #[allow(
     clippy::needless_pass_by_value,
@@ -223,6 +235,19 @@ fn error_chain(error: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_names_the_commit_it_was_built_from() {
+        let commit = option_env!("QIW_GIT_COMMIT").unwrap_or("unknown");
+        let expected = format!("{} (commit {commit})", env!("CARGO_PKG_VERSION"));
+        assert_eq!(version_text(), expected);
+        let error = Args::try_parse_from(["qcloud-ingress-webhook", "--version"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert_eq!(
+            error.to_string().trim_end(),
+            format!("qcloud-ingress-webhook {expected}")
+        );
+    }
 
     #[test]
     fn an_error_chain_says_each_cause_once() {
