@@ -12,8 +12,6 @@ pub mod output;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use serde_json::Value;
-
 use crate::cluster::ClusterState;
 use crate::ingress;
 use crate::manifest::locate;
@@ -226,24 +224,19 @@ fn locate_findings(
     decision: Decision,
     report: &mut Report,
 ) {
-    let version = ingress::IngressVersion::from_api_version(
-        candidate
-            .object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    )
-    .unwrap_or(ingress::IngressVersion::NetworkingV1);
+    let version = ingress::IngressVersion::from_api_version(&candidate.api_version)
+        .unwrap_or(ingress::IngressVersion::NetworkingV1);
     let first_new = report.findings.len();
     let skipped = decision.skipped.map(|s| *s).unwrap_or_default();
     let reason = skipped.reason;
     let skipped = skipped.findings.into_iter();
     let all = (decision.findings.into_iter().map(|f| (f, None)))
         .chain(skipped.map(|f| (f, Some(reason.clone()))));
+    let mut node = None;
     for (finding, skipped) in all {
         let field = ingress::field_path(version, &finding.field);
-        let line = candidate
-            .node
+        let node = node.get_or_insert_with(|| candidate.node());
+        let line = node
             .as_ref()
             .map_or(candidate.first_line, |node| locate::line_of(node, &field));
         report.findings.push(Located {

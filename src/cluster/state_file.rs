@@ -57,7 +57,7 @@ fn read_with<const KEEP: bool>(text: &str) -> Result<Vec<Object>, (usize, String
     let documents: Vec<Summaries<KEEP>> = if text.trim_start().starts_with(['{', '[']) {
         vec![serde_json::from_str(text).map_err(|e| (1, one_line(&e.to_string())))?]
     } else {
-        serde_saphyr::from_multiple_with_options(text, options())
+        serde_saphyr::from_multiple_with_options(text, yaml_options(text.len()))
             .map_err(|e| (1, one_line(&e.to_string())))?
     };
     documents
@@ -164,6 +164,8 @@ pub fn summarise(object: Value, keep: bool) -> Result<Object, String> {
             }
         }
         ("Ingress", _) if ingress::IngressVersion::from_api_version(&api_version).is_some() => {
+            let mut object = object;
+            ingress::drop_unread(&mut object);
             let kept = keep.then(|| object.clone());
             let decoded = ingress::decode(&api_version, object).map_err(|e| e.to_string())?;
             Object::Ingress {
@@ -179,13 +181,15 @@ pub fn summarise(object: Value, keep: bool) -> Result<Object, String> {
 
 /// serde-saphyr's default budget (250,000 nodes, 1,024 documents) guards against hostile input;
 /// these files come from the operator or the user's own repository, and `kubectl get -A -o yaml`
-/// of a 10,000-object cluster needs millions of nodes, so the limits are raised, keeping the
-/// depth and alias guards.
-fn options() -> serde_saphyr::Options {
+/// of a 10,000-object cluster needs millions of nodes. So the limits follow the text's length:
+/// YAML without aliases has at most about one event and one node per byte, while aliases that
+/// expand far beyond the text (a "billion laughs") break the budget while it is still small.
+pub fn yaml_options(text_bytes: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = 100_000_000;
-    budget.max_nodes = 50_000_000;
+    budget.max_events = text_bytes.saturating_add(100_000);
+    budget.max_nodes = text_bytes.saturating_add(100_000);
     budget.max_documents = 1_000_000;
+    budget.max_recorded_anchor_bytes = 4 * 1024 * 1024;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options

@@ -124,6 +124,21 @@ pub fn api_version_of(object: &Value, fallback: &str) -> String {
         .to_owned()
 }
 
+/// Drops what no rule reads and what makes a `kubectl get` copy of an object several times the
+/// size of the manifest: `metadata.managedFields` and the last-applied annotation.
+pub fn drop_unread(object: &mut Value) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    metadata.remove("managedFields");
+    if let Some(annotations) = metadata
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(lean::LAST_APPLIED);
+    }
+}
+
 /// Decodes an Ingress from its JSON text, in its own `apiVersion` or else `fallback`'s. A v1
 /// object (what the webhook registers for) is read in one pass keeping only what the rules read
 /// ([`lean`]); another version goes through a value tree and the v1beta1 conversion.

@@ -9,7 +9,6 @@ pub mod view;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::cluster::ClusterLookup;
@@ -93,26 +92,22 @@ pub struct Subject<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub kind: Kind<'a>,
-    pub raw: Box<RawValue>,
+    pub raw: &'a RawValue,
 }
 
 impl<'a> Subject<'a> {
     pub fn of(candidate: &'a Candidate, default_namespace: &'a str) -> Option<Self> {
-        let object = &candidate.object;
-        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-        let api_version = text("/apiVersion").unwrap_or_default();
+        let api_version = candidate.api_version.as_str();
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         Some(Self {
-            namespace: text("/metadata/namespace")
-                .filter(|n| !n.is_empty())
-                .unwrap_or(default_namespace),
-            name: text("/metadata/name").unwrap_or_default(),
+            namespace: candidate.namespace.as_deref().unwrap_or(default_namespace),
+            name: &candidate.name,
             kind: Kind {
                 group,
                 version,
                 kind: "Ingress",
             },
-            raw: serde_json::value::to_raw_value(object).ok()?,
+            raw: &candidate.raw,
         })
     }
 
@@ -124,7 +119,7 @@ impl<'a> Subject<'a> {
             operation: Operation::Create,
             kind: self.kind,
             namespace: Some(self.namespace),
-            object: Some(ObjectInput::Text(&self.raw)),
+            object: Some(ObjectInput::Text(self.raw)),
             old_object: None,
             requester: Requester::default(),
         }

@@ -3,8 +3,10 @@
 //! A file that cannot be read or parsed is reported and left out; the others are still checked.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::locate::{self, Chunk, Node};
 use super::{FileError, STDIN_NAME};
@@ -16,16 +18,81 @@ use crate::text::one_line;
 /// An input file's text and the name it is reported under.
 pub struct Source {
     pub name: String,
-    pub text: String,
+    /// Shared with the candidates, whose lines are read from it again when a finding needs one.
+    pub text: Arc<String>,
 }
 
 /// An Ingress from the inputs, waiting for the whole cluster state to be read.
 pub struct Candidate {
     pub file: String,
     pub document: usize,
-    pub object: Value,
-    pub node: Option<Node>,
+    /// The object as compact JSON text, without `managedFields` and the last-applied annotation
+    /// (no rule reads them): a value tree per Ingress would hold several times the input.
+    pub raw: Box<RawValue>,
+    /// `apiVersion`, `metadata.namespace` (`None` when absent or empty) and `metadata.name`.
+    pub api_version: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    lines: Option<Lines>,
     pub first_line: usize,
+}
+
+/// Where to find the lines of an object's fields: its document's text, read into a line tree
+/// only when a finding needs a line (a tree per object would cost several times the input, and
+/// reading every document twice would double the time).
+struct Lines {
+    /// The file's text, and the document's place in it.
+    text: Arc<String>,
+    document: std::ops::Range<usize>,
+    line_offset: usize,
+    /// The object's place among the document's objects (a `List` holds several), and how many
+    /// objects the document holds.
+    index: usize,
+    count: usize,
+}
+
+impl Lines {
+    /// The object's line tree; `None` unless the line reader sees the objects the object reader
+    /// saw.
+    fn node(&self) -> Option<Node> {
+        let trees = locate::line_trees(self.text.get(self.document.clone())?, self.line_offset)?;
+        let nodes: Vec<&Node> = trees.iter().flat_map(locate::object_nodes).collect();
+        (nodes.len() == self.count).then(|| nodes[self.index].clone())
+    }
+}
+
+impl Candidate {
+    fn new(file: &str, document: usize, object: &Value, lines: Option<Lines>) -> Option<Self> {
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        Some(Self {
+            file: file.to_owned(),
+            document,
+            api_version: text("/apiVersion").unwrap_or_default().to_owned(),
+            namespace: text("/metadata/namespace")
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+            name: text("/metadata/name").unwrap_or_default().to_owned(),
+            raw: serde_json::value::to_raw_value(object).ok()?,
+            lines,
+            first_line: 0,
+        })
+    }
+
+    /// An object read from elsewhere than a file (the live cluster): no lines.
+    pub fn without_lines(file: &str, document: usize, mut object: Value) -> Option<Self> {
+        crate::ingress::drop_unread(&mut object);
+        Self::new(file, document, &object, None)
+    }
+
+    /// The object as a value tree, for the few who edit it (`plan` applies the patch).
+    pub fn object(&self) -> Value {
+        serde_json::from_str(self.raw.get()).unwrap_or_default()
+    }
+
+    /// The object's line tree, for the line of each field.
+    pub fn node(&self) -> Option<Node> {
+        self.lines.as_ref()?.node()
+    }
 }
 
 /// What the inputs hold.
@@ -40,6 +107,9 @@ pub struct Inputs {
 
 impl Inputs {
     /// Reads `paths`; their Ingresses are candidates when `judged`, cluster state otherwise.
+    ///
+    /// One file at a time: its text is dropped once its objects are summarised, so a directory
+    /// of manifests never sits in memory whole.
     pub fn read(
         &mut self,
         paths: &[PathBuf],
@@ -47,31 +117,19 @@ impl Inputs {
         judged: bool,
         stdin: &mut dyn std::io::Read,
     ) {
-        for source in self.sources(paths, stdin) {
-            if judged {
-                self.files += 1;
-            }
-            match objects(&source) {
-                Ok(objects) => self.add(objects, namespace, judged),
-                Err(error) => self.errors.push(error),
-            }
-        }
-    }
-
-    /// Every file under `paths`; one that cannot be read is an error.
-    fn sources(&mut self, paths: &[PathBuf], stdin: &mut dyn std::io::Read) -> Vec<Source> {
-        let mut sources = Vec::new();
         for path in paths {
             if path == Path::new("-") {
                 let mut text = String::new();
                 match stdin.read_to_string(&mut text) {
-                    Ok(_) => sources.push(Source {
-                        name: STDIN_NAME.into(),
-                        text,
-                    }),
-                    Err(e) => self
-                        .errors
-                        .push(FileError::whole(STDIN_NAME, e.to_string())),
+                    Ok(_) => self.read_source(
+                        &Source {
+                            name: STDIN_NAME.into(),
+                            text: Arc::new(text),
+                        },
+                        namespace,
+                        judged,
+                    ),
+                    Err(e) => self.unreadable(STDIN_NAME, &e, judged),
                 }
                 continue;
             }
@@ -86,46 +144,51 @@ impl Inputs {
             for file in files {
                 let name = file.display().to_string();
                 match std::fs::read_to_string(&file) {
-                    Ok(text) => sources.push(Source { name, text }),
-                    Err(e) => self.errors.push(FileError::whole(&name, e.to_string())),
+                    Ok(text) => {
+                        let text = Arc::new(text);
+                        self.read_source(&Source { name, text }, namespace, judged);
+                    }
+                    Err(e) => self.unreadable(&name, &e, judged),
                 }
             }
         }
-        sources
     }
 
-    fn add(&mut self, objects: Vec<Parsed>, namespace: &str, judged: bool) {
+    fn read_source(&mut self, source: &Source, namespace: &str, judged: bool) {
+        if judged {
+            self.files += 1;
+        }
+        match objects(source, judged) {
+            Ok(objects) => self.add(objects, namespace),
+            Err(error) => self.errors.push(error),
+        }
+    }
+
+    fn unreadable(&mut self, name: &str, error: &std::io::Error, judged: bool) {
+        if judged {
+            self.files += 1;
+        }
+        self.errors.push(FileError::whole(name, error.to_string()));
+    }
+
+    fn add(&mut self, objects: Vec<Parsed>, namespace: &str) {
         for parsed in objects {
-            if judged
-                && let Object::Ingress {
-                    object: Some(value),
-                    ..
-                } = &parsed.object
-            {
-                self.candidates.push(Candidate {
-                    file: parsed.file.clone(),
-                    document: parsed.document,
-                    object: value.clone(),
-                    node: parsed.node,
-                    first_line: parsed.first_line,
-                });
-            }
+            self.candidates.extend(parsed.candidate);
             state_file::insert(&mut self.state, parsed.object, namespace);
         }
     }
 }
 
-/// One object of a file, with where it is.
+/// One object of a file: what the cluster state keeps of it, and the Ingress to judge, compact
+/// at once (a file's objects are all read before any is used).
 pub struct Parsed {
-    file: String,
-    document: usize,
-    first_line: usize,
-    node: Option<Node>,
+    candidate: Option<Candidate>,
     object: Object,
 }
 
-/// Every object of a file, or the first reason it cannot be used as kubectl would.
-fn objects(source: &Source) -> Result<Vec<Parsed>, FileError> {
+/// Every object of a file, or the first reason it cannot be used as kubectl would; its Ingresses
+/// are candidates to judge when `judged`.
+fn objects(source: &Source, judged: bool) -> Result<Vec<Parsed>, FileError> {
     if let Some(line) = tab_indented_line(&source.text) {
         return Err(FileError {
             file: source.name.clone(),
@@ -136,32 +199,43 @@ fn objects(source: &Source) -> Result<Vec<Parsed>, FileError> {
     }
     let mut out = Vec::new();
     for chunk in locate::split_documents(&source.text) {
-        let objects = state_file::read(chunk.text, true)
+        let objects = state_file::read(chunk.text, judged)
             .map_err(|(_, message)| syntax_error(&source.name, &chunk, message))?;
-        let trees = locate::line_trees(chunk.text, chunk.start_line - 1).unwrap_or_default();
-        let nodes: Vec<&Node> = trees.iter().flat_map(locate::object_nodes).collect();
-        // Lines only when the two readings agree on the objects.
-        let nodes_match = nodes.len() == objects.len();
+        let count = objects.len();
+        let start = chunk.text.as_ptr().addr() - source.text.as_ptr().addr();
+        let lines = |index| Lines {
+            text: source.text.clone(),
+            document: start..start + chunk.text.len(),
+            line_offset: chunk.start_line - 1,
+            index,
+            count,
+        };
         for (index, object) in objects.into_iter().enumerate() {
             if let Some(message) = unserved_ingress(&object) {
-                let line = if nodes_match {
-                    nodes[index].line
-                } else {
-                    chunk.first_line
-                };
+                let line = lines(index)
+                    .node()
+                    .map_or(chunk.first_line, |node| node.line);
                 return Err(FileError {
                     file: source.name.clone(),
                     line,
                     message,
                 });
             }
-            out.push(Parsed {
-                file: source.name.clone(),
-                document: chunk.number,
-                first_line: chunk.first_line,
-                node: nodes_match.then(|| nodes[index].clone()),
-                object,
+            // Only an Ingress is judged and needs its lines again; its document is kept once.
+            let mut object = object;
+            let kept = match &mut object {
+                Object::Ingress { object, .. } => object.take(),
+                _ => None,
+            };
+            let candidate = kept.and_then(|value| {
+                let candidate =
+                    Candidate::new(&source.name, chunk.number, &value, Some(lines(index)))?;
+                Some(Candidate {
+                    first_line: chunk.first_line,
+                    ..candidate
+                })
             });
+            out.push(Parsed { candidate, object });
         }
     }
     Ok(out)
@@ -223,7 +297,11 @@ fn opens_block_scalar(content: &str) -> bool {
 fn syntax_error(file: &str, chunk: &Chunk<'_>, fallback: String) -> FileError {
     let is_json = chunk.text.trim_start().starts_with(['{', '[']);
     let yaml_error = (!is_json)
-        .then(|| serde_saphyr::from_multiple::<Value>(chunk.text).err())
+        .then(|| {
+            let options = state_file::yaml_options(chunk.text.len());
+            serde_saphyr::from_multiple_with_options::<serde::de::IgnoredAny>(chunk.text, options)
+                .err()
+        })
         .flatten();
     let (line, message) = match yaml_error {
         Some(error) => {

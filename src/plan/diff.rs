@@ -71,10 +71,10 @@ pub fn run(
     report: &mut Report,
 ) -> Vec<IngressDiff> {
     let mut scratch = Report::default();
-    let mut old_plans: Vec<(IngressPlan, &serde_json::Value)> = Vec::new();
+    let mut old_plans: Vec<(IngressPlan, serde_json::Value)> = Vec::new();
     for candidate in &old.candidates {
         if let Some(plan) = planner.plan(&old.state, candidate, None, &mut scratch) {
-            old_plans.push((plan, &candidate.object));
+            old_plans.push((plan, candidate.object()));
         }
     }
     report.errors.append(&mut scratch.errors);
@@ -86,7 +86,7 @@ pub fn run(
         let found = old_plans
             .iter()
             .position(|(p, _)| key.as_ref() == Some(&(p.namespace.clone(), p.name.clone())));
-        let old_object = found.map(|i| old_plans[i].1);
+        let old_object = found.map(|i| &old_plans[i].1);
         let Some(plan) = planner.plan(&new.state, candidate, old_object, report) else {
             continue;
         };

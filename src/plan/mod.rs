@@ -168,11 +168,12 @@ fn live_side(
     let mut inputs = read_side(options, &[], stdin, report);
     let mut wanted: Vec<(String, String)> = Vec::new();
     for candidate in &new.candidates {
-        let text = |pointer: &str| candidate.object.pointer(pointer).and_then(Value::as_str);
-        let namespace = text("/metadata/namespace").filter(|n| !n.is_empty());
         let key = (
-            namespace.unwrap_or(&options.namespace).to_owned(),
-            text("/metadata/name").unwrap_or_default().to_owned(),
+            candidate
+                .namespace
+                .clone()
+                .unwrap_or_else(|| options.namespace.clone()),
+            candidate.name.clone(),
         );
         if !key.1.is_empty() && !wanted.contains(&key) {
             wanted.push(key);
@@ -180,13 +181,12 @@ fn live_side(
     }
     for (namespace, name) in wanted {
         match live.ingress(&namespace, &name) {
-            Ok(Some(object)) => inputs.candidates.push(Candidate {
-                file: CLUSTER_NAME.into(),
-                document: inputs.candidates.len() + 1,
-                object,
-                node: None,
-                first_line: 0,
-            }),
+            Ok(Some(object)) => {
+                let document = inputs.candidates.len() + 1;
+                inputs
+                    .candidates
+                    .extend(Candidate::without_lines(CLUSTER_NAME, document, object));
+            }
             Ok(None) => {}
             Err(e) => report.errors.push(FileError::whole(
                 CLUSTER_NAME,
@@ -281,7 +281,7 @@ impl Planner<'_> {
         old: Option<&Value>,
         view: &CheckView<'_>,
     ) -> Option<IngressPlan> {
-        let mut object = candidate.object.clone();
+        let mut object = candidate.object();
         if let Some(patch) = &decision.patch {
             // A patch that does not apply leaves the object as written, as admission does.
             let _ = json_patch::patch(&mut object, &patch.0);
@@ -292,12 +292,13 @@ impl Planner<'_> {
         let api_version = ingress::api_version_of(&object, "networking.k8s.io/v1");
         let decoded = ingress::decode_value(&api_version, &object).ok()?;
         let version = written_version(candidate).unwrap_or(decoded.version);
+        let node = candidate.node();
         let facts = Facts {
             decoded: &decoded,
             namespace: subject.namespace,
             cluster: view,
             lines: Lines {
-                node: candidate.node.as_ref(),
+                node: node.as_ref(),
                 first_line: candidate.first_line,
                 version,
             },
@@ -371,8 +372,7 @@ fn findings(decision: &Decision, lines: &Lines<'_>) -> Vec<FindingPlan> {
 
 /// The apiVersion the manifest was written in, for field names and lines.
 fn written_version(candidate: &Candidate) -> Option<ingress::IngressVersion> {
-    let api_version = candidate.object.get("apiVersion").and_then(Value::as_str)?;
-    ingress::IngressVersion::from_api_version(api_version)
+    ingress::IngressVersion::from_api_version(&candidate.api_version)
 }
 
 /// Counts a planned Ingress and records the references the view could not follow.
