@@ -27,8 +27,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("ingress", &["text"]),
     ("cluster", &["ingress", "text"]),
     ("rules", &["cluster", "ingress", "text"]),
+    // Tencent Cloud's SSL and CLB APIs, read into the cloud facts the rules read.
+    ("cloud", &["cluster", "text"]),
     // The one path from an object to a decision, which every front end calls.
-    ("drive", &["rules", "cluster", "ingress", "text"]),
+    ("drive", &["cloud", "rules", "cluster", "ingress", "text"]),
     ("audit", &["drive", "rules", "cluster", "ingress", "text"]),
     (
         "http",
@@ -45,8 +47,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "http", "drive", "audit", "check", "plan", "certs", "rules", "cluster", "ingress",
-            "text",
+            "http", "drive", "audit", "check", "plan", "certs", "cloud", "rules", "cluster",
+            "ingress", "text",
         ],
     ),
 ];
