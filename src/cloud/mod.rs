@@ -6,3 +6,7 @@
 //! Never called with the feature off: nothing here runs unless a front end was given credentials.
 
 pub mod sign;
+
+pub mod client;
+
+pub use client::{Action, CloudClient, CloudConfig, CloudStats, Outcome};
