@@ -25,8 +25,8 @@ use super::{
     Settings,
 };
 use crate::cluster::{
-    ClusterLookup, ClusterState, IngressSummary, SecretCertIds, SecretLookup, ServicePortSummary,
-    ServiceSummary,
+    CloudFacts, ClusterLookup, ClusterState, IngressSummary, SecretCertIds, SecretLookup,
+    ServicePortSummary, ServiceSummary,
 };
 
 pub const NS: &str = "default";
@@ -87,6 +87,8 @@ pub struct Fixture {
     pub cluster: ClusterState,
     pub settings: Settings,
     pub secrets_unavailable: bool,
+    /// Tencent Cloud's answers (none: cloud checks off).
+    pub cloud: CloudFacts,
 }
 
 /// A clean HTTP-only Ingress: one host, one path, a NodePort backend.
@@ -106,6 +108,7 @@ pub fn http() -> Fixture {
         cluster: cluster(),
         settings: Settings::default(),
         secrets_unavailable: false,
+        cloud: CloudFacts::default(),
     }
 }
 
@@ -202,6 +205,13 @@ impl Fixture {
         self
     }
 
+    /// What Tencent Cloud answers for this review.
+    #[must_use]
+    pub fn with_cloud(mut self, edit: impl FnOnce(&mut CloudFacts)) -> Self {
+        edit(&mut self.cloud);
+        self
+    }
+
     /// Every Secret read fails, as when the API server cannot be reached in time.
     #[must_use]
     pub fn secrets_unavailable(mut self) -> Self {
@@ -236,7 +246,10 @@ impl Fixture {
             state: &self.cluster,
             secrets_unavailable: self.secrets_unavailable,
         };
-        engine.admit_with(input, &cluster)
+        match engine.admit(input) {
+            super::Admission::Decided(decision) => decision,
+            super::Admission::Pending(pending) => pending.decide_with(&cluster, &self.cloud),
+        }
     }
 
     /// The findings of one rule.
@@ -386,8 +399,8 @@ pub(crate) use rule_cases;
 /// Every module's cases. A module with rules but not listed here fails the test below.
 fn all_cases() -> impl Iterator<Item = &'static Cases> {
     use super::checks::{
-        annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
-        shared_lb, skip, tls, update,
+        annotation_keys, annotation_values, backends, class, cloud, direct_access, listeners,
+        routes, shared_lb, skip, tls, update,
     };
     [
         super::json::tests::CASES,
@@ -398,6 +411,7 @@ fn all_cases() -> impl Iterator<Item = &'static Cases> {
         listeners::tests::CASES,
         tls::tests::CASES,
         backends::tests::CASES,
+        cloud::tests::CASES,
         routes::tests::CASES,
         shared_lb::tests::CASES,
         update::tests::CASES,
