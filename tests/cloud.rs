@@ -196,3 +196,192 @@ async fn cached_answers_make_repeated_reviews_free_of_calls() {
     assert_eq!(first.certificates, second.certificates);
     assert_eq!(first.load_balancers, second.load_balancers);
 }
+
+/// Reviews through the driver, as every front end makes them, with the cloud checks on
+/// (`WithCloud` with a client) or off.
+mod through_the_driver {
+    use std::future::Future;
+    use std::time::{Duration, Instant};
+
+    use qcloud_ingress_webhook::cluster::{ClusterState, Confirmed, Reads, SecretCertIds};
+    use qcloud_ingress_webhook::drive::{Budget, Cluster, WithCloud, drive};
+    use qcloud_ingress_webhook::rules::{
+        AdmissionInput, Decision, Endpoint, Engine, Kind, ObjectInput, Operation, Requester,
+        Ruling, Settings,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    /// Service `web` (NodePort) and Secrets `good` (Svr00001), `gone` (Missing1) in `shop`.
+    struct Files(ClusterState);
+
+    impl Cluster for Files {
+        type Lookup = ClusterState;
+
+        fn lookup(
+            &self,
+            _: &str,
+            _: Vec<String>,
+            _: Instant,
+        ) -> impl Future<Output = Option<ClusterState>> + Send {
+            std::future::ready(Some(self.0.clone()))
+        }
+
+        fn confirm(
+            &self,
+            _: Reads,
+            _: Instant,
+        ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+            std::future::ready(None)
+        }
+    }
+
+    fn files() -> Files {
+        let mut state = ClusterState::default();
+        let yaml = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80}]}});
+        qcloud_ingress_webhook::cluster::offline::add_object(&mut state, yaml, "shop").unwrap();
+        for (name, id) in [("good", "Svr00001"), ("gone", "Missing1")] {
+            state.insert_secret(
+                "shop",
+                name,
+                SecretCertIds {
+                    cert_id: Some(id.as_bytes().to_vec()),
+                    ca_cert_id: None,
+                },
+            );
+        }
+        Files(state)
+    }
+
+    /// An HTTPS Ingress for shop.example.com with the certificate of Secret `secret`.
+    async fn review<C: Cluster + Sync>(cluster: &C, secret: &str) -> Decision {
+        let object = serde_json::value::to_raw_value(&json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "front", "namespace": "shop", "annotations": {
+                "kubernetes.io/ingress.class": "qcloud",
+                "kubernetes.io/ingress.rule-mix": "true"}},
+            "spec": {"tls": [{"hosts": ["shop.example.com"], "secretName": secret}],
+                     "rules": [{"host": "shop.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "ImplementationSpecific",
+                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}
+        }))
+        .unwrap();
+        let input = AdmissionInput {
+            endpoint: Endpoint::Validate,
+            operation: Operation::Create,
+            kind: Kind::INGRESS_V1,
+            namespace: Some("shop"),
+            object: Some(ObjectInput::Text(&object)),
+            old_object: None,
+            requester: Requester::default(),
+        };
+        let engine = Engine::new(Settings::default()).unwrap();
+        drive(
+            &engine,
+            input,
+            cluster,
+            Budget::within(Duration::from_secs(10)),
+        )
+        .await
+        .decision
+    }
+
+    #[tokio::test]
+    async fn with_cloud_checks_off_no_call_is_made_and_no_credentials_are_needed() {
+        let stand_in = stand_in().await;
+        for decision in [
+            review(&files(), "gone").await,
+            review(
+                &WithCloud {
+                    inner: files(),
+                    cloud: None,
+                },
+                "gone",
+            )
+            .await,
+        ] {
+            assert_eq!(
+                decision.ruling(),
+                Ruling::Allowed,
+                "{:?}",
+                decision.findings
+            );
+            assert!(decision.findings.is_empty(), "{:?}", decision.findings);
+        }
+        assert_eq!(stand_in.requests(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_certificate_is_denied_and_a_good_one_allowed() {
+        let stand_in = stand_in().await;
+        let client = client(&stand_in, SECRET_KEY);
+        let cluster = WithCloud {
+            inner: files(),
+            cloud: Some(&client),
+        };
+        let denied = review(&cluster, "gone").await;
+        assert_eq!(denied.ruling(), Ruling::Denied);
+        assert_eq!(denied.rule_ids(), ["cloud-certificate-not-found"]);
+        let allowed = review(&cluster, "good").await;
+        assert_eq!(allowed.ruling(), Ruling::Allowed, "{:?}", allowed.findings);
+        assert!(allowed.findings.is_empty(), "{:?}", allowed.findings);
+        // The same reviews again: answered from the cache, no further call.
+        let asked = stand_in.requests();
+        assert_eq!(review(&cluster, "gone").await.ruling(), Ruling::Denied);
+        review(&cluster, "good").await;
+        assert_eq!(stand_in.requests(), asked);
+    }
+
+    #[tokio::test]
+    async fn a_slow_cloud_or_a_wrong_key_never_denies() {
+        let stand_in = stand_in().await;
+        let wrong = client(&stand_in, "not-the-key");
+        let decision = review(
+            &WithCloud {
+                inner: files(),
+                cloud: Some(&wrong),
+            },
+            "gone",
+        )
+        .await;
+        assert_eq!(decision.ruling(), Ruling::Allowed);
+        assert_eq!(decision.rule_ids(), ["cloud-not-verified"]);
+        assert!(
+            decision.warnings.iter().any(|w| w.contains("auth_error")),
+            "{:?}",
+            decision.warnings
+        );
+        assert_eq!(
+            wrong
+                .stats()
+                .calls(Action::DescribeCertificateDetail, Outcome::AuthError),
+            1
+        );
+
+        stand_in.set_delay(Duration::from_secs(5));
+        let slow = client(&stand_in, SECRET_KEY);
+        let started = Instant::now();
+        let decision = review(
+            &WithCloud {
+                inner: files(),
+                cloud: Some(&slow),
+            },
+            "gone",
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(decision.ruling(), Ruling::Allowed);
+        assert!(
+            decision.warnings.iter().any(|w| w.contains("timeout")),
+            "{:?}",
+            decision.warnings
+        );
+    }
+}
