@@ -385,3 +385,103 @@ mod through_the_driver {
         );
     }
 }
+
+/// The real binary's `serve --cloud`, against the stand-in.
+mod serve {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_qcloud-ingress-webhook");
+
+    fn serve(
+        dir: &std::path::Path,
+        port: u16,
+        admin_port: u16,
+    ) -> (Command, qcloud_ingress_webhook::certs::DevCerts) {
+        let (mut command, certs) = common::serve_command(Command::new(BIN), dir, port, admin_port);
+        command
+            .arg("--cluster-state")
+            .arg(common::repo_path("examples/cluster-state"))
+            .args(["--shutdown-delay", "0s", "--log-format", "json"])
+            .env_remove("TENCENTCLOUD_SECRET_ID")
+            .env_remove("TENCENTCLOUD_SECRET_KEY")
+            .env_remove("TENCENTCLOUD_REGION")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        (command, certs)
+    }
+
+    #[test]
+    fn cloud_checks_without_credentials_stop_start_up_naming_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = serve(dir.path(), common::free_port(), common::free_port())
+            .0
+            .args(["--cloud", "--cloud-region", "ap-guangzhou"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("TENCENTCLOUD_SECRET_ID"), "{stderr}");
+    }
+
+    #[tokio::test]
+    async fn serve_with_cloud_checks_denies_a_missing_certificate_and_counts_the_call() {
+        let stand_in = stand_in().await;
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        std::fs::create_dir(&credentials).unwrap();
+        std::fs::write(credentials.join("SecretId"), SECRET_ID).unwrap();
+        std::fs::write(credentials.join("SecretKey"), format!("{SECRET_KEY}\n")).unwrap();
+        std::fs::write(dir.path().join("cloud-ca.pem"), &stand_in.ca_pem).unwrap();
+        let (port, admin_port) = (common::free_port(), common::free_port());
+        let (mut command, certs) = serve(dir.path(), port, admin_port);
+        command
+            .args(["--cloud", "--cloud-region", "ap-guangzhou"])
+            .args(["--cloud-endpoint", &stand_in.url()])
+            .arg("--cloud-ca")
+            .arg(dir.path().join("cloud-ca.pem"))
+            .arg("--cloud-credentials-dir")
+            .arg(&credentials)
+            .stderr(Stdio::null());
+        let _child = common::KillOnDrop(command.spawn().unwrap());
+        let admin = reqwest::Client::new();
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !admin
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(Instant::now() < give_up, "never ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let review = common::fixture("examples/reviews/tke-ingress-ssl.json");
+        let client = common::client_for(&certs, ([127, 0, 0, 1], port).into());
+        let response = client
+            .post(format!(
+                "https://{}:{port}/validate?timeout=10s",
+                common::SERVICE_HOST
+            ))
+            .json(&review)
+            .send()
+            .await
+            .unwrap();
+        let reply = common::Reply::read(response).await;
+        let message = common::assert_denied(&reply, &review);
+        assert!(message.contains("cloud-certificate-not-found"), "{message}");
+        assert_eq!(stand_in.verified(), 1);
+        let metrics = admin
+            .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = "qcloud_ingress_webhook_cloud_calls_total{action=\"DescribeCertificateDetail\",outcome=\"not_found\"} 1";
+        assert!(metrics.contains(line), "{metrics}");
+        assert!(!metrics.contains(SECRET_KEY));
+    }
+}

@@ -34,7 +34,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["drive", "rules", "cluster", "ingress", "text"]),
     (
         "http",
-        &["drive", "audit", "rules", "cluster", "ingress", "text"],
+        &[
+            "drive", "audit", "cloud", "rules", "cluster", "ingress", "text",
+        ],
     ),
     ("check", &["drive", "rules", "cluster", "ingress", "text"]),
     // plan reads its inputs through check's reader (issue 23 moves that below both).

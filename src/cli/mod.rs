@@ -1,6 +1,7 @@
 //! Command-line interface: `serve` ([`serve`]), `check`, `plan`, `audit` and `dev-certs`
 //! ([`commands`]); [`cluster`] is the live cluster the one-shot commands read.
 
+mod cloud;
 mod cluster;
 mod commands;
 mod serve;

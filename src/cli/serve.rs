@@ -59,6 +59,9 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
     #[command(flatten)]
     pub audit: AuditArgs,
+    /// Opt-in checks against Tencent Cloud's APIs.
+    #[command(flatten)]
+    pub cloud: super::cloud::CloudArgs,
 }
 
 /// The background audit of `serve` (live mode only).
@@ -178,7 +181,9 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_delay,
         shutdown_grace,
         audit,
+        cloud,
     } = args;
+    let cloud = cloud.client()?;
     let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
@@ -206,7 +211,8 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             let client = live_client(kubeconfig, context).await?;
             live_state(client, engine, limits, secret_cache_ttl, &audit)
-        };
+        }
+        .with_cloud(cloud);
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
