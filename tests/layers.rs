@@ -31,7 +31,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cloud", &["cluster", "text"]),
     // The one path from an object to a decision, which every front end calls.
     ("drive", &["cloud", "rules", "cluster", "ingress", "text"]),
-    ("audit", &["drive", "rules", "cluster", "ingress", "text"]),
+    (
+        "audit",
+        &["drive", "cloud", "rules", "cluster", "ingress", "text"],
+    ),
     (
         "http",
         &[

@@ -129,14 +129,15 @@ pub(super) fn audit(args: AuditCommandArgs) -> ExitCode {
         config,
         output,
         cluster,
+        cloud,
     } = args;
     let scope = if all_namespaces {
         Scope::All
     } else {
         Scope::Namespace(namespace)
     };
-    let report =
-        load_settings(config.as_deref()).and_then(|settings| audit_once(settings, cluster, scope));
+    let report = load_settings(config.as_deref())
+        .and_then(|settings| audit_once(settings, cluster, scope, cloud));
     let report = match report {
         Ok(report) => report,
         Err(e) => return fail(&e),
@@ -163,8 +164,10 @@ fn audit_once(
     settings: crate::rules::Settings,
     cluster: KubeArgs,
     scope: Scope,
+    cloud: super::cloud::CloudArgs,
 ) -> anyhow::Result<crate::audit::Report> {
     let engine = crate::rules::Engine::new(settings)?;
+    let cloud = cloud.client()?;
     let cluster = ConnectedCluster::connect(cluster, true)?;
     let namespace = match scope {
         Scope::All => None,
@@ -172,7 +175,12 @@ fn audit_once(
             Some(namespace.unwrap_or_else(|| cluster.default_namespace().to_owned()))
         }
     };
-    let pass = crate::audit::live::once(&engine, &cluster.view, namespace.as_deref());
+    let pass = crate::audit::live::once(
+        &engine,
+        &cluster.view,
+        namespace.as_deref(),
+        cloud.as_deref(),
+    );
     Ok(cluster.runtime.block_on(pass))
 }
 

@@ -144,6 +144,10 @@ pub struct AuditCommandArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub cluster: KubeArgs,
+    /// Opt-in checks against Tencent Cloud's APIs (credentials from TENCENTCLOUD_SECRET_ID and
+    /// TENCENTCLOUD_SECRET_KEY, as tccli and Terraform read them).
+    #[command(flatten)]
+    pub cloud: cloud::CloudArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
