@@ -248,6 +248,37 @@ impl Cluster for Bounded<'_> {
     }
 }
 
+/// A borrowed cluster is asked as the cluster itself.
+impl<C: Cluster> Cluster for &C {
+    type Lookup = C::Lookup;
+
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Self::Lookup>> + Send {
+        (**self).lookup(namespace, secret_names, deadline)
+    }
+
+    fn confirm(
+        &self,
+        reads: Reads,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+        (**self).confirm(reads, deadline)
+    }
+
+    fn cloud(
+        &self,
+        certificates: Vec<String>,
+        load_balancers: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = CloudFacts> + Send {
+        (**self).cloud(certificates, load_balancers, deadline)
+    }
+}
+
 /// A cluster with the cloud checks on when `cloud` is `Some`: the cloud look-ups go to that
 /// client (within its own budget and the review's deadline); everything else to `inner`.
 pub struct WithCloud<'a, C> {
@@ -255,7 +286,7 @@ pub struct WithCloud<'a, C> {
     pub cloud: Option<&'a CloudClient>,
 }
 
-impl<C: Cluster + Sync> Cluster for WithCloud<'_, C> {
+impl<C: Cluster> Cluster for WithCloud<'_, C> {
     type Lookup = C::Lookup;
 
     fn lookup(

@@ -485,3 +485,89 @@ mod serve {
         assert!(!metrics.contains(SECRET_KEY));
     }
 }
+
+/// The real binary's `check --cloud` on manifests, with the key in the environment.
+mod check {
+    use super::*;
+
+    const MANIFEST: &str = r"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  type: NodePort
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: shop}
+type: Opaque
+stringData: {qcloud_cert_id: Missing1}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: front
+  namespace: shop
+  annotations:
+    kubernetes.io/ingress.class: qcloud
+    kubernetes.io/ingress.rule-mix: 'true'
+spec:
+  tls: [{hosts: [shop.example.com], secretName: cert}]
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: ImplementationSpecific
+            backend: {service: {name: web, port: {number: 80}}}
+";
+
+    async fn check(args: Vec<String>) -> (i32, String) {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook"))
+                .arg("check")
+                .args(args)
+                .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+                .env("TENCENTCLOUD_REGION", "ap-guangzhou")
+                .env_remove("KUBECONFIG")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code().unwrap(), text)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn check_with_cloud_finds_a_missing_certificate_and_without_asks_nothing() {
+        let stand_in = stand_in().await;
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("front.yaml");
+        std::fs::write(&manifest, MANIFEST).unwrap();
+        let ca = dir.path().join("cloud-ca.pem");
+        std::fs::write(&ca, &stand_in.ca_pem).unwrap();
+        let file = manifest.to_str().unwrap().to_owned();
+
+        let (code, text) = check(vec![file.clone()]).await;
+        assert_eq!((code, stand_in.requests()), (0, 0), "{text}");
+
+        let args = vec![
+            "--cloud".to_owned(),
+            "--cloud-endpoint".to_owned(),
+            stand_in.url(),
+            "--cloud-ca".to_owned(),
+            ca.to_str().unwrap().to_owned(),
+            file,
+        ];
+        let (code, text) = check(args).await;
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains("cloud-certificate-not-found"), "{text}");
+        assert!(text.contains("Missing1"), "{text}");
+        assert_eq!(stand_in.verified(), 1);
+        assert!(!text.contains(SECRET_KEY));
+    }
+}

@@ -41,7 +41,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "drive", "audit", "cloud", "rules", "cluster", "ingress", "text",
         ],
     ),
-    ("check", &["drive", "rules", "cluster", "ingress", "text"]),
+    (
+        "check",
+        &["drive", "cloud", "rules", "cluster", "ingress", "text"],
+    ),
     // plan reads its inputs through check's reader (issue 23 moves that below both).
     (
         "plan",

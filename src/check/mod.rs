@@ -43,6 +43,15 @@ pub struct Options {
     pub mutate: bool,
     /// Exit 1 when a reference could not be resolved.
     pub strict: bool,
+    /// `--cloud`: Tencent Cloud's answers for certificates and CLBs; `None`: no cloud call.
+    pub cloud: Option<CheckCloud>,
+}
+
+/// The cloud client of `check --cloud`, and the runtime its I/O runs on.
+#[derive(Debug, Clone)]
+pub struct CheckCloud {
+    pub client: Arc<crate::cloud::CloudClient>,
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// A live cluster to resolve references against (`--kubeconfig`): the view `serve` uses, with
@@ -248,7 +257,8 @@ impl Judge<'_> {
             namespace: subject.namespace,
             name: subject.name,
         };
-        let (decision, view) = cluster.judge(self.engine, subject.input(endpoint));
+        let cloud = self.options.cloud.as_ref();
+        let (decision, view) = cluster.judge_with(self.engine, subject.input(endpoint), cloud);
         (
             decision,
             view.map(CheckView::unresolved).unwrap_or_default(),

@@ -92,6 +92,10 @@ pub struct CheckArgs {
     pub strict: bool,
     #[command(flatten)]
     pub cluster: KubeArgs,
+    /// Opt-in checks against Tencent Cloud's APIs (credentials from TENCENTCLOUD_SECRET_ID and
+    /// TENCENTCLOUD_SECRET_KEY).
+    #[command(flatten)]
+    pub cloud: cloud::CloudArgs,
     /// Files, directories or `-` for standard input.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     pub inputs: Vec<PathBuf>,
