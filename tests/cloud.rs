@@ -571,3 +571,40 @@ spec:
         assert!(!text.contains(SECRET_KEY));
     }
 }
+
+/// "Not verified" is logged as one line at most a minute, with counts and the reason only.
+#[tokio::test]
+async fn not_verified_is_logged_once_a_minute_and_never_with_the_key() {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let stand_in = stand_in().await;
+    let key = "a-wrong-key-that-must-not-be-logged";
+    let client = client(&stand_in, key);
+    for _ in 0..3 {
+        client.facts(&["Svr00001".into()], &[], later()).await;
+    }
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("did not verify"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{text}");
+    assert!(logged[0].contains("auth_error"), "{text}");
+    assert!(!text.contains(key) && !text.contains(SECRET_ID), "{text}");
+}
