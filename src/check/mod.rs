@@ -257,7 +257,11 @@ impl Judge<'_> {
             namespace: subject.namespace,
             name: subject.name,
         };
-        let cloud = self.options.cloud.as_ref();
+        let cloud = self
+            .options
+            .cloud
+            .as_ref()
+            .map(|c| (&*c.client, &c.runtime));
         let (decision, view) = cluster.judge_with(self.engine, subject.input(endpoint), cloud);
         (
             decision,

@@ -90,13 +90,13 @@ impl InputsCluster<'_> {
         &self,
         engine: &Engine,
         input: AdmissionInput<'_>,
-        cloud: Option<&super::CheckCloud>,
+        cloud: Option<(&crate::cloud::CloudClient, &tokio::runtime::Handle)>,
     ) -> (Decision, Option<CheckView<'_>>) {
         let budget = crate::drive::Budget::within(std::time::Duration::from_secs(10));
-        let _runtime = cloud.map(|c| c.runtime.enter());
+        let _runtime = cloud.map(|(_, runtime)| runtime.enter());
         let cluster = crate::drive::WithCloud {
             inner: self,
-            cloud: cloud.map(|c| &*c.client),
+            cloud: cloud.map(|(client, _)| client),
         };
         let driven =
             futures::executor::block_on(crate::drive::drive(engine, input, &cluster, budget));
