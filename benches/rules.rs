@@ -48,6 +48,7 @@ fn validate(c: &mut Criterion) {
                         version: decoded.version,
                         old: None,
                         cluster: &state,
+                        cloud: &qcloud_ingress_webhook::cluster::CloudFacts::default(),
                     }))
                 });
             });

@@ -15,7 +15,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{ClusterLookup, ClusterView, Confirmed, LookupRequest, Reads, Recording};
+use crate::cloud::CloudClient;
+use crate::cluster::{
+    CloudFacts, ClusterLookup, ClusterView, Confirmed, LookupRequest, Reads, Recording,
+};
 use crate::rules::{Admission, AdmissionInput, Decision, Endpoint, Engine, Severity};
 
 /// A cluster as the driver asks it. Each call must be answered by the deadline it is given.
@@ -39,6 +42,19 @@ pub trait Cluster {
         reads: Reads,
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send;
+
+    /// Tencent Cloud's answers for these certificate and CLB ids, by `deadline`. The default
+    /// asks nothing and knows nothing: cloud checks off, no call, no credentials ([`WithCloud`]
+    /// turns them on).
+    fn cloud(
+        &self,
+        certificates: Vec<String>,
+        load_balancers: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = CloudFacts> + Send {
+        let _ = (certificates, load_balancers, deadline);
+        std::future::ready(CloudFacts::default())
+    }
 }
 
 /// How a drive may spend its time, and what it judges.
@@ -139,8 +155,16 @@ pub async fn drive<C: Cluster>(
         );
         return Driven::without_cluster(decision);
     };
+    let (certificates, load_balancers) = pending.cloud_ids(&lookup);
+    let facts = if certificates.is_empty() && load_balancers.is_empty() {
+        CloudFacts::default()
+    } else {
+        cluster
+            .cloud(certificates, load_balancers, budget.deadline)
+            .await
+    };
     let recording = Recording::new(&lookup);
-    let cached = pending.decide(&recording);
+    let cached = pending.decide_with(&recording, &facts);
     if !rests_on_cache(&cached) {
         return Driven {
             decision: cached,
@@ -155,7 +179,8 @@ pub async fn drive<C: Cluster>(
         None => (cached, None),
         Some(Err(_)) => (cached, Some(Confirmation::Failed)),
         Some(Ok(confirmed)) => {
-            let decision = pending.decide(&Recording::confirmed_by(&lookup, &confirmed));
+            let decision =
+                pending.decide_with(&Recording::confirmed_by(&lookup, &confirmed), &facts);
             let overturned = denies(&cached).saturating_sub(denies(&decision));
             let confirmation = if overturned > 0 {
                 Confirmation::Overturned(overturned)
@@ -220,6 +245,80 @@ impl Cluster for Bounded<'_> {
             tokio::time::timeout_at(deadline.into(), answer)
                 .await
                 .unwrap_or_else(|_| Some(Err("the API server did not answer in time".to_owned())))
+        }
+    }
+}
+
+/// A borrowed cluster is asked as the cluster itself.
+impl<C: Cluster> Cluster for &C {
+    type Lookup = C::Lookup;
+
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Self::Lookup>> + Send {
+        (**self).lookup(namespace, secret_names, deadline)
+    }
+
+    fn confirm(
+        &self,
+        reads: Reads,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+        (**self).confirm(reads, deadline)
+    }
+
+    fn cloud(
+        &self,
+        certificates: Vec<String>,
+        load_balancers: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = CloudFacts> + Send {
+        (**self).cloud(certificates, load_balancers, deadline)
+    }
+}
+
+/// A cluster with the cloud checks on when `cloud` is `Some`: the cloud look-ups go to that
+/// client (within its own budget and the review's deadline); everything else to `inner`.
+pub struct WithCloud<'a, C> {
+    pub inner: C,
+    pub cloud: Option<&'a CloudClient>,
+}
+
+impl<C: Cluster> Cluster for WithCloud<'_, C> {
+    type Lookup = C::Lookup;
+
+    fn lookup(
+        &self,
+        namespace: &str,
+        secret_names: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Self::Lookup>> + Send {
+        self.inner.lookup(namespace, secret_names, deadline)
+    }
+
+    fn confirm(
+        &self,
+        reads: Reads,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
+        self.inner.confirm(reads, deadline)
+    }
+
+    fn cloud(
+        &self,
+        certificates: Vec<String>,
+        load_balancers: Vec<String>,
+        deadline: Instant,
+    ) -> impl Future<Output = CloudFacts> + Send {
+        let client = self.cloud;
+        async move {
+            match client {
+                Some(client) => client.facts(&certificates, &load_balancers, deadline).await,
+                None => CloudFacts::default(),
+            }
         }
     }
 }

@@ -11,12 +11,14 @@
 //!   read-only cluster view to findings and patches;
 //! - [`cluster`]: that read-only view (offline from YAML, or live from kube-rs watches and
 //!   Secret reads);
+//! - [`cloud`]: opt-in read-only look-ups of certificates and CLBs in Tencent Cloud's own APIs;
 //! - [`ingress`]: decoding Ingresses and the one model of what TKE builds; [`text`]: text helpers.
 
 pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod cli;
+pub mod cloud;
 pub mod cluster;
 pub mod drive;
 pub mod http;

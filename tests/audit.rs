@@ -11,6 +11,7 @@
 
 mod common;
 mod stand_in_apiserver;
+mod stand_in_tencent_cloud;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -497,4 +498,88 @@ async fn the_audit_command_names_a_cluster_it_cannot_reach() {
     let server = format!("cannot list Services at http://{}/", stand_in.addr);
     assert!(stderr.contains(&server), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// `audit --cloud` with the key in the environment, as tccli and Terraform read it: a
+/// certificate that ends in 10 days is listed, from the same cloud client `serve` uses, and the
+/// same run without `--cloud` asks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_command_with_cloud_lists_certificates_that_expire_soon() {
+    use stand_in_tencent_cloud::{SECRET_ID, SECRET_KEY, certificate};
+    common::install_provider();
+    let cloud = stand_in_tencent_cloud::StandIn::start().await;
+    let end = std::time::SystemTime::now() + Duration::from_secs(10 * 86_400);
+    let end = qcloud_ingress_webhook::text::rfc3339(end + Duration::from_secs(8 * 3600));
+    let end = end.replace('T', " ").replace('Z', "");
+    cloud.set_certificate("Soon0001", certificate("SVR", 1, &end, &["a.example.com"]));
+    let stand_in = StandIn::start().await;
+    stand_in.apply(service("shop", "web", 80));
+    stand_in.apply(
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "cert", "namespace": "shop"},
+        "data": {"qcloud_cert_id": "U29vbjAwMDE="}}),
+    );
+    let mut tls = ingress("shop", "front", "a.example.com", "web", None);
+    tls["metadata"]["annotations"]["kubernetes.io/ingress.rule-mix"] = json!("true");
+    tls["spec"]["tls"] = json!([{"hosts": ["a.example.com"], "secretName": "cert"}]);
+    stand_in.apply(tls);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("cloud-ca.pem");
+    std::fs::write(&ca, &cloud.ca_pem).unwrap();
+
+    let (code, stdout, stderr) = audit_command(&stand_in, &["-A"]).await;
+    assert_eq!((code, cloud.requests()), (0, 0), "{stdout}{stderr}");
+
+    let url = cloud.url();
+    let ca = ca.to_str().unwrap().to_owned();
+    let args = ["-A", "--cloud", "--cloud-endpoint", &url, "--cloud-ca", &ca];
+    let (code, stdout, stderr) = audit_command_with_env(
+        &stand_in,
+        &args,
+        &[
+            ("TENCENTCLOUD_SECRET_ID", SECRET_ID),
+            ("TENCENTCLOUD_SECRET_KEY", SECRET_KEY),
+            ("TENCENTCLOUD_REGION", "ap-guangzhou"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("shop/front: warn cloud-certificate-expiring spec.tls[0].secretName: certificate Soon0001 expires in 9 days"),
+        "{stdout}"
+    );
+    assert_eq!(cloud.verified(), 1);
+}
+
+/// [`audit_command`] with these environment variables set.
+async fn audit_command_with_env(
+    stand_in: &StandIn,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(BIN)
+            .arg("audit")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(&args)
+            .env_remove("KUBECONFIG")
+            .envs(env)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    })
+    .await
+    .unwrap()
 }

@@ -75,3 +75,56 @@ fn the_values_schema_names_exactly_the_catalogues_rules() {
          every rule id of src/rules/catalogue.rs, and no other"
     );
 }
+
+/// The cloud checks are off unless asked for: no flag, no credentials volume. On, the Secret the
+/// user names is mounted where `--cloud-credentials-dir` points, with only its two keys.
+#[test]
+fn the_chart_turns_cloud_checks_on_only_when_asked_with_the_named_secret() {
+    let Some(helm) = helm::helm() else { return };
+    let deployment = |args: &[&str]| -> Value {
+        let rendered = helm::template(&helm, args);
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+        documents
+            .into_iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("a Deployment")
+    };
+    let off = deployment(&[]);
+    let off_text = off.to_string();
+    assert!(!off_text.contains("--cloud"), "{off_text}");
+    assert!(!off_text.contains("cloud-credentials"), "{off_text}");
+
+    let values = std::path::Path::new(helm::CHART).join("ci/cloud-values.yaml");
+    let on = deployment(&["-f", values.to_str().unwrap()]);
+    let pod = &on["spec"]["template"]["spec"];
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--cloud"));
+    assert!(args.contains(&"--cloud-region=ap-guangzhou"));
+    let dir = "/etc/qcloud-ingress-webhook/cloud";
+    assert!(args.contains(&format!("--cloud-credentials-dir={dir}").as_str()));
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["name"] == "cloud-credentials" && m["mountPath"] == dir)
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "cloud-credentials")
+        .expect("the credentials volume");
+    assert_eq!(volume["secret"]["secretName"], "tencentcloud-readonly");
+    let keys: Vec<&str> = volume["secret"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["SecretId", "SecretKey"]);
+}

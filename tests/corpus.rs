@@ -71,6 +71,7 @@ fn run(file: &str) -> Report {
         namespace: "default".into(),
         mutate: true,
         strict: false,
+        cloud: None,
     };
     check::run(&options, None, &mut std::io::empty()).unwrap()
 }

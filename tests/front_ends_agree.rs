@@ -110,6 +110,7 @@ fn usable(file: &Path) -> bool {
         namespace: "default".into(),
         mutate: true,
         strict: false,
+        cloud: None,
     };
     check::run(&options, None, &mut std::io::empty()).is_ok_and(|r| r.errors.is_empty())
 }
@@ -192,6 +193,7 @@ fn run_check(case: &Case, cluster: &SameCluster, dir: &Path, mutate: bool) -> Ve
         namespace: case.namespace.clone(),
         mutate,
         strict: false,
+        cloud: None,
     };
     check_verdict(&check::run(&options, Some(cluster), &mut std::io::empty()).unwrap())
 }

@@ -28,21 +28,30 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("ingress", &["text"]),
     ("cluster", &["ingress", "text"]),
     ("rules", &["cluster", "ingress", "text"]),
+    // Tencent Cloud's SSL and CLB APIs, read into the cloud facts the rules read.
+    ("cloud", &["cluster", "text"]),
     // The one path from an object to a decision, which every front end calls.
-    ("drive", &["rules", "cluster", "ingress", "text"]),
-    ("audit", &["drive", "rules", "cluster", "ingress", "text"]),
+    ("drive", &["cloud", "rules", "cluster", "ingress", "text"]),
+    (
+        "audit",
+        &["drive", "cloud", "rules", "cluster", "ingress", "text"],
+    ),
     (
         "http",
-        &["drive", "audit", "rules", "cluster", "ingress", "text"],
+        &[
+            "drive", "audit", "cloud", "rules", "cluster", "ingress", "text",
+        ],
     ),
     // Reading manifests, below check and plan, which do not use each other.
     (
         "manifest",
-        &["drive", "rules", "cluster", "ingress", "text"],
+        &["drive", "cloud", "rules", "cluster", "ingress", "text"],
     ),
     (
         "check",
-        &["manifest", "drive", "rules", "cluster", "ingress", "text"],
+        &[
+            "manifest", "drive", "cloud", "rules", "cluster", "ingress", "text",
+        ],
     ),
     (
         "plan",
@@ -53,8 +62,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "http", "drive", "audit", "manifest", "check", "plan", "certs", "rules", "cluster",
-            "ingress", "text",
+            "http", "drive", "audit", "manifest", "check", "plan", "certs", "cloud", "rules",
+            "cluster", "ingress", "text",
         ],
     ),
 ];

@@ -275,7 +275,7 @@ async fn audit_view(stand_in: &StandIn, engine: &Engine) -> (LiveCluster, tempfi
     };
     let (view, dir) = stand_in.live_view(config).await;
     let give_up = Instant::now() + Duration::from_secs(15);
-    while !view.is_ready() || once(engine, &view, Some("shop")).await.ingresses == 0 {
+    while !view.is_ready() || once(engine, &view, Some("shop"), None).await.ingresses == 0 {
         assert!(Instant::now() < give_up, "the audit's view never synced");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -294,12 +294,12 @@ async fn serve_and_the_audit_agree_when_a_confirmation_overturns_a_stale_deny() 
     let (server, _dir) = trailing_webhook(&stand_in).await;
     let engine = Engine::new(Settings::default()).unwrap();
     let (view, _audit_dir) = audit_view(&stand_in, &engine).await;
-    let before = once(&engine, &view, Some("shop")).await;
+    let before = once(&engine, &view, Some("shop"), None).await;
     assert!(!audit_denies(&before, "front").is_empty(), "{before:?}");
     // The API server now says NodePort; both watch caches still say ClusterIP.
     stand_in.apply(service("shop", "web", 80));
     let gets = stand_in.object_gets();
-    let audited = once(&engine, &view, Some("shop")).await;
+    let audited = once(&engine, &view, Some("shop"), None).await;
     let (reviewed, took) = review(&server, &front).await;
     assert!(
         took < WATCH_DELAY,

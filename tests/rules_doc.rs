@@ -462,8 +462,8 @@ mod behaviour_reference {
     fn the_checks_table_lists_every_rule_in_its_row() {
         let rows = check_rows(REFERENCE);
         let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
-        let expected: Vec<String> = (1..=34).map(|n| format!("C{n}")).collect();
-        assert_eq!(ids, expected, "§8 has rows C1 to C34, in order");
+        let expected: Vec<String> = (1..=36).map(|n| format!("C{n}")).collect();
+        assert_eq!(ids, expected, "§8 has rows C1 to C36, in order");
         let mut problems = Vec::new();
         // `none`: a rule about the webhook's own annotation, not a TKE behaviour.
         for rule in RULES.iter().filter(|r| r.check != "none") {
@@ -484,11 +484,13 @@ mod examples {
 
     use qcloud_ingress_webhook::cluster::offline::add_object;
     use qcloud_ingress_webhook::cluster::{
-        ClusterState, SecretCertIds, ServicePortSummary, ServiceSummary,
+        CertificateDetail, CloudFacts, CloudLookup, ClusterState, LoadBalancerDetail,
+        SecretCertIds, ServicePortSummary, ServiceSummary, Unverified,
     };
     use qcloud_ingress_webhook::rules::settings::RuleSetting;
     use qcloud_ingress_webhook::rules::{
-        AdmissionInput, Endpoint, Engine, Kind, ObjectInput, Operation, Requester, Settings,
+        Admission, AdmissionInput, Endpoint, Engine, Kind, ObjectInput, Operation, Requester,
+        Settings,
     };
 
     use super::{DOC, RULES, sections, yaml_blocks};
@@ -574,6 +576,9 @@ mod examples {
         before: Option<Value>,
         /// Whole objects (Service, Secret, Ingress) added to the cluster.
         objects: Vec<Value>,
+        /// What Tencent Cloud answers (a document with the one key `cloud`): the cloud checks
+        /// are on for this example.
+        cloud: Option<Value>,
     }
 
     impl Default for Example {
@@ -583,6 +588,7 @@ mod examples {
                 fragment: json!({}),
                 before: None,
                 objects: Vec::new(),
+                cloud: None,
             }
         }
     }
@@ -602,6 +608,8 @@ mod examples {
             };
             if document.trim_start().starts_with(BEFORE) {
                 example.before = Some(value);
+            } else if let Some(cloud) = value.get("cloud") {
+                example.cloud = Some(cloud.clone());
             } else if let Some(kind) = value.get("kind") {
                 // add_object skips other kinds silently; here that would be a dead example.
                 let known = ["Service", "Secret", "Ingress"].iter().any(|k| kind == k);
@@ -656,7 +664,61 @@ mod examples {
             old_object: old.as_deref().map(ObjectInput::Text),
             requester: Requester::default(),
         };
-        Ok(engine.admit_with(input, &cluster).rule_ids())
+        let facts = example.cloud.as_ref().map(cloud_facts).transpose()?;
+        let decision = match (engine.admit(input), facts) {
+            (Admission::Decided(decision), _) => decision,
+            (Admission::Pending(pending), Some(facts)) => pending.decide_with(&cluster, &facts),
+            (Admission::Pending(pending), None) => pending.decide(&cluster),
+        };
+        Ok(decision.rule_ids())
+    }
+
+    /// The cloud's answers of an example: `vpc` (the cluster's VPC), `certificates` by id
+    /// (`type`, `days` left, `domains`, `notFound: true` or `unverified`) and `loadBalancers` by id (`vpc`,
+    /// `forward`, or `notFound: true`), as of now, in region ap-guangzhou, warning 30 days ahead.
+    fn cloud_facts(cloud: &Value) -> Result<CloudFacts, String> {
+        let now = std::time::SystemTime::now();
+        let mut facts = CloudFacts {
+            vpc_id: cloud["vpc"].as_str().map(str::to_owned),
+            region: "ap-guangzhou".into(),
+            now,
+            expiry_warning_days: 30,
+            ..CloudFacts::default()
+        };
+        let entries = |key: &str| cloud[key].as_object().cloned().unwrap_or_default();
+        for (id, answer) in entries("certificates") {
+            let lookup = if let Some(why) = answer["unverified"].as_str() {
+                CloudLookup::Unverified(match why {
+                    "timeout" => Unverified::Timeout,
+                    "auth_error" => Unverified::Auth,
+                    _ => Unverified::Error,
+                })
+            } else if answer["notFound"] == true {
+                CloudLookup::NotFound
+            } else {
+                let days = answer["days"].as_i64().ok_or("a certificate needs days")?;
+                let shift = std::time::Duration::from_secs(days.unsigned_abs() * 86_400);
+                CloudLookup::Found(CertificateDetail {
+                    certificate_type: answer["type"].as_str().unwrap_or("SVR").to_owned(),
+                    status: None,
+                    not_after: Some(if days < 0 { now - shift } else { now + shift }),
+                    domains: serde_json::from_value(answer["domains"].clone()).unwrap_or_default(),
+                })
+            };
+            facts.certificates.insert(id, lookup);
+        }
+        for (id, answer) in entries("loadBalancers") {
+            let lookup = if answer["notFound"] == true {
+                CloudLookup::NotFound
+            } else {
+                CloudLookup::Found(LoadBalancerDetail {
+                    vpc_id: answer["vpc"].as_str().unwrap_or_default().to_owned(),
+                    forward: answer["forward"].as_i64().unwrap_or(1),
+                })
+            };
+            facts.load_balancers.insert(id, lookup);
+        }
+        Ok(facts)
     }
 
     /// Every rule whose example does not produce a finding of that rule, one line each.

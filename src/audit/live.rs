@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::value::RawValue;
 
 use super::{Entry, Report, entries, input};
+use crate::cloud::CloudClient;
 use crate::cluster::ClusterView;
 use crate::cluster::by_name::Interner;
 use crate::cluster::confirm::Key;
 use crate::cluster::live::{AuditFeed, LiveCluster, SharedKey};
-use crate::drive::{Bounded, Budget, drive};
+use crate::drive::{Bounded, Budget, WithCloud, drive};
 use crate::rules::Engine;
 use crate::text::rfc3339;
 
@@ -136,6 +137,8 @@ pub struct Auditor {
     results: Mutex<Results>,
     /// Told each Ingress whose deny findings changed (Kubernetes Events, when on).
     on_change: Option<DenyNotifier>,
+    /// Tencent Cloud look-ups (`--cloud`): certificates expiring or expired across the cluster.
+    cloud: Option<Arc<CloudClient>>,
 }
 
 impl Auditor {
@@ -148,7 +151,15 @@ impl Auditor {
             config,
             results: Mutex::default(),
             on_change: None,
+            cloud: None,
         })
+    }
+
+    /// Judges with the cloud checks on (`serve --cloud`).
+    #[must_use]
+    pub fn with_cloud(mut self, cloud: Option<Arc<CloudClient>>) -> Self {
+        self.cloud = cloud;
+        self
     }
 
     /// Calls `notify` for each Ingress whose deny findings change to a set that is not empty
@@ -246,7 +257,8 @@ impl Auditor {
             Some(object) => {
                 let (engine, view) = (&self.engine, &*self.view);
                 let budget = self.config.confirm_budget;
-                judge_live(engine, view, &object, &key.0, &key.1, budget).await
+                let cloud = self.cloud.as_deref();
+                judge_live(engine, (view, cloud), &object, &key.0, &key.1, budget).await
             }
             None => None,
         };
@@ -295,7 +307,7 @@ fn denies(held: &[Held]) -> BTreeSet<(&'static str, Arc<str>)> {
 /// would overturn.
 pub async fn judge_live(
     engine: &Engine,
-    view: &dyn ClusterView,
+    (view, cloud): (&dyn ClusterView, Option<&CloudClient>),
     object: &RawValue,
     namespace: &str,
     name: &str,
@@ -305,13 +317,22 @@ pub async fn judge_live(
         confirm: confirm_budget,
         ..Budget::within(Duration::from_secs(5))
     };
-    let driven = drive(engine, input(object, namespace), &Bounded(view), budget).await;
+    let cluster = WithCloud {
+        inner: Bounded(view),
+        cloud,
+    };
+    let driven = drive(engine, input(object, namespace), &cluster, budget).await;
     entries(namespace, name, &driven.decision)
 }
 
 /// One pass over every qcloud Ingress of a synced live view (the `audit` command): those in
 /// `namespace`, or all when `None`.
-pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) -> Report {
+pub async fn once(
+    engine: &Engine,
+    view: &LiveCluster,
+    namespace: Option<&str>,
+    cloud: Option<&CloudClient>,
+) -> Report {
     let Some(feed) = view.audit_feed() else {
         return Report::default();
     };
@@ -321,7 +342,8 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
             continue;
         }
         let budget = crate::drive::DEFAULT_CONFIRM_BUDGET;
-        if let Some(found) = judge_live(engine, view, &object, &key.0, &key.1, budget).await {
+        let judged = judge_live(engine, (view, cloud), &object, &key.0, &key.1, budget).await;
+        if let Some(found) = judged {
             report.ingresses += 1;
             report.findings.extend(found);
         }

@@ -11,6 +11,7 @@ pub mod output;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::cluster::ClusterState;
 use crate::ingress;
@@ -35,6 +36,15 @@ pub struct Options {
     pub mutate: bool,
     /// Exit 1 when a reference could not be resolved.
     pub strict: bool,
+    /// `--cloud`: Tencent Cloud's answers for certificates and CLBs; `None`: no cloud call.
+    pub cloud: Option<CheckCloud>,
+}
+
+/// The cloud client of `check --cloud`, and the runtime its I/O runs on.
+#[derive(Debug, Clone)]
+pub struct CheckCloud {
+    pub client: Arc<crate::cloud::CloudClient>,
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// The result of a run: inputs that could not be used, findings, notes and unresolved
@@ -158,7 +168,12 @@ impl Judge<'_> {
             namespace: subject.namespace,
             name: subject.name,
         };
-        let (decision, view) = cluster.judge(self.engine, subject.input(endpoint));
+        let cloud = self
+            .options
+            .cloud
+            .as_ref()
+            .map(|c| (&*c.client, &c.runtime));
+        let (decision, view) = cluster.judge_with(self.engine, subject.input(endpoint), cloud);
         (
             decision,
             view.map(CheckView::unresolved).unwrap_or_default(),

@@ -17,9 +17,14 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
         output,
         strict,
         cluster,
+        cloud,
         inputs,
     } = args;
     let (settings, cluster) = match settings_and_cluster(&input, cluster) {
+        Ok(both) => both,
+        Err(e) => return fail(&e),
+    };
+    let (cloud, _cloud_runtime) = match check_cloud(cloud) {
         Ok(both) => both,
         Err(e) => return fail(&e),
     };
@@ -30,6 +35,7 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
         strict: strict || settings.fail_on_unresolved,
         settings,
         mutate: !input.no_mutate,
+        cloud,
     };
     let format = match output {
         OutputFormat::Text => crate::check::Format::Text,
@@ -48,6 +54,28 @@ pub(super) fn check(args: CheckArgs) -> ExitCode {
         }
         Err(e) => fail(&anyhow::anyhow!(e)),
     }
+}
+
+/// `check --cloud`: the client and a runtime of its own for its I/O (kept alive by the caller);
+/// nothing without `--cloud`.
+fn check_cloud(
+    args: super::cloud::CloudArgs,
+) -> anyhow::Result<(
+    Option<crate::check::CheckCloud>,
+    Option<tokio::runtime::Runtime>,
+)> {
+    let Some(client) = args.client()? else {
+        return Ok((None, None));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let cloud = crate::check::CheckCloud {
+        client,
+        runtime: runtime.handle().clone(),
+    };
+    Ok((Some(cloud), Some(runtime)))
 }
 
 /// The namespace for objects that have none, as kubectl chooses it: `-n`, else the kubeconfig
@@ -129,14 +157,15 @@ pub(super) fn audit(args: AuditCommandArgs) -> ExitCode {
         config,
         output,
         cluster,
+        cloud,
     } = args;
     let scope = if all_namespaces {
         Scope::All
     } else {
         Scope::Namespace(namespace)
     };
-    let report =
-        load_settings(config.as_deref()).and_then(|settings| audit_once(settings, cluster, scope));
+    let report = load_settings(config.as_deref())
+        .and_then(|settings| audit_once(settings, cluster, scope, cloud));
     let report = match report {
         Ok(report) => report,
         Err(e) => return fail(&e),
@@ -163,8 +192,10 @@ fn audit_once(
     settings: crate::rules::Settings,
     cluster: KubeArgs,
     scope: Scope,
+    cloud: super::cloud::CloudArgs,
 ) -> anyhow::Result<crate::audit::Report> {
     let engine = crate::rules::Engine::new(settings)?;
+    let cloud = cloud.client()?;
     let cluster = ConnectedCluster::connect(cluster, true)?;
     let namespace = match scope {
         Scope::All => None,
@@ -172,7 +203,12 @@ fn audit_once(
             Some(namespace.unwrap_or_else(|| cluster.default_namespace().to_owned()))
         }
     };
-    let pass = crate::audit::live::once(&engine, &cluster.view, namespace.as_deref());
+    let pass = crate::audit::live::once(
+        &engine,
+        &cluster.view,
+        namespace.as_deref(),
+        cloud.as_deref(),
+    );
     Ok(cluster.runtime.block_on(pass))
 }
 

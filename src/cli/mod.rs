@@ -1,6 +1,7 @@
 //! Command-line interface: `serve` ([`serve`]), `check`, `plan`, `audit` and `dev-certs`
 //! ([`commands`]); [`cluster`] is the live cluster the one-shot commands read.
 
+mod cloud;
 mod cluster;
 mod commands;
 mod serve;
@@ -91,6 +92,10 @@ pub struct CheckArgs {
     pub strict: bool,
     #[command(flatten)]
     pub cluster: KubeArgs,
+    /// Opt-in checks against Tencent Cloud's APIs (credentials from TENCENTCLOUD_SECRET_ID and
+    /// TENCENTCLOUD_SECRET_KEY).
+    #[command(flatten)]
+    pub cloud: cloud::CloudArgs,
     /// Files, directories or `-` for standard input.
     #[arg(value_name = "FILE|DIR|-", required = true)]
     pub inputs: Vec<PathBuf>,
@@ -143,6 +148,10 @@ pub struct AuditCommandArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub cluster: KubeArgs,
+    /// Opt-in checks against Tencent Cloud's APIs (credentials from TENCENTCLOUD_SECRET_ID and
+    /// TENCENTCLOUD_SECRET_KEY, as tccli and Terraform read them).
+    #[command(flatten)]
+    pub cloud: cloud::CloudArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -59,6 +59,9 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
     #[command(flatten)]
     pub audit: AuditArgs,
+    /// Opt-in checks against Tencent Cloud's APIs.
+    #[command(flatten)]
+    pub cloud: super::cloud::CloudArgs,
 }
 
 /// The background audit of `serve` (live mode only).
@@ -178,7 +181,9 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_delay,
         shutdown_grace,
         audit,
+        cloud,
     } = args;
+    let cloud = cloud.client()?;
     let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
@@ -205,8 +210,15 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AppState::new(engine, Arc::new(view), limits)
         } else {
             let client = live_client(kubeconfig, context).await?;
-            live_state(client, engine, limits, secret_cache_ttl, &audit)
-        };
+            live_state(
+                client,
+                engine,
+                limits,
+                secret_cache_ttl,
+                (&audit, cloud.clone()),
+            )
+        }
+        .with_cloud(cloud);
         let server = Server::bind(server_config, state).await?;
         server.run(crate::http::shutdown::shutdown_signal()).await;
         Ok(())
@@ -219,7 +231,7 @@ fn live_state(
     engine: Arc<crate::rules::Engine>,
     limits: crate::http::Limits,
     secret_cache_ttl: Duration,
-    audit: &AuditArgs,
+    (audit, cloud): (&AuditArgs, Option<Arc<crate::cloud::CloudClient>>),
 ) -> crate::http::AppState {
     let audit_on = !audit.audit_interval.is_zero();
     let config = live_config(secret_cache_ttl, audit_on);
@@ -234,7 +246,7 @@ fn live_state(
             client.clone(),
         ))
     });
-    let auditor = start_audit(audit, &engine, &view, client, limits.confirm_budget);
+    let auditor = start_audit(audit, &engine, &view, client, limits.confirm_budget, cloud);
     crate::http::AppState::new(engine, view, limits)
         .with_audit(auditor)
         .with_audit_access(access)
@@ -247,6 +259,7 @@ fn start_audit(
     view: &Arc<crate::cluster::live::LiveCluster>,
     client: kube::Client,
     confirm_budget: Duration,
+    cloud: Option<Arc<crate::cloud::CloudClient>>,
 ) -> Option<Arc<crate::audit::live::Auditor>> {
     use crate::audit::live::{AuditConfig, Auditor};
     let config = AuditConfig {
@@ -255,7 +268,7 @@ fn start_audit(
         confirm_budget,
         ..AuditConfig::default()
     };
-    let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;
+    let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?.with_cloud(cloud);
     if args.audit_events {
         auditor = auditor.on_deny_change(move |key, entries| {
             let post = crate::audit::events::post(client.clone(), key.clone(), entries.to_vec());

@@ -7,6 +7,7 @@
 //! the live view ([`live::LiveCluster`]) from kube-rs watches and on-demand Secret reads.
 
 pub(crate) mod by_name;
+pub mod cloud;
 pub mod confirm;
 pub mod live;
 pub mod offline;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use by_name::{ByName, Interner};
+pub use cloud::{CertificateDetail, CloudFacts, CloudLookup, LoadBalancerDetail, Unverified};
 pub use confirm::{Confirmed, Reads, Recording};
 pub use summary::{IngressSummary, Route, SecretCertIds, ServicePortSummary, ServiceSummary};
 use summary::{StoredIngress, StoredService};

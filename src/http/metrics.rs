@@ -213,6 +213,13 @@ impl Metrics {
             .register_collector(Box::new(ClusterCacheCollector { cluster }));
     }
 
+    /// Exposes the cloud client's calls by action and outcome, and its cache hits (cloud
+    /// checks on only).
+    pub fn watch_cloud(&mut self, stats: Arc<crate::cloud::CloudStats>) {
+        self.registry
+            .register_collector(Box::new(CloudCollector { stats }));
+    }
+
     /// Exposes what the background audit last found, read at scrape time.
     pub fn watch_audit(&mut self, auditor: Arc<Auditor>) {
         self.registry
@@ -325,6 +332,47 @@ impl Collector for ClusterCacheCollector {
         for (status, labels) in statuses.iter().zip(&labels) {
             ConstGauge::new(status.age_seconds).encode(family.encode_family(labels)?)?;
         }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudLabels {
+    action: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug)]
+struct CloudCollector {
+    stats: Arc<crate::cloud::CloudStats>,
+}
+
+impl Collector for CloudCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        use crate::cloud::{Action, Outcome};
+        let mut family = encoder.encode_descriptor(
+            "cloud_calls",
+            "Tencent Cloud API calls by action and outcome (found, not_found, auth_error, error, timeout)",
+            None,
+            MetricType::Counter,
+        )?;
+        for action in Action::ALL {
+            for outcome in Outcome::ALL {
+                let labels = CloudLabels {
+                    action: action.as_str(),
+                    outcome: outcome.as_str(),
+                };
+                ConstCounter::new(self.stats.calls(action, outcome))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let family = encoder.encode_descriptor(
+            "cloud_cache_hits",
+            "Certificate and CLB look-ups answered from the cloud cache",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(self.stats.cache_hits()).encode(family)?;
         Ok(())
     }
 }

@@ -171,6 +171,8 @@ pub struct AppState {
     pub audit_access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
     /// The request memory budget all connections share.
     pub memory: Arc<body::MemoryBudget>,
+    /// Tencent Cloud look-ups (`--cloud`); `None`: cloud checks off, no call, no credentials.
+    pub cloud: Option<Arc<crate::cloud::CloudClient>>,
 }
 
 impl AppState {
@@ -182,7 +184,8 @@ impl AppState {
     /// [`AppState::with_audit_access`]).
     #[must_use]
     pub fn with_audit(self, auditor: Option<Arc<Auditor>>) -> Self {
-        Self::build(self.engine, self.cluster, self.limits, auditor)
+        let cloud = self.cloud;
+        Self::build(self.engine, self.cluster, self.limits, auditor).with_cloud(cloud)
     }
 
     /// Serves the audit's report on `/audit` to callers `access` allows.
@@ -192,6 +195,19 @@ impl AppState {
         access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
     ) -> Self {
         self.audit_access = access;
+        self
+    }
+
+    /// Turns the cloud checks on with `client` (and its metrics).
+    #[must_use]
+    pub fn with_cloud(mut self, client: Option<Arc<crate::cloud::CloudClient>>) -> Self {
+        // Called while building the state, before the metrics are shared.
+        if let Some(client) = &client
+            && let Some(metrics) = Arc::get_mut(&mut self.metrics)
+        {
+            metrics.watch_cloud(client.stats());
+        }
+        self.cloud = client;
         self
     }
 
@@ -217,6 +233,7 @@ impl AppState {
             audit,
             audit_access: None,
             memory,
+            cloud: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::envelope::{
     self, AdmissionRequest, MutatingResponse, ReviewResponse, Unreadable, ValidatingResponse,
 };
 use super::metrics::ReviewLabels;
-use crate::drive::{Bounded, Budget, Confirmation, drive};
+use crate::drive::{Bounded, Budget, Confirmation, WithCloud, drive};
 pub use crate::rules::Endpoint;
 use crate::rules::admission::Kind;
 use crate::rules::{AdmissionInput, Decision, Operation, Outcome, Requester, Ruling};
@@ -148,7 +148,10 @@ async fn decide(
     let driven = drive(
         &state.engine,
         input,
-        &Bounded(state.cluster.as_ref()),
+        &WithCloud {
+            inner: Bounded(state.cluster.as_ref()),
+            cloud: state.cloud.as_deref(),
+        },
         budget,
     )
     .await;

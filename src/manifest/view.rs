@@ -81,8 +81,25 @@ impl InputsCluster<'_> {
         engine: &Engine,
         input: AdmissionInput<'_>,
     ) -> (Decision, Option<CheckView<'_>>) {
+        self.judge_with(engine, input, None)
+    }
+
+    /// The same, with the cloud checks on when `cloud` is given (`check --cloud`): the cloud
+    /// client's I/O and timers run on its runtime while this thread waits.
+    pub fn judge_with(
+        &self,
+        engine: &Engine,
+        input: AdmissionInput<'_>,
+        cloud: Option<(&crate::cloud::CloudClient, &tokio::runtime::Handle)>,
+    ) -> (Decision, Option<CheckView<'_>>) {
         let budget = crate::drive::Budget::within(std::time::Duration::from_secs(10));
-        let driven = futures::executor::block_on(crate::drive::drive(engine, input, self, budget));
+        let _runtime = cloud.map(|(_, runtime)| runtime.enter());
+        let cluster = crate::drive::WithCloud {
+            inner: self,
+            cloud: cloud.map(|(client, _)| client),
+        };
+        let driven =
+            futures::executor::block_on(crate::drive::drive(engine, input, &cluster, budget));
         (driven.decision, driven.lookup)
     }
 }

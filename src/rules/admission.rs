@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use super::mutate::{self, Mutation, Patchable};
 use super::report::{sanitize_warnings, shorten_message};
 use super::{Engine, Finding, Operation, Requester, Review, Severity, SkippedFindings, Verdict};
-use crate::cluster::{ClusterLookup, ClusterState};
+use crate::cluster::{CloudFacts, ClusterLookup, ClusterState};
 use crate::ingress::{self, DecodedIngress};
 
 /// Which webhook was called.
@@ -259,8 +259,13 @@ impl Pending<'_> {
             .collect()
     }
 
-    /// Runs the rules against `cluster`.
+    /// Runs the rules against `cluster`, without cloud facts.
     pub fn decide(&self, cluster: &dyn ClusterLookup) -> Decision {
+        self.decide_with(cluster, &super::context::NO_CLOUD)
+    }
+
+    /// Runs the rules against `cluster` and Tencent Cloud's answers `cloud`.
+    pub fn decide_with(&self, cluster: &dyn ClusterLookup, cloud: &CloudFacts) -> Decision {
         let verdict = self.engine.validate(&Review {
             operation: self.operation,
             namespace: &self.namespace,
@@ -268,8 +273,27 @@ impl Pending<'_> {
             version: self.ingress.version,
             old: self.old.as_ref().map(|o| &o.ingress),
             cluster,
+            cloud,
         });
         self.decision(verdict)
+    }
+
+    /// The certificate ids (from the Secrets in `cluster`) and the `existLbId` the cloud rules
+    /// read, each once, ids of the documented shapes only: what to ask Tencent Cloud about.
+    pub fn cloud_ids(&self, cluster: &dyn ClusterLookup) -> (Vec<String>, Vec<String>) {
+        let ingress = &self.ingress.ingress;
+        let mut certificates: Vec<String> = Vec::new();
+        for u in super::checks::cloud::certificate_uses(ingress, &self.namespace, cluster) {
+            if !certificates.contains(&u.id) {
+                certificates.push(u.id);
+            }
+        }
+        let annotations = ingress.metadata.annotations.as_ref();
+        let load_balancers = super::checks::cloud::exist_lb_id(annotations)
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        (certificates, load_balancers)
     }
 
     /// The mutating webhook's answer: the canonicalising patch and its change warnings, no rules

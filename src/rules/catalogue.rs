@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use super::Finding;
 use super::Severity::{self, Deny, Warn};
 use super::checks::{
-    annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
+    annotation_keys, annotation_values, backends, class, cloud, direct_access, listeners, routes,
     shared_lb, skip, tls, update,
 };
 use super::context::Ctx;
@@ -315,6 +315,35 @@ rules! {
     GROUP_ROUTE_CONFLICT: "group-route-conflict", "C20", None, Deny,
         "host+path pairs are unique per listener across the Ingresses sharing a CLB with enable-group",
         Qcloud(shared_lb::group_route_conflict), reads_cache;
+
+    // Tencent Cloud's own answers (opt-in cloud checks; silent when they are off).
+    CLOUD_CERTIFICATE_NOT_FOUND: "cloud-certificate-not-found", "C35", Some("E4036/E4012"), Deny,
+        "each certificate id in qcloud_cert_id exists in the SSL Certificates service",
+        Qcloud(cloud::cloud_certificate_not_found);
+    CLOUD_CERTIFICATE_NOT_SERVER: "cloud-certificate-not-server", "C35", Some("E4038"), Deny,
+        "each certificate in qcloud_cert_id is a server certificate (SVR), not a CA",
+        Qcloud(cloud::cloud_certificate_not_server);
+    CLOUD_CERTIFICATE_EXPIRED: "cloud-certificate-expired", "C35", Some("E4039"), Deny,
+        "each certificate in qcloud_cert_id has not expired",
+        Qcloud(cloud::cloud_certificate_expired);
+    CLOUD_CERTIFICATE_EXPIRING: "cloud-certificate-expiring", "C35", None, Warn,
+        "each certificate in qcloud_cert_id has more than the configured days left",
+        Qcloud(cloud::cloud_certificate_expiring);
+    CLOUD_CERTIFICATE_HOSTS: "cloud-certificate-hosts", "C35", None, Warn,
+        "the hosts a certificate serves are among its domains, wildcards matching one label",
+        Qcloud(cloud::cloud_certificate_hosts);
+    CLOUD_EXIST_LB_NOT_FOUND: "cloud-exist-lb-not-found", "C36", Some("E4018"), Deny,
+        "the existLbId CLB exists in the cluster's region",
+        Qcloud(cloud::cloud_exist_lb_not_found);
+    CLOUD_EXIST_LB_OTHER_VPC: "cloud-exist-lb-other-vpc", "C36", None, Warn,
+        "the existLbId CLB is in the cluster's VPC",
+        Qcloud(cloud::cloud_exist_lb_other_vpc);
+    CLOUD_EXIST_LB_CLASSIC: "cloud-exist-lb-classic", "C36", Some("E4030"), Deny,
+        "the existLbId CLB is an application CLB, not a classic one",
+        Qcloud(cloud::cloud_exist_lb_classic);
+    CLOUD_NOT_VERIFIED: "cloud-not-verified", "C35", None, Warn,
+        "a certificate or CLB the cloud could not be asked about in time is said to be unverified",
+        Qcloud(cloud::cloud_not_verified);
 
     // UPDATE only.
     CREATE_ONLY_CHANGE: "create-only-change", "C24", None, Warn,

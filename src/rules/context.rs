@@ -11,11 +11,14 @@ use serde_json::Value;
 
 use super::Operation;
 use super::annotations as keys;
-use crate::cluster::{ClusterLookup, ServiceSummary};
+use crate::cluster::{CloudFacts, ClusterLookup, ServiceSummary};
 use crate::ingress::clb::Clb;
 use crate::ingress::listeners::{self, Layout, Placement, SpecPath};
 
 static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+/// No cloud facts: cloud checks off.
+pub(crate) static NO_CLOUD: std::sync::LazyLock<CloudFacts> =
+    std::sync::LazyLock::new(CloudFacts::default);
 
 /// One schema-valid entry of `kubernetes.io/ingress.http-rules` or `https-rules`, with where it
 /// is written and the keys TKE does not read.
@@ -66,6 +69,8 @@ pub struct Ctx<'a> {
     /// Parsed JSON annotations that passed their schema, by key.
     pub json: Vec<(&'static str, Value)>,
     pub cluster: &'a dyn ClusterLookup,
+    /// Tencent Cloud's answers for the ids this Ingress names; empty unless cloud checks are on.
+    pub cloud: &'a CloudFacts,
     /// The operator says the cluster binds Pods even without the direct-access annotation.
     pub direct_access_by_default: bool,
     /// The backend Services, looked up once per review by the first rule that reads them
@@ -141,6 +146,7 @@ impl<'a> Ctx<'a> {
             layout,
             json,
             cluster,
+            cloud: &NO_CLOUD,
             direct_access_by_default: false,
             services: OnceCell::new(),
             clb: OnceCell::new(),

@@ -153,6 +153,8 @@ pub struct Review<'a> {
     /// The object before an UPDATE.
     pub old: Option<&'a Ingress>,
     pub cluster: &'a dyn ClusterLookup,
+    /// Tencent Cloud's answers (empty with cloud checks off).
+    pub cloud: &'a crate::cluster::CloudFacts,
 }
 
 /// Who sent the request, for exemptions.
@@ -274,14 +276,17 @@ impl Engine {
             ingress: review.ingress,
             old: review.old,
         };
-        let mut findings = self.findings(subject, review.cluster);
+        let mut findings = self.findings(subject, review.cluster, review.cloud);
         if let (Operation::Update, Some(old)) = (review.operation, review.old) {
             let before = Subject {
                 ingress: old,
                 old: None,
                 ..subject
             };
-            report::ratchet(&mut findings, &self.findings(before, review.cluster));
+            report::ratchet(
+                &mut findings,
+                &self.findings(before, review.cluster, review.cloud),
+            );
         }
         let skipped = self.except(review.ingress, &mut findings);
         if self.settings.enforcement == settings::Enforcement::Warn {
@@ -373,7 +378,12 @@ impl Engine {
     /// Every rule's findings with the settings applied, in catalogue order (JSON schema findings
     /// first, since later rules read the parsed values). An Ingress that is not TKE's gets only
     /// the class rules, and only as warnings.
-    fn findings(&self, subject: Subject<'_>, cluster: &dyn ClusterLookup) -> Vec<Finding> {
+    fn findings(
+        &self,
+        subject: Subject<'_>,
+        cluster: &dyn ClusterLookup,
+        cloud: &crate::cluster::CloudFacts,
+    ) -> Vec<Finding> {
         static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let in_scope = crate::ingress::is_qcloud(subject.ingress);
         let (mut findings, parsed) = if in_scope {
@@ -384,6 +394,7 @@ impl Engine {
         };
         let mut ctx = Ctx::new(subject, parsed, cluster);
         ctx.direct_access_by_default = self.settings.direct_access_by_default;
+        ctx.cloud = cloud;
         for rule in RULES.iter().filter(|r| !self.is_off(r)) {
             match rule.run {
                 Check::Qcloud(check) if in_scope => check(&ctx, &mut findings),

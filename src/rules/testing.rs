@@ -23,7 +23,7 @@ use super::{
     Settings,
 };
 use crate::cluster::{
-    ClusterState, IngressSummary, SecretCertIds, ServicePortSummary, ServiceSummary,
+    CloudFacts, ClusterState, IngressSummary, SecretCertIds, ServicePortSummary, ServiceSummary,
 };
 
 pub const NS: &str = "default";
@@ -84,6 +84,8 @@ pub struct Fixture {
     pub cluster: ClusterState,
     pub settings: Settings,
     pub secrets_unavailable: bool,
+    /// Tencent Cloud's answers (none: cloud checks off).
+    pub cloud: CloudFacts,
 }
 
 /// A clean HTTP-only Ingress: one host, one path, a NodePort backend.
@@ -103,6 +105,7 @@ pub fn http() -> Fixture {
         cluster: cluster(),
         settings: Settings::default(),
         secrets_unavailable: false,
+        cloud: CloudFacts::default(),
     }
 }
 
@@ -199,6 +202,13 @@ impl Fixture {
         self
     }
 
+    /// What Tencent Cloud answers for this review.
+    #[must_use]
+    pub fn with_cloud(mut self, edit: impl FnOnce(&mut CloudFacts)) -> Self {
+        edit(&mut self.cloud);
+        self
+    }
+
     /// Every Secret read fails, as when the API server cannot be reached in time.
     #[must_use]
     pub fn secrets_unavailable(mut self) -> Self {
@@ -229,11 +239,17 @@ impl Fixture {
             old_object: old.as_deref().map(ObjectInput::Text),
             requester: Requester::default(),
         };
-        if self.secrets_unavailable {
-            let cluster = self.cluster.clone().with_secrets_unread("deadline passed");
-            return engine.admit_with(input, &cluster);
+        let unread;
+        let cluster = if self.secrets_unavailable {
+            unread = self.cluster.clone().with_secrets_unread("deadline passed");
+            &unread
+        } else {
+            &self.cluster
+        };
+        match engine.admit(input) {
+            super::Admission::Decided(decision) => decision,
+            super::Admission::Pending(pending) => pending.decide_with(cluster, &self.cloud),
         }
-        engine.admit_with(input, &self.cluster)
     }
 
     /// The findings of one rule.
@@ -356,8 +372,8 @@ pub(crate) use rule_cases;
 /// Every module's cases. A module with rules but not listed here fails the test below.
 fn all_cases() -> impl Iterator<Item = &'static Cases> {
     use super::checks::{
-        annotation_keys, annotation_values, backends, class, direct_access, listeners, routes,
-        shared_lb, skip, tls, update,
+        annotation_keys, annotation_values, backends, class, cloud, direct_access, listeners,
+        routes, shared_lb, skip, tls, update,
     };
     [
         super::json::tests::CASES,
@@ -368,6 +384,7 @@ fn all_cases() -> impl Iterator<Item = &'static Cases> {
         listeners::tests::CASES,
         tls::tests::CASES,
         backends::tests::CASES,
+        cloud::tests::CASES,
         routes::tests::CASES,
         shared_lb::tests::CASES,
         update::tests::CASES,

@@ -148,7 +148,7 @@ class SchemaValidation(unittest.TestCase):
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
                      "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
                      "monitoring-values.yaml", "audit-events-values.yaml",
-                     "hostile-load-values.yaml"]:
+                     "hostile-load-values.yaml", "cloud-values.yaml"]:
             self.assertIn(want, names)
 
 

@@ -6,6 +6,7 @@ pub mod annotation_keys;
 pub mod annotation_values;
 pub mod backends;
 pub mod class;
+pub mod cloud;
 pub mod direct_access;
 pub mod listeners;
 pub mod routes;
