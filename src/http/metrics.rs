@@ -213,6 +213,12 @@ impl Metrics {
             .register_collector(Box::new(ClusterCacheCollector { cluster }));
     }
 
+    /// Exposes the self-managed certificate authority's state, read at scrape time.
+    pub fn watch_authority(&mut self, status: Arc<super::authority::AuthorityStatus>) {
+        self.registry
+            .register_collector(Box::new(super::authority::AuthorityCollector { status }));
+    }
+
     /// Exposes what the background audit last found, read at scrape time.
     pub fn watch_audit(&mut self, auditor: Arc<Auditor>) {
         self.registry

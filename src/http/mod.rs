@@ -11,11 +11,13 @@
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
 //! - [`tls`]: the hot-swappable serving certificate;
+//! - [`authority`]: readiness and metrics of the self-managed certificate authority;
 //! - [`conn`]: per-connection read deadlines (first request, slow headers, idle keep-alive);
 //! - [`metrics`], [`logging`].
 
 pub mod accept;
 pub mod admin;
+pub mod authority;
 pub mod body;
 pub mod conn;
 pub mod envelope;
@@ -134,6 +136,8 @@ pub struct AppState {
     pub audit_access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
     /// The request memory budget all connections share.
     pub memory: Arc<body::MemoryBudget>,
+    /// The self-managed certificate authority (`--self-managed-certs`): `/readyz` waits for it.
+    pub authority: Option<Arc<authority::AuthorityStatus>>,
 }
 
 impl AppState {
@@ -155,6 +159,19 @@ impl AppState {
         access: Option<Arc<crate::cluster::live::access::AccessReviewer>>,
     ) -> Self {
         self.audit_access = access;
+        self
+    }
+
+    /// Serves with a self-managed certificate authority: `/readyz` waits until it serves a
+    /// certificate whose CA is in `caBundle`, and `/metrics` shows its state.
+    #[must_use]
+    pub fn with_authority(mut self, status: Arc<authority::AuthorityStatus>) -> Self {
+        if let Some(metrics) = Arc::get_mut(&mut self.metrics) {
+            metrics.watch_authority(status.clone());
+        } else {
+            tracing::warn!("metrics already shared; the certificate authority's are not exposed");
+        }
+        self.authority = Some(status);
         self
     }
 
@@ -180,6 +197,7 @@ impl AppState {
             audit,
             audit_access: None,
             memory,
+            authority: None,
         }
     }
 }
