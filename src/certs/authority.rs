@@ -108,7 +108,7 @@ impl Authority {
     /// A new serving pair (certificate PEM, key PEM) for `names` plus `127.0.0.1`, with rcgen's
     /// default validity (`dev-certs`).
     pub fn issue(&self, names: &[String]) -> Result<(String, String), CertsError> {
-        self.sign(serving_params(names)?)
+        self.sign(&serving_params(names)?)
     }
 
     /// A serving pair for `names` plus `127.0.0.1`, valid from `now` (less the clock skew) for
@@ -124,10 +124,10 @@ impl Authority {
         let until = at(now, validity, true)?;
         let ca_until = at(self.not_after, Duration::ZERO, true)?;
         params.not_after = until.min(ca_until);
-        self.sign(params)
+        self.sign(&params)
     }
 
-    fn sign(&self, params: CertificateParams) -> Result<(String, String), CertsError> {
+    fn sign(&self, params: &CertificateParams) -> Result<(String, String), CertsError> {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok((cert.pem(), key.serialize_pem()))

@@ -12,12 +12,20 @@ pub struct ServeArgs {
     /// HTTPS address for AdmissionReviews.
     #[arg(long, default_value = "0.0.0.0:8443", env = "QIW_LISTEN")]
     pub listen: SocketAddr,
-    /// Serving certificate chain (PEM).
-    #[arg(long, env = "QIW_TLS_CERT")]
-    pub tls_cert: PathBuf,
-    /// Serving private key (PEM).
-    #[arg(long, env = "QIW_TLS_KEY")]
-    pub tls_key: PathBuf,
+    /// Serving certificate chain (PEM); not read with --self-managed-certs.
+    #[arg(
+        long,
+        env = "QIW_TLS_CERT",
+        required_unless_present = "self_managed_certs"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving private key (PEM); not read with --self-managed-certs.
+    #[arg(
+        long,
+        env = "QIW_TLS_KEY",
+        required_unless_present = "self_managed_certs"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Require a client certificate signed by a CA in this PEM file on the webhook port: the
     /// certificate the API server presents when its admission configuration gives it one for
     /// this webhook. Without it any pod that reaches the port may ask for reviews.
@@ -59,6 +67,83 @@ pub struct ServeArgs {
     pub shutdown_grace: Duration,
     #[command(flatten)]
     pub audit: AuditArgs,
+    #[command(flatten)]
+    pub self_managed: SelfManagedArgs,
+}
+
+/// Self-managed certificates (the chart's `certs.mode: selfManaged`, live mode only): the CA
+/// lives in a Secret this binary gets or creates, serving certificates are signed in memory,
+/// and `caBundle` of the webhook configurations is written and kept by this binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelfManagedArgs {
+    /// Manage the serving certificate and `caBundle` (instead of --tls-cert/--tls-key).
+    #[arg(
+        long,
+        conflicts_with = "cluster_state",
+        requires_all = ["ca_secret", "namespace", "service", "validating_webhook"]
+    )]
+    pub self_managed_certs: bool,
+    /// The CA Secret (created if absent) in --namespace.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub ca_secret: Option<String>,
+    /// Namespace of the CA Secret and of the webhook's Service.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "POD_NAMESPACE",
+        requires = "self_managed_certs"
+    )]
+    pub namespace: Option<String>,
+    /// The webhook's Service: the serving certificate is for `<service>.<namespace>.svc`.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub service: Option<String>,
+    /// The ValidatingWebhookConfiguration whose `caBundle` is kept.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub validating_webhook: Option<String>,
+    /// The MutatingWebhookConfiguration whose `caBundle` is kept, if any.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub mutating_webhook: Option<String>,
+    /// Validity of a CA this binary creates.
+    #[arg(long, default_value = "87600h", value_parser = parse_duration)]
+    pub ca_validity: Duration,
+    /// Validity of each serving certificate (renewed in memory after two thirds of it).
+    #[arg(long, default_value = "168h", value_parser = parse_duration)]
+    pub serving_cert_validity: Duration,
+}
+
+impl SelfManagedArgs {
+    /// The authority's settings, or `None` without --self-managed-certs.
+    fn settings(self) -> Option<crate::certs::self_managed::Settings> {
+        use crate::certs::self_managed::{ConfigKind, Settings};
+        let Self {
+            self_managed_certs,
+            ca_secret,
+            namespace,
+            service,
+            validating_webhook,
+            mutating_webhook,
+            ca_validity,
+            serving_cert_validity,
+        } = self;
+        if !self_managed_certs {
+            return None;
+        }
+        // clap's `requires_all` makes these present.
+        let namespace = namespace.unwrap_or_default();
+        let mut configurations = vec![(
+            ConfigKind::Validating,
+            validating_webhook.unwrap_or_default(),
+        )];
+        configurations.extend(mutating_webhook.map(|name| (ConfigKind::Mutating, name)));
+        Some(Settings {
+            dns_names: crate::certs::dns_names(&service.unwrap_or_default(), &namespace),
+            namespace,
+            ca_secret: ca_secret.unwrap_or_default(),
+            configurations,
+            ca_validity,
+            serving_validity: serving_cert_validity,
+        })
+    }
 }
 
 /// The background audit of `serve` (live mode only).
@@ -160,7 +245,7 @@ impl LimitArgs {
 
 /// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::http::{AppState, Server, ServerConfig};
+    use crate::http::ServerConfig;
     let ServeArgs {
         listen,
         tls_cert,
@@ -178,19 +263,31 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_delay,
         shutdown_grace,
         audit,
+        self_managed,
     } = args;
     let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
     )?)?);
-    let offline = if cluster_state.is_empty() {
-        None
+    let source = if cluster_state.is_empty() {
+        Source::Live {
+            kubeconfig,
+            context,
+            secret_cache_ttl,
+            audit,
+        }
     } else {
-        Some(crate::cluster::offline::OfflineCluster::from_paths(
+        Source::Offline(crate::cluster::offline::OfflineCluster::from_paths(
             &cluster_state,
         )?)
     };
-    let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
+    // Without --self-managed-certs clap requires both paths.
+    let mut server_config = ServerConfig::new(
+        listen,
+        admin_listen,
+        tls_cert.unwrap_or_default(),
+        tls_key.unwrap_or_default(),
+    );
     let limits = limits.apply(&mut server_config);
     log_memory_budget(&limits);
     server_config.tls_reload_interval = tls_reload_interval;
@@ -200,17 +297,58 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let state = if let Some(view) = offline {
-            AppState::new(engine, Arc::new(view), limits)
-        } else {
+    runtime.block_on(run(
+        server_config,
+        engine,
+        limits,
+        source,
+        self_managed.settings(),
+    ))
+}
+
+/// Where `serve` reads the cluster from.
+enum Source {
+    Offline(crate::cluster::offline::OfflineCluster),
+    Live {
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        secret_cache_ttl: Duration,
+        audit: AuditArgs,
+    },
+}
+
+/// Builds the state (and the self-managed authority), binds and serves.
+async fn run(
+    mut server_config: crate::http::ServerConfig,
+    engine: Arc<crate::rules::Engine>,
+    limits: crate::http::Limits,
+    source: Source,
+    self_managed: Option<crate::certs::self_managed::Settings>,
+) -> anyhow::Result<()> {
+    use crate::http::{AppState, Server};
+    let (mut state, client) = match source {
+        Source::Offline(view) => (AppState::new(engine, Arc::new(view), limits), None),
+        Source::Live {
+            kubeconfig,
+            context,
+            secret_cache_ttl,
+            audit,
+        } => {
             let client = live_client(kubeconfig, context).await?;
-            live_state(client, engine, limits, secret_cache_ttl, &audit)
-        };
-        let server = Server::bind(server_config, state).await?;
-        server.run(crate::http::shutdown::shutdown_signal()).await;
-        Ok(())
-    })
+            let state = live_state(client.clone(), engine, limits, secret_cache_ttl, &audit);
+            (state, Some(client))
+        }
+    };
+    if let (Some(settings), Some(client)) = (self_managed, client) {
+        let status = Arc::new(crate::http::authority::AuthorityStatus::default());
+        state = state.with_authority(status.clone());
+        let metrics = state.metrics.clone();
+        let resolver = crate::certs::self_managed::start(client, settings, status, metrics).await?;
+        server_config.resolver = Some(resolver);
+    }
+    let server = Server::bind(server_config, state).await?;
+    server.run(crate::http::shutdown::shutdown_signal()).await;
+    Ok(())
 }
 
 /// Live mode: the watches, the background audit, and who may read its report.

@@ -1,0 +1,234 @@
+//! `serve --self-managed-certs` (issue 24) against the stand-in API server (a test double): the
+//! real binary gets or creates the CA Secret, signs its serving certificate in memory, writes
+//! `caBundle` of the two webhook configurations with server-side apply and puts it back when
+//! another field manager drops it. Every handshake here is real TLS on loopback, verified with
+//! nothing but the `caBundle` the API server would use.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed set-up is a failed test"
+)]
+
+mod common;
+mod stand_in_apiserver;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use stand_in_apiserver::StandIn;
+use stand_in_apiserver::self_managed::configurations;
+
+const NAME: &str = "qiw";
+const NAMESPACE: &str = "webhook";
+const CA_SECRET: &str = "qiw-ca";
+const HOST: &str = "qiw.webhook.svc";
+
+fn args() -> Vec<&'static str> {
+    vec![
+        "--self-managed-certs",
+        "--ca-secret",
+        CA_SECRET,
+        "--namespace",
+        NAMESPACE,
+        "--service",
+        NAME,
+        "--validating-webhook",
+        NAME,
+        "--mutating-webhook",
+        NAME,
+        "--audit-interval",
+        "0s",
+    ]
+}
+
+/// The CA certificate (PEM) the CA Secret holds.
+fn stored_ca(stand_in: &StandIn) -> String {
+    let secret = stand_in
+        .get("Secret", NAMESPACE, CA_SECRET)
+        .expect("the CA Secret exists");
+    assert_eq!(secret["type"], "Opaque");
+    let data = secret["data"]["ca.crt"].as_str().unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// `caBundle` (PEM) of each webhook of a configuration.
+fn bundles(stand_in: &StandIn, kind: &str) -> Vec<String> {
+    let object = stand_in.get(kind, "default", NAME).expect("configuration");
+    object["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hook| {
+            let b64 = hook["clientConfig"]["caBundle"]
+                .as_str()
+                .unwrap_or_default();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+fn all_bundles(stand_in: &StandIn) -> Vec<String> {
+    let mut all = bundles(stand_in, "ValidatingWebhookConfiguration");
+    all.extend(bundles(stand_in, "MutatingWebhookConfiguration"));
+    all
+}
+
+/// A TLS handshake with the replica on `port` as the API server makes it: to the Service name,
+/// trusting only `bundle`. The answer to a GET of a route that does not exist is still an answer.
+async fn handshake(port: u16, bundle: &str) -> Result<u16, String> {
+    let mut client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .http1_only()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .resolve(HOST, ([127, 0, 0, 1], port).into());
+    for cert in reqwest::Certificate::from_pem_bundle(bundle.as_bytes()).unwrap() {
+        client = client.add_root_certificate(cert);
+    }
+    let response = client
+        .build()
+        .unwrap()
+        .get(format!("https://{HOST}:{port}/healthz"))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status().as_u16())
+}
+
+async fn metric(admin_port: u16, name: &str) -> Option<i64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+fn load_configurations(stand_in: &StandIn) {
+    for configuration in configurations(NAME, NAME, NAMESPACE) {
+        stand_in.apply(configuration);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_started_together_end_with_one_ca_that_both_serve_under() {
+    common::install_provider();
+    let stand_in = StandIn::start().await;
+    load_configurations(&stand_in);
+    // Both replicas' GETs of the CA Secret find nothing before either create lands, so both
+    // create it: the race.
+    stand_in.set_secret_create_delay(Duration::from_secs(2));
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let kubeconfig = stand_in.kubeconfig(one.path());
+    let args = args();
+    let (first, second) = tokio::join!(
+        common::LiveBinary::start(&kubeconfig, one.path(), &args),
+        common::LiveBinary::start(&kubeconfig, two.path(), &args),
+    );
+    assert_eq!(
+        stand_in.secret_creates(),
+        2,
+        "both replicas tried to create the CA"
+    );
+    assert_eq!(
+        stand_in.secret_create_conflicts(),
+        1,
+        "one lost and read the winner's"
+    );
+
+    let ca = stored_ca(&stand_in);
+    let bundles = all_bundles(&stand_in);
+    assert_eq!(bundles.len(), 2);
+    for bundle in &bundles {
+        assert_eq!(bundle, &ca, "caBundle is the stored CA");
+    }
+    for replica in [&first, &second] {
+        let answered = handshake(replica.port, &bundles[0]).await;
+        assert_eq!(
+            answered,
+            Ok(404),
+            "replica on {} under the caBundle",
+            replica.port
+        );
+        // Not the test certificate the files hold: that CA is not in the bundle.
+        let files = handshake(replica.port, &replica.certs.ca_cert_pem).await;
+        assert!(files.is_err(), "served the --tls-cert files: {files:?}");
+    }
+    // A handshake under another CA fails: the check above can fail.
+    let other = qcloud_ingress_webhook::certs::Authority::new().unwrap();
+    assert!(handshake(first.port, &other.cert_pem).await.is_err());
+
+    let ca_until = qcloud_ingress_webhook::certs::authority::not_after_of_pem(&ca).unwrap();
+    for replica in [&first, &second] {
+        let gauge = metric(
+            replica.admin_port,
+            "qcloud_ingress_webhook_ca_expiry_timestamp_seconds",
+        );
+        assert_eq!(gauge.await, Some(ca_until));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_bundle_dropped_by_another_field_manager_is_back_within_5s() {
+    common::install_provider();
+    let stand_in = StandIn::start().await;
+    load_configurations(&stand_in);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let replica = common::LiveBinary::start(&kubeconfig, dir.path(), &args()).await;
+    let ca = stored_ca(&stand_in);
+    assert!(all_bundles(&stand_in).iter().all(|b| *b == ca));
+    assert!(stand_in.applies_by("qcloud-ingress-webhook") >= 2);
+    let reinjections = "qcloud_ingress_webhook_ca_bundle_reinjections_total";
+    assert_eq!(metric(replica.admin_port, reinjections).await, Some(0));
+
+    // A GitOps sync with Replace=true writes both configurations as rendered: no caBundle.
+    let replaced = Instant::now();
+    for configuration in configurations(NAME, NAME, NAMESPACE) {
+        stand_in.replace_as(configuration, "argocd-controller");
+    }
+    assert!(all_bundles(&stand_in).iter().all(String::is_empty));
+    loop {
+        if all_bundles(&stand_in).iter().all(|b| *b == ca) {
+            break;
+        }
+        assert!(
+            replaced.elapsed() < Duration::from_secs(5),
+            "caBundle not restored within 5s: {:?}",
+            all_bundles(&stand_in)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bundle = all_bundles(&stand_in).remove(0);
+    assert_eq!(handshake(replica.port, &bundle).await, Ok(404));
+    let object: Value = stand_in
+        .get("ValidatingWebhookConfiguration", "default", NAME)
+        .unwrap();
+    let managers: Vec<&str> = object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"qcloud-ingress-webhook"), "{managers:?}");
+    assert_eq!(metric(replica.admin_port, reinjections).await, Some(2));
+    let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", replica.admin_port)).await;
+    assert_eq!(ready.unwrap().status().as_u16(), 200);
+}
