@@ -12,6 +12,7 @@
 )]
 
 mod common;
+mod helm;
 mod stand_in_apiserver;
 
 use std::time::{Duration, Instant};
@@ -231,4 +232,164 @@ async fn ca_bundle_dropped_by_another_field_manager_is_back_within_5s() {
     assert_eq!(metric(replica.admin_port, reinjections).await, Some(2));
     let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", replica.admin_port)).await;
     assert_eq!(ready.unwrap().status().as_u16(), 200);
+}
+
+/// kubectl from `$KUBECTL` or `.tools/bin/kubectl` (scripts/install-kubectl.sh); `None` skips.
+fn kubectl_binary() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("KUBECTL").map(std::path::PathBuf::from),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/kubectl")),
+    ];
+    let found = candidates.into_iter().flatten().find(|k| {
+        std::process::Command::new(k)
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(
+        found.is_some() || std::env::var_os("CI").is_none(),
+        "kubectl not found in CI"
+    );
+    if found.is_none() {
+        eprintln!("SKIPPED: kubectl not found; run scripts/install-kubectl.sh");
+    }
+    found
+}
+
+/// The chart rendered in selfManaged mode, release and namespace as the test's names: its two
+/// webhook configurations and the container args, exactly as Argo CD would apply them.
+fn rendered_chart(helm: &std::path::Path) -> (Vec<Value>, Vec<String>) {
+    let rendered = helm::template_release(
+        helm,
+        NAME,
+        NAMESPACE,
+        &[
+            "--set",
+            "certs.mode=selfManaged",
+            "--set",
+            "fullnameOverride=qiw",
+        ],
+    );
+    let documents: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    let configurations = documents
+        .iter()
+        .filter(|d| {
+            d["kind"]
+                .as_str()
+                .is_some_and(|k| k.ends_with("WebhookConfiguration"))
+        })
+        .cloned()
+        .collect();
+    let deployment = documents
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .filter(|a| {
+            [
+                "--self-managed-certs",
+                "--ca-secret=",
+                "--namespace=",
+                "--service=",
+                "--validating-webhook=",
+                "--mutating-webhook=",
+            ]
+            .iter()
+            .any(|flag| a.starts_with(flag))
+        })
+        .collect();
+    (configurations, args)
+}
+
+/// The real kubectl creates an Ingress through the stand-in, which calls the binary over TLS with
+/// the `caBundle` the binary wrote into the chart's own rendered configurations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_an_ingress_through_the_self_managed_webhook() {
+    let Some(kubectl) = kubectl_binary() else {
+        return;
+    };
+    let Some(helm) = helm::helm() else { return };
+    common::install_provider();
+    let (configurations, mut args) = rendered_chart(&helm);
+    assert_eq!(configurations.len(), 2);
+    assert!(
+        !serde_json::to_string(&configurations)
+            .unwrap()
+            .contains("caBundle")
+    );
+    let stand_in = StandIn::start().await;
+    for configuration in &configurations {
+        stand_in.apply(configuration.clone());
+    }
+    stand_in.apply(stand_in_apiserver::service("shop", "web", 80));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    args.extend(["--audit-interval".to_owned(), "0s".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let replica = common::LiveBinary::start(&kubeconfig, dir.path(), &args).await;
+
+    // The API server calls the webhooks of the configurations as they are stored now.
+    let stored: Vec<String> = [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ]
+    .iter()
+    .map(|kind| stand_in.get(kind, "default", NAME).unwrap().to_string())
+    .collect();
+    let webhooks = stand_in_apiserver::admission::Webhooks::from_rendered(&stored.join("\n---\n"))
+        .route_all(([127, 0, 0, 1], replica.port).into());
+    stand_in.register_webhooks(webhooks);
+
+    let manifest = dir.path().join("ingress.json");
+    let ingress = stand_in_apiserver::ingress("shop", "web", "shop.example.com", "web", None);
+    std::fs::write(&manifest, ingress.to_string()).unwrap();
+    let output = std::process::Command::new(kubectl)
+        .args(["apply", "-f"])
+        .arg(&manifest)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .env("HOME", dir.path())
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "kubectl apply: {stderr}");
+    assert!(stand_in.get("Ingress", "shop", "web").is_some());
+    let calls = stand_in.webhook_calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for call in &calls {
+        assert!(call.outcome.is_ok(), "{}: {:?}", call.webhook, call.outcome);
+    }
+}
+
+/// `/readyz` says 503 while `caBundle` does not hold the CA (here: the configurations do not
+/// exist yet, as when the pods start before Argo CD has applied them), and 200 once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_until_ca_bundle_holds_the_ca() {
+    common::install_provider();
+    let stand_in = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let replica = common::LiveBinary::spawn(&kubeconfig, dir.path(), &args());
+    let started = Instant::now();
+    let mut seen = None;
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Some(answer) = replica.readyz().await {
+            assert_eq!(answer.0, 503, "ready without caBundle: {answer:?}");
+            seen = Some(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, why) = seen.expect("the admin port answered");
+    assert!(why.contains("caBundle"), "{why}");
+    load_configurations(&stand_in);
+    replica.wait_ready(Duration::from_secs(5)).await;
+    let ca = stored_ca(&stand_in);
+    assert!(all_bundles(&stand_in).iter().all(|b| *b == ca));
 }

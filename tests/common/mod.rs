@@ -552,6 +552,13 @@ pub struct LiveBinary {
 impl LiveBinary {
     /// Starts it (certificates written into `dir`) and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
+        let binary = Self::spawn(kubeconfig, dir, args);
+        binary.wait_ready(Duration::from_secs(30)).await;
+        binary
+    }
+
+    /// Starts it without waiting for readiness.
+    pub fn spawn(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
         let (port, admin_port) = (free_port(), free_port());
         let (mut command, certs) = serve_command(
             std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook")),
@@ -568,24 +575,34 @@ impl LiveBinary {
                 .spawn()
                 .unwrap(),
         );
-        let give_up = std::time::Instant::now() + Duration::from_secs(30);
-        let ready = format!("http://127.0.0.1:{admin_port}/readyz");
+        Self {
+            child,
+            port,
+            admin_port,
+            certs,
+        }
+    }
+
+    /// `/readyz`: its status code and body, or `None` while the admin port does not answer.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let ready = format!("http://127.0.0.1:{}/readyz", self.admin_port);
+        let response = reqwest::get(&ready).await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
+    /// Waits until `/readyz` answers 200; panics after `limit`.
+    pub async fn wait_ready(&self, limit: Duration) {
+        let give_up = std::time::Instant::now() + limit;
         loop {
-            let status = reqwest::get(&ready).await.map(|r| r.status().as_u16());
-            if status.ok() == Some(200) {
-                break;
+            if self.readyz().await.is_some_and(|(status, _)| status == 200) {
+                return;
             }
             assert!(
                 std::time::Instant::now() < give_up,
                 "the binary did not get ready"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            child,
-            port,
-            admin_port,
-            certs,
         }
     }
 }
