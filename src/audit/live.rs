@@ -136,6 +136,8 @@ pub struct Auditor {
     results: Mutex<Results>,
     /// Told each Ingress whose deny findings changed (Kubernetes Events, when on).
     on_change: Option<DenyNotifier>,
+    /// With a Lease: true while this replica is the one that audits.
+    leading: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Auditor {
@@ -148,6 +150,7 @@ impl Auditor {
             config,
             results: Mutex::default(),
             on_change: None,
+            leading: None,
         })
     }
 
@@ -206,6 +209,16 @@ impl Auditor {
     pub async fn run(self: Arc<Self>) {
         let mut next_full = Instant::now() + self.config.interval;
         loop {
+            if let Some(leading) = &self.leading
+                && !*leading.borrow()
+            {
+                // Another replica audits; once this one leads, it judges everything again.
+                if !wait_until_leading(leading.clone()).await {
+                    return;
+                }
+                self.feed.mark_all();
+                next_full = Instant::now() + self.config.interval;
+            }
             if self.feed.is_settled() {
                 tokio::select! {
                     () = self.feed.changed() => {}
@@ -219,6 +232,18 @@ impl Auditor {
             }
             self.step().await;
         }
+    }
+
+    /// Audits only while `leading` is true (the audit Lease, [`super::lease`]).
+    #[must_use]
+    pub fn with_leader(mut self, leading: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.leading = Some(leading);
+        self
+    }
+
+    /// With a Lease, whether this replica is the one auditing now; `None` without one.
+    pub fn leads(&self) -> Option<bool> {
+        self.leading.as_ref().map(|l| *l.borrow())
     }
 
     /// Judges one batch of what changed: at most `rate` per second of debounce.
@@ -328,6 +353,11 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
     }
     report.last_pass = Some(rfc3339(SystemTime::now()));
     report
+}
+
+/// Waits until `leading` is true; false when the election stopped.
+async fn wait_until_leading(mut leading: tokio::sync::watch::Receiver<bool>) -> bool {
+    leading.wait_for(|l| *l).await.is_ok()
 }
 
 #[cfg(test)]

@@ -160,6 +160,43 @@ pub struct AuditArgs {
     /// change; needs RBAC to create Events.
     #[arg(long)]
     pub audit_events: bool,
+    /// Live mode: run the audit on one replica at a time, the holder of this
+    /// `coordination.k8s.io` Lease (created if absent); without it every replica audits.
+    #[arg(long, value_name = "NAME")]
+    pub audit_lease: Option<String>,
+    /// Namespace of the audit Lease.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "POD_NAMESPACE",
+        default_value = "default"
+    )]
+    pub audit_lease_namespace: String,
+    /// This replica's name in the audit Lease (the pod name).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub audit_lease_identity: Option<String>,
+    /// A holder that has not renewed the audit Lease for this long loses it (renewed every third
+    /// of it).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub audit_lease_duration: Duration,
+}
+
+impl AuditArgs {
+    /// The Lease settings, or `None` without `--audit-lease`.
+    fn lease(&self) -> Option<crate::audit::lease::LeaseConfig> {
+        let name = self.audit_lease.clone()?;
+        // Without a pod name, a random one: identities only need to differ between replicas.
+        let identity = self.audit_lease_identity.clone().unwrap_or_else(|| {
+            std::env::var("HOSTNAME").unwrap_or_else(|_| format!("qiw-{:x}", std::process::id()))
+        });
+        Some(crate::audit::lease::LeaseConfig {
+            namespace: self.audit_lease_namespace.clone(),
+            name,
+            identity,
+            duration: self.audit_lease_duration,
+            retry: (self.audit_lease_duration / 3).max(Duration::from_millis(200)),
+        })
+    }
 }
 
 /// `serve` flags that bound what a request or a client may take: time, connections, memory.
@@ -326,6 +363,7 @@ async fn run(
     self_managed: Option<crate::certs::self_managed::Settings>,
 ) -> anyhow::Result<()> {
     use crate::http::{AppState, Server};
+    let mut elector = None;
     let (mut state, client) = match source {
         Source::Offline(view) => (AppState::new(engine, Arc::new(view), limits), None),
         Source::Live {
@@ -335,7 +373,9 @@ async fn run(
             audit,
         } => {
             let client = live_client(kubeconfig, context).await?;
-            let state = live_state(client.clone(), engine, limits, secret_cache_ttl, &audit);
+            let (state, lease) =
+                live_state(client.clone(), engine, limits, secret_cache_ttl, &audit);
+            elector = lease;
             (state, Some(client))
         }
     };
@@ -348,17 +388,23 @@ async fn run(
     }
     let server = Server::bind(server_config, state).await?;
     server.run(crate::http::shutdown::shutdown_signal()).await;
+    if let Some(elector) = elector {
+        elector.release().await;
+    }
     Ok(())
 }
 
-/// Live mode: the watches, the background audit, and who may read its report.
+/// Live mode: the watches, the background audit (and its Lease), and who may read its report.
 fn live_state(
     client: kube::Client,
     engine: Arc<crate::rules::Engine>,
     limits: crate::http::Limits,
     secret_cache_ttl: Duration,
     audit: &AuditArgs,
-) -> crate::http::AppState {
+) -> (
+    crate::http::AppState,
+    Option<Arc<crate::audit::lease::Elector>>,
+) {
     let audit_on = !audit.audit_interval.is_zero();
     let config = live_config(secret_cache_ttl, audit_on);
     let view = Arc::new(crate::cluster::live::LiveCluster::start(
@@ -372,19 +418,37 @@ fn live_state(
             client.clone(),
         ))
     });
-    let auditor = start_audit(audit, &engine, &view, client, limits.confirm_budget);
-    crate::http::AppState::new(engine, view, limits)
+    let elector = audit_on
+        .then(|| audit.lease())
+        .flatten()
+        .map(|lease| Arc::new(crate::audit::lease::Elector::new(client.clone(), lease)));
+    if let Some(elector) = &elector {
+        tokio::spawn(elector.clone().run());
+    }
+    let leading = elector.as_ref().map(|e| e.leading());
+    let auditor = start_audit(
+        audit,
+        &engine,
+        &view,
+        client,
+        limits.confirm_budget,
+        leading,
+    );
+    let state = crate::http::AppState::new(engine, view, limits)
         .with_audit(auditor)
-        .with_audit_access(access)
+        .with_audit_access(access);
+    (state, elector)
 }
 
-/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`).
+/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`); with
+/// `leading`, it audits only while that is true.
 fn start_audit(
     args: &AuditArgs,
     engine: &Arc<crate::rules::Engine>,
     view: &Arc<crate::cluster::live::LiveCluster>,
     client: kube::Client,
     confirm_budget: Duration,
+    leading: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Option<Arc<crate::audit::live::Auditor>> {
     use crate::audit::live::{AuditConfig, Auditor};
     let config = AuditConfig {
@@ -394,6 +458,9 @@ fn start_audit(
         ..AuditConfig::default()
     };
     let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?;
+    if let Some(leading) = leading {
+        auditor = auditor.with_leader(leading);
+    }
     if args.audit_events {
         auditor = auditor.on_deny_change(move |key, entries| {
             let post = crate::audit::events::post(client.clone(), key.clone(), entries.to_vec());

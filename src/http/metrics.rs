@@ -375,6 +375,15 @@ impl Collector for AuditCollector {
             ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX))
                 .encode(family.encode_family(&labels)?)?;
         }
+        if let Some(leads) = self.auditor.leads() {
+            let family = encoder.encode_descriptor(
+                "audit_lease_held",
+                "1 while this replica holds the audit Lease and runs the audit, else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::from(leads)).encode(family)?;
+        }
         if let Some(seconds) = self.auditor.last_pass_seconds() {
             let family = encoder.encode_descriptor(
                 "audit_last_pass_timestamp_seconds",

@@ -365,6 +365,7 @@ class SelfManagedCertificates(unittest.TestCase):
     def test_rbac_names_the_ca_secret_and_the_two_configurations(self):
         docs = render(self.VALUES)
         (role,) = [r for r in find(docs, "Role") if r["metadata"]["name"] == f"{FULLNAME}-ca"]
+        self.assertEqual(len(find(docs, "Role")), 2, "the CA Role and the audit Lease Role")
         self.assertEqual(role["metadata"]["namespace"], NAMESPACE)
         self.assertEqual(role["rules"], [
             {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [f"{FULLNAME}-ca"],
@@ -406,6 +407,8 @@ class Workload(unittest.TestCase):
             "--audit-interval=10m",
             "--audit-rate=200",
             "--confirm-budget=1s",
+            f"--audit-lease={FULLNAME}-audit",
+            f"--audit-lease-namespace={NAMESPACE}",
             "--request-memory-budget=67108864",
         ])
         cli = "".join(p.read_text() for p in sorted((ROOT / "src" / "cli").glob("*.rs")))
@@ -537,7 +540,24 @@ class Workload(unittest.TestCase):
         off = render(None, "1.30.0", ("audit.interval=0s",))
         self.assertEqual([r["metadata"]["name"] for r in find(off, "ClusterRole")], [FULLNAME])
         self.assertNotIn("tokenreviews", str(one(off, "ClusterRole")["rules"]))
-        self.assertEqual(find(docs, "Role"), [])
+        # The audit Lease: get/update by name, create (cannot be limited by name); only with the
+        # audit on, and only in the release namespace.
+        (lease_role,) = find(docs, "Role")
+        self.assertEqual(lease_role["metadata"], {**lease_role["metadata"], "name": f"{FULLNAME}-audit-lease",
+                                                  "namespace": NAMESPACE})
+        self.assertEqual(lease_role["rules"], [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": [f"{FULLNAME}-audit"], "verbs": ["get", "update"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ])
+        self.assertEqual(one(docs, "RoleBinding")["roleRef"]["name"], f"{FULLNAME}-audit-lease")
+        self.assertEqual(find(off, "Role"), [])
+        args = container(docs)["args"]
+        self.assertIn(f"--audit-lease={FULLNAME}-audit", args)
+        self.assertIn(f"--audit-lease-namespace={NAMESPACE}", args)
+        self.assertNotIn(f"--audit-lease={FULLNAME}-audit", container(off)["args"])
+        self.assertIn({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                      container(docs)["env"])
         binding = one(docs, "ClusterRoleBinding")
         self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
         sa = one(docs, "ServiceAccount")

@@ -21,6 +21,8 @@
 //!   `AlreadyExists` when the name is taken), and list, watch, `GET` and server-side apply of
 //!   Validating- and MutatingWebhookConfigurations; lists and watches of every resource honour
 //!   `fieldSelector=metadata.name=NAME`;
+//! - Lease `GET`, create and update with resourceVersion preconditions ([`leases`]), for the
+//!   audit's `--audit-lease`;
 //! - `POST` of an Event (the audit's `--audit-events`): stored by name, 409 `AlreadyExists` for a
 //!   name already taken, as the API server answers a create.
 //! - `POST` of a TokenReview (`authentication.k8s.io/v1`) and a SubjectAccessReview
@@ -65,6 +67,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub mod admission;
 pub mod api;
+pub mod leases;
 pub mod self_managed;
 
 /// The resources the stand-in serves, by URL collection name.
@@ -73,6 +76,7 @@ pub const INGRESSES: &str = "ingresses";
 pub const SECRETS: &str = "secrets";
 pub const VALIDATING: &str = "validatingwebhookconfigurations";
 pub const MUTATING: &str = "mutatingwebhookconfigurations";
+pub const LEASES: &str = "leases";
 
 fn resource_of(kind: &str) -> &'static str {
     match kind {
@@ -81,6 +85,7 @@ fn resource_of(kind: &str) -> &'static str {
         "Secret" => SECRETS,
         "ValidatingWebhookConfiguration" => VALIDATING,
         "MutatingWebhookConfiguration" => MUTATING,
+        "Lease" => LEASES,
         other => panic!("the stand-in does not serve kind {other}"),
     }
 }
@@ -161,6 +166,8 @@ struct Store {
     secret_create_delay: Duration,
     /// The field manager of every server-side apply, in order.
     applies: Vec<String>,
+    /// The holder named by every successful Lease write, in order.
+    lease_writes: Vec<String>,
 }
 
 impl Store {
@@ -225,6 +232,14 @@ impl StandIn {
             .route(
                 "/api/v1/namespaces/{namespace}/secrets",
                 post(self_managed::create_secret),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+                post(leases::create_lease),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
+                get(leases::get_lease).put(leases::update_lease),
             )
             .route(
                 "/apis/admissionregistration.k8s.io/v1/{resource}",
