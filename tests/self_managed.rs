@@ -271,7 +271,7 @@ fn rendered_chart(helm: &std::path::Path) -> (Vec<Value>, Vec<String>) {
         ],
     );
     let documents: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
-    let configurations = documents
+    let configurations: Vec<Value> = documents
         .iter()
         .filter(|d| {
             d["kind"]
@@ -306,7 +306,8 @@ fn rendered_chart(helm: &std::path::Path) -> (Vec<Value>, Vec<String>) {
 }
 
 /// The real kubectl creates an Ingress through the stand-in, which calls the binary over TLS with
-/// the `caBundle` the binary wrote into the chart's own rendered configurations.
+/// the `caBundle` the binary wrote into the chart's own rendered configurations; and again after
+/// a CA rotation, with the bundle as it is then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_an_ingress_through_the_self_managed_webhook() {
     let Some(kubectl) = kubectl_binary() else {
@@ -315,24 +316,55 @@ async fn kubectl_applies_an_ingress_through_the_self_managed_webhook() {
     let Some(helm) = helm::helm() else { return };
     common::install_provider();
     let (configurations, mut args) = rendered_chart(&helm);
-    assert_eq!(configurations.len(), 2);
-    assert!(
-        !serde_json::to_string(&configurations)
-            .unwrap()
-            .contains("caBundle")
-    );
     let stand_in = StandIn::start().await;
-    for configuration in &configurations {
-        stand_in.apply(configuration.clone());
+    for configuration in configurations {
+        stand_in.apply(configuration);
     }
     stand_in.apply(stand_in_apiserver::service("shop", "web", 80));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = stand_in.kubeconfig(dir.path());
-    args.extend(["--audit-interval".to_owned(), "0s".to_owned()]);
+    args.push("--audit-interval=0s".to_owned());
+    args.extend(rotation_flags().iter().map(|f| (*f).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let replica = common::LiveBinary::start(&kubeconfig, dir.path(), &args).await;
 
-    // The API server calls the webhooks of the configurations as they are stored now.
+    let first = kubectl_apply(
+        &stand_in,
+        &kubectl,
+        dir.path(),
+        &kubeconfig,
+        replica.port,
+        "web",
+    );
+    assert_eq!(first, 2, "both webhooks called");
+
+    let old = stored_ca(&stand_in);
+    rotate(&stand_in, &old).await;
+    let second = kubectl_apply(
+        &stand_in,
+        &kubectl,
+        dir.path(),
+        &kubeconfig,
+        replica.port,
+        "web-2",
+    );
+    assert_eq!(
+        second, 4,
+        "both webhooks called again, under the new CA only"
+    );
+}
+
+/// Registers the webhooks of the configurations as stored now (the API server calls them with
+/// the `caBundle` they carry) and creates Ingress `name` with the real kubectl; the webhook
+/// calls made so far, all of which must have succeeded.
+fn kubectl_apply(
+    stand_in: &StandIn,
+    kubectl: &std::path::Path,
+    dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    port: u16,
+    name: &str,
+) -> usize {
     let stored: Vec<String> = [
         "ValidatingWebhookConfiguration",
         "MutatingWebhookConfiguration",
@@ -341,31 +373,30 @@ async fn kubectl_applies_an_ingress_through_the_self_managed_webhook() {
     .map(|kind| stand_in.get(kind, "default", NAME).unwrap().to_string())
     .collect();
     let webhooks = stand_in_apiserver::admission::Webhooks::from_rendered(&stored.join("\n---\n"))
-        .route_all(([127, 0, 0, 1], replica.port).into());
+        .route_all(([127, 0, 0, 1], port).into());
     stand_in.register_webhooks(webhooks);
-
-    let manifest = dir.path().join("ingress.json");
-    let ingress = stand_in_apiserver::ingress("shop", "web", "shop.example.com", "web", None);
+    let manifest = dir.join(format!("{name}.json"));
+    let ingress = stand_in_apiserver::ingress("shop", name, "shop.example.com", "web", None);
     std::fs::write(&manifest, ingress.to_string()).unwrap();
     let output = std::process::Command::new(kubectl)
         .args(["apply", "-f"])
         .arg(&manifest)
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .env("HOME", dir.path())
+        .arg(dir.join("cache"))
+        .env("HOME", dir)
         .env_remove("KUBECONFIG")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "kubectl apply: {stderr}");
-    assert!(stand_in.get("Ingress", "shop", "web").is_some());
+    assert!(stand_in.get("Ingress", "shop", name).is_some());
     let calls = stand_in.webhook_calls();
-    assert_eq!(calls.len(), 2, "{calls:?}");
     for call in &calls {
         assert!(call.outcome.is_ok(), "{}: {:?}", call.webhook, call.outcome);
     }
+    calls.len()
 }
 
 /// `/readyz` says 503 while `caBundle` does not hold the CA (here: the configurations do not
@@ -392,4 +423,139 @@ async fn not_ready_until_ca_bundle_holds_the_ca() {
     replica.wait_ready(Duration::from_secs(5)).await;
     let ca = stored_ca(&stand_in);
     assert!(all_bundles(&stand_in).iter().all(|b| *b == ca));
+}
+
+/// Fast rotation for tests: promote after 1 s, retire 2 s later, read the Secret every 200 ms.
+fn rotation_flags() -> [&'static str; 3] {
+    [
+        "--ca-bundle-propagation=1s",
+        "--ca-retire-after=2s",
+        "--ca-recheck=200ms",
+    ]
+}
+
+/// `next.crt` of the CA Secret, during a rotation.
+fn next_ca(stand_in: &StandIn) -> Option<String> {
+    let secret = stand_in.get("Secret", NAMESPACE, CA_SECRET).unwrap();
+    secret["data"]["next.crt"].as_str().map(|b| {
+        let pem = base64::engine::general_purpose::STANDARD.decode(b).unwrap();
+        String::from_utf8(pem).unwrap()
+    })
+}
+
+/// Asks for a rotation and waits until a new CA signs and the old one has left every bundle: the
+/// new CA, and whether every bundle was seen holding both CAs on the way.
+async fn rotate(stand_in: &StandIn, old: &str) -> (String, bool) {
+    stand_in.annotate(
+        "Secret",
+        NAMESPACE,
+        CA_SECRET,
+        "qcloud-ingress-webhook/rotate",
+        "now",
+    );
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let mut saw_both = false;
+    loop {
+        let bundles = all_bundles(stand_in);
+        if let Some(next) = next_ca(stand_in) {
+            saw_both |= bundles.iter().all(|b| b.contains(old) && b.contains(&next));
+        }
+        let new = stored_ca(stand_in);
+        if new != old && bundles.iter().all(|b| *b == new) {
+            return (new, saw_both);
+        }
+        assert!(
+            Instant::now() < give_up,
+            "rotation did not finish: {bundles:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A client as the API server is one: it trusts the `caBundle` it last read and re-reads the
+/// configuration every 500 ms; every request is a new connection, so a full TLS handshake.
+async fn steady_client(
+    stand_in: &StandIn,
+    ports: [u16; 2],
+    stop: &std::sync::atomic::AtomicBool,
+) -> (u64, Vec<String>) {
+    let (mut ok, mut failures) = (0, Vec::new());
+    let mut read_at: Option<Instant> = None;
+    let mut client = None;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if read_at.is_none_or(|at| at.elapsed() >= Duration::from_millis(500)) {
+            let bundle = bundles(stand_in, "ValidatingWebhookConfiguration").remove(0);
+            let mut builder = reqwest::Client::builder()
+                .use_rustls_tls()
+                .tls_built_in_root_certs(false)
+                .http1_only()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(5));
+            for port in ports {
+                builder = builder.resolve(HOST, ([127, 0, 0, 1], port).into());
+            }
+            for cert in reqwest::Certificate::from_pem_bundle(bundle.as_bytes()).unwrap() {
+                builder = builder.add_root_certificate(cert);
+            }
+            client = Some(builder.build().unwrap());
+            read_at = Some(Instant::now());
+        }
+        for port in ports {
+            let url = format!("https://{HOST}:{port}/healthz");
+            match client.as_ref().unwrap().get(&url).send().await {
+                Ok(r) if r.status().as_u16() == 404 => ok += 1,
+                Ok(r) => failures.push(format!("{port}: HTTP {}", r.status())),
+                Err(e) => failures.push(format!("{port}: {e:?}")),
+            }
+        }
+    }
+    (ok, failures)
+}
+
+/// A rotation forced with the annotation, under a steady client: the new CA joins both bundles,
+/// serving certificates move to it only then, the old CA leaves after; no handshake fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_rotation_under_load_fails_no_handshake() {
+    common::install_provider();
+    let stand_in = StandIn::start().await;
+    load_configurations(&stand_in);
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let kubeconfig = stand_in.kubeconfig(one.path());
+    let mut args = args();
+    args.extend(rotation_flags());
+    let (first, second) = tokio::join!(
+        common::LiveBinary::start(&kubeconfig, one.path(), &args),
+        common::LiveBinary::start(&kubeconfig, two.path(), &args),
+    );
+    let old = stored_ca(&stand_in);
+    // Wait until the configurations settle on the CA, then load.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ports = [first.port, second.port];
+    let rotation = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (new, saw_both) = rotate(&stand_in, &old).await;
+        // Load continues a little after the old CA left the bundle.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (new, saw_both)
+    };
+    let ((ok, failures), (new, saw_both)) =
+        tokio::join!(steady_client(&stand_in, ports, &stop), rotation);
+    assert!(
+        failures.is_empty(),
+        "failed requests during the rotation: {failures:?}"
+    );
+    assert!(ok > 20, "only {ok} requests");
+    assert!(saw_both, "the bundle never held both CAs");
+    assert_ne!(new, old);
+    assert!(stand_in.secret_updates() >= 3, "add, promote, retire");
+    for replica in [&first, &second] {
+        assert_eq!(handshake(replica.port, &new).await, Ok(404));
+        assert!(
+            handshake(replica.port, &old).await.is_err(),
+            "still serving the old CA"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub mod authority;
+pub mod rotation;
 pub mod self_managed;
 
 pub use authority::Authority;

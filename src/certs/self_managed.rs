@@ -14,6 +14,11 @@
 //!   (forced: a GitOps sync or a hand edit that drops it is undone); the configurations are
 //!   watched by name, and a `caBundle` without the CA is put back within seconds.
 //!
+//! - **Rotation with overlap.** Every `recheck` each replica reads the CA Secret again, follows
+//!   its signing CA and makes the rotation's next step when due ([`super::rotation`]): a new CA
+//!   joins the bundle, signs only once this replica has seen both configurations carry it for
+//!   `propagation`, and the old one leaves the bundle `retire_after` later.
+//!
 //! Keys never leave memory except into the CA Secret; nothing here logs them.
 
 use std::collections::BTreeMap;
@@ -30,6 +35,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
+use super::rotation::{Pace, Stored};
 use super::{Authority, CertsError};
 use crate::http::authority::AuthorityStatus;
 use crate::http::metrics::Metrics;
@@ -78,6 +84,10 @@ pub struct Settings {
     pub ca_validity: Duration,
     /// Validity of each serving certificate.
     pub serving_validity: Duration,
+    /// When and how fast the CA rotates ([`super::rotation`]).
+    pub pace: Pace,
+    /// How often the CA Secret is read again (rotation, another replica's change).
+    pub recheck: Duration,
 }
 
 /// Why the self-managed authority could not start.
@@ -101,8 +111,33 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Gets or creates the CA, signs the first serving certificate, and starts keeping `caBundle`
-/// and renewing the serving certificate in the background. The resolver serves it.
+/// What every webhook configuration should carry, from the CA Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Desired {
+    /// The whole bundle (signing, next, previous).
+    bundle: String,
+    /// The signing CA: readiness needs it in every configuration.
+    signing: String,
+    /// The next CA during a rotation: promotion waits until every configuration carries it.
+    next: Option<String>,
+}
+
+impl Desired {
+    fn of(stored: &Stored, signing: &Authority, now: i64) -> Self {
+        Self {
+            bundle: stored.bundle(now),
+            signing: signing.cert_pem.clone(),
+            next: stored.next_cert().map(str::to_owned),
+        }
+    }
+}
+
+/// Since when every configuration carries the next CA (by this replica's clock).
+type NextSeen = Arc<std::sync::Mutex<Option<(String, std::time::Instant)>>>;
+
+/// Gets or creates the CA, signs the first serving certificate, and starts keeping `caBundle`,
+/// renewing the serving certificate and rotating the CA in the background. The resolver serves
+/// the serving certificate.
 pub async fn start(
     client: Client,
     settings: Settings,
@@ -110,20 +145,40 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> Result<Arc<CertResolver>, SelfManagedError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
-    let ca = get_or_create_ca(&secrets, &settings).await?;
-    let (key, leaf_until) = sign_serving(&ca, &settings)?;
+    let (stored, signing) = get_or_create_ca(&secrets, &settings).await?;
+    let (key, leaf_until) = sign_serving(&signing, &settings)?;
     let resolver = Arc::new(CertResolver::new(key));
     metrics.cert_served_until(leaf_until);
-    status.set_serving(ca.not_after());
-    let ca = Arc::new(ca);
+    status.set_serving(signing.not_after());
+    let (desired, watched) =
+        tokio::sync::watch::channel(Desired::of(&stored, &signing, unix_now()));
+    let next_seen = NextSeen::default();
     tokio::spawn(keep_ca_bundle(
         client,
         settings.configurations.clone(),
-        ca.cert_pem.clone(),
+        watched,
         status.clone(),
+        next_seen.clone(),
     ));
-    tokio::spawn(renew_serving(ca, settings, resolver.clone(), metrics));
+    let keeper = Keeper {
+        secrets,
+        settings,
+        resolver: resolver.clone(),
+        metrics,
+        status,
+        desired,
+        next_seen,
+        signing,
+        renew_at: renew_time(leaf_until, unix_now()),
+    };
+    tokio::spawn(keeper.run());
     Ok(resolver)
+}
+
+/// When a serving certificate valid until `not_after`, signed at `now`, is renewed: after two
+/// thirds of its life.
+fn renew_time(not_after: i64, now: i64) -> i64 {
+    now + (not_after - now) * 2 / 3
 }
 
 /// A serving certificate signed by `ca`, parsed for rustls, and its notAfter.
@@ -143,31 +198,141 @@ fn sign_serving(
     Ok((certified, not_after))
 }
 
-/// Re-signs the serving certificate when two thirds of its validity has passed.
-async fn renew_serving(
-    ca: Arc<Authority>,
+/// Reads the CA Secret every `recheck`: follows the signing CA (re-signing the serving
+/// certificate when it changes or ages), tells the bundle keeper what to carry, and makes the
+/// rotation's next change when it is due.
+struct Keeper {
+    secrets: Api<Secret>,
     settings: Settings,
     resolver: Arc<CertResolver>,
     metrics: Arc<Metrics>,
-) {
-    let mut wait = settings.serving_validity * 2 / 3;
-    loop {
-        tokio::time::sleep(wait).await;
-        match sign_serving(&ca, &settings) {
-            Ok((key, not_after)) => {
-                resolver.replace(key);
-                metrics.cert_served_until(not_after);
-                metrics.cert_reloaded();
-                tracing::info!(not_after, "self-managed serving certificate renewed");
-                wait = settings.serving_validity * 2 / 3;
-            }
-            Err(e) => {
-                metrics.cert_reload_failed();
-                tracing::error!(error = %e, "cannot renew the serving certificate; retrying in 1m");
-                wait = Duration::from_secs(60);
+    status: Arc<AuthorityStatus>,
+    desired: tokio::sync::watch::Sender<Desired>,
+    next_seen: NextSeen,
+    signing: Authority,
+    renew_at: i64,
+}
+
+impl Keeper {
+    async fn run(mut self) {
+        loop {
+            tokio::time::sleep(self.settings.recheck).await;
+            match self.secrets.get_opt(&self.settings.ca_secret).await {
+                Ok(Some(secret)) => self.step(secret).await,
+                Ok(None) => {
+                    tracing::warn!(secret = %self.settings.ca_secret, "the CA Secret is gone; serving with the CA in memory");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the CA Secret; retrying"),
             }
         }
     }
+
+    async fn step(&mut self, secret: Secret) {
+        let stored = stored_of(&secret);
+        let now = unix_now();
+        self.follow(&stored, now);
+        let desired = Desired::of(&stored, &self.signing, now);
+        self.desired.send_if_modified(|current| {
+            let changed = *current != desired;
+            *current = desired;
+            changed
+        });
+        let seen_for = self.next_seen.lock().ok().and_then(|seen| {
+            let (pem, since) = seen.as_ref()?;
+            (Some(pem.as_str()) == stored.next_cert()).then(|| since.elapsed())
+        });
+        let pace = &self.settings.pace;
+        let Some(change) = stored.plan(now, pace, self.signing.not_after(), seen_for) else {
+            return;
+        };
+        let updated = match stored.apply(&change, now, pace) {
+            Ok(updated) => updated,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rotate the CA");
+                return;
+            }
+        };
+        let written = secret_with(secret, &updated);
+        match self
+            .secrets
+            .replace(&self.settings.ca_secret, &PostParams::default(), &written)
+            .await
+        {
+            Ok(_) => tracing::info!(change = ?change_name(&change), "CA rotation: Secret updated"),
+            // Another replica changed it first; the next read shows what it did.
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => tracing::warn!(error = %e, "CA rotation: cannot update the Secret"),
+        }
+    }
+
+    /// Moves to the Secret's signing CA when it changed, and renews an ageing serving certificate.
+    fn follow(&mut self, stored: &Stored, now: i64) {
+        let changed = stored.data.get("ca.crt") != Some(&self.signing.cert_pem);
+        if changed {
+            match stored.signing() {
+                Ok(signing) => self.signing = signing,
+                Err(e) => {
+                    tracing::error!(error = %e, "the CA Secret's signing CA is unusable; keeping the one in memory");
+                    return;
+                }
+            }
+        }
+        if !changed && now < self.renew_at {
+            return;
+        }
+        match sign_serving(&self.signing, &self.settings) {
+            Ok((key, not_after)) => {
+                self.resolver.replace(key);
+                self.metrics.cert_served_until(not_after);
+                self.metrics.cert_reloaded();
+                self.status.set_serving(self.signing.not_after());
+                self.renew_at = renew_time(not_after, now);
+                tracing::info!(
+                    not_after,
+                    new_ca = changed,
+                    "self-managed serving certificate signed"
+                );
+            }
+            Err(e) => {
+                self.metrics.cert_reload_failed();
+                tracing::error!(error = %e, "cannot sign a serving certificate; retrying");
+            }
+        }
+    }
+}
+
+fn change_name(change: &super::rotation::Change) -> &'static str {
+    match change {
+        super::rotation::Change::AddNext => "next CA added to the bundle",
+        super::rotation::Change::Promote { .. } => "next CA now signs",
+        super::rotation::Change::Retire => "previous CA retired",
+    }
+}
+
+/// The Secret's data and annotations as text (keys that are not UTF-8 are left out).
+fn stored_of(secret: &Secret) -> Stored {
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), String::from_utf8(v.0.clone()).ok()?)))
+        .collect();
+    let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+    Stored { data, annotations }
+}
+
+/// `secret` (its name and resourceVersion kept, for the update's precondition) holding `stored`.
+fn secret_with(mut secret: Secret, stored: &Stored) -> Secret {
+    secret.data = Some(
+        stored
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+            .collect(),
+    );
+    secret.metadata.annotations = Some(stored.annotations.clone());
+    secret.metadata.managed_fields = None;
+    secret
 }
 
 /// Attempts at get-or-create: each lost race reads the winner's CA next, so two suffice unless
@@ -179,7 +344,7 @@ const CA_ATTEMPTS: usize = 5;
 async fn get_or_create_ca(
     secrets: &Api<Secret>,
     settings: &Settings,
-) -> Result<Authority, SelfManagedError> {
+) -> Result<(Stored, Authority), SelfManagedError> {
     let failed = |message: String| SelfManagedError::Secret {
         namespace: settings.namespace.clone(),
         name: settings.ca_secret.clone(),
@@ -191,14 +356,16 @@ async fn get_or_create_ca(
             .await
             .map_err(|e| failed(format!("cannot read it: {e}")))?;
         if let Some(secret) = found {
-            return read_ca(&secret).map_err(|e| failed(e.to_string()));
+            let stored = stored_of(&secret);
+            let signing = stored.signing().map_err(|e| failed(e.to_string()))?;
+            return Ok((stored, signing));
         }
         let ca = Authority::generate(unix_now(), settings.ca_validity)?;
         let secret = ca_secret(&settings.ca_secret, &ca);
         match secrets.create(&PostParams::default(), &secret).await {
-            Ok(_) => {
+            Ok(created) => {
                 tracing::info!(secret = %settings.ca_secret, not_after = ca.not_after(), "created the CA Secret");
-                return Ok(ca);
+                return Ok((stored_of(&created), ca));
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(secret = %settings.ca_secret, "another replica created the CA Secret first; using its CA");
@@ -234,19 +401,6 @@ fn ca_secret(name: &str, ca: &Authority) -> Secret {
     }
 }
 
-/// The CA a Secret holds (says which key is missing or unreadable, never its contents).
-fn read_ca(secret: &Secret) -> Result<Authority, CertsError> {
-    let field = |key: &str| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .and_then(|b| String::from_utf8(b.0.clone()).ok())
-            .ok_or_else(|| CertsError::Invalid(format!("{key} is missing or not text")))
-    };
-    Authority::from_pem(&field("ca.crt")?, &field("ca.key")?)
-}
-
 /// Whether every webhook of a configuration has a `caBundle` holding `ca_pem` (a configuration
 /// without webhooks holds nothing).
 pub fn configuration_holds(object: &Value, ca_pem: &str) -> bool {
@@ -259,6 +413,25 @@ pub fn configuration_holds(object: &Value, ca_pem: &str) -> bool {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|pem| String::from_utf8(pem).ok())
             .is_some_and(|pem| super::authority::bundle_holds(&pem, ca_pem))
+    })
+}
+
+/// Whether every webhook's `caBundle` holds exactly the certificates of `bundle` (any order).
+pub fn configuration_carries(object: &Value, bundle: &str) -> bool {
+    let mut want = super::authority::bundle_certificates(bundle);
+    want.sort();
+    let Some(webhooks) = object["webhooks"].as_array().filter(|w| !w.is_empty()) else {
+        return false;
+    };
+    webhooks.iter().all(|hook| {
+        let mut have = hook["clientConfig"]["caBundle"]
+            .as_str()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|pem| String::from_utf8(pem).ok())
+            .map(|pem| super::authority::bundle_certificates(&pem))
+            .unwrap_or_default();
+        have.sort();
+        have == want
     })
 }
 
@@ -281,21 +454,25 @@ pub fn ca_bundle_apply(kind: ConfigKind, object: &Value, ca_pem: &str) -> Value 
     })
 }
 
-/// One watched configuration: its latest state and whether it was seen holding the CA.
+/// One watched configuration: its latest state, and the bundle it was last seen carrying as
+/// desired (a change away from it by someone else is a re-injection).
 struct Watched {
     kind: ConfigKind,
     name: String,
     api: Api<DynamicObject>,
     latest: Option<Value>,
-    held: bool,
+    carried: Option<String>,
 }
 
-/// Watches the configurations by name and puts `caBundle` back whenever it lacks the CA.
+/// Watches the configurations by name and puts `caBundle` back whenever it is not the desired
+/// bundle; says whether every one holds the signing CA (readiness) and since when every one
+/// holds the next CA (promotion).
 async fn keep_ca_bundle(
     client: Client,
     configurations: Vec<(ConfigKind, String)>,
-    ca_pem: String,
+    mut desired: tokio::sync::watch::Receiver<Desired>,
     status: Arc<AuthorityStatus>,
+    next_seen: NextSeen,
 ) {
     let mut watched: Vec<Watched> = Vec::new();
     let mut streams = Vec::new();
@@ -311,7 +488,7 @@ async fn keep_ca_bundle(
             name,
             api,
             latest: None,
-            held: false,
+            carried: None,
         });
     }
     let mut events = futures::stream::select_all(streams);
@@ -323,9 +500,12 @@ async fn keep_ca_bundle(
                 Some((_, Err(e))) => tracing::warn!(error = %e, "webhook configuration watch failed; retrying"),
                 None => return,
             },
+            changed = desired.changed() => if changed.is_err() { return },
             _ = recheck.tick() => {}
         }
-        reconcile(&mut watched, &ca_pem, &status).await;
+        let want = desired.borrow().clone();
+        reconcile(&mut watched, &want, &status).await;
+        note_next(&watched, &want, &next_seen);
     }
 }
 
@@ -339,36 +519,61 @@ fn observe(watched: &mut Watched, event: Event<DynamicObject>) {
     }
 }
 
-/// Applies `caBundle` where it lacks the CA, then tells readiness whether all hold it.
-async fn reconcile(watched: &mut [Watched], ca_pem: &str, status: &AuthorityStatus) {
+/// Applies the desired bundle where it is not carried, then tells readiness whether every
+/// configuration holds the signing CA.
+async fn reconcile(watched: &mut [Watched], want: &Desired, status: &AuthorityStatus) {
     for config in watched.iter_mut() {
-        reconcile_one(config, ca_pem, status).await;
+        reconcile_one(config, want, status).await;
     }
-    status.set_bundle_holds_ca(watched.iter().all(|c| c.held));
+    let ready = watched.iter().all(|c| {
+        c.latest
+            .as_ref()
+            .is_some_and(|o| configuration_holds(o, &want.signing))
+    });
+    status.set_bundle_holds_ca(ready);
 }
 
-/// One configuration: nothing to do when it holds the CA; else apply it (a re-injection when
-/// it had held it before).
-async fn reconcile_one(config: &mut Watched, ca_pem: &str, status: &AuthorityStatus) {
-    let Some(object) = &config.latest else {
-        // Not created yet (or deleted): nothing to write into; the watch says when it exists.
-        config.held = false;
+/// Records since when every configuration carries the next CA (cleared when one does not).
+fn note_next(watched: &[Watched], want: &Desired, next_seen: &NextSeen) {
+    let Ok(mut seen) = next_seen.lock() else {
         return;
     };
-    if configuration_holds(object, ca_pem) {
-        config.held = true;
+    let everywhere = want.next.as_ref().filter(|next| {
+        watched.iter().all(|c| {
+            c.latest
+                .as_ref()
+                .is_some_and(|o| configuration_holds(o, next))
+        })
+    });
+    match (everywhere, seen.as_ref()) {
+        (Some(next), Some((pem, _))) if pem == next => {}
+        (Some(next), _) => *seen = Some((next.clone(), std::time::Instant::now())),
+        (None, _) => *seen = None,
+    }
+}
+
+/// One configuration: nothing to do when it carries the desired bundle; else apply it (a
+/// re-injection when it had carried this same bundle before).
+async fn reconcile_one(config: &mut Watched, want: &Desired, status: &AuthorityStatus) {
+    let Some(object) = &config.latest else {
+        // Not created yet (or deleted): nothing to write into; the watch says when it exists.
+        config.carried = None;
+        return;
+    };
+    if configuration_carries(object, &want.bundle) {
+        config.carried = Some(want.bundle.clone());
         return;
     }
-    if config.held {
+    if config.carried.as_ref() == Some(&want.bundle) {
         status.reinjected();
         tracing::warn!(
             configuration = %config.name,
             kind = config.kind.kind(),
-            "caBundle no longer holds the CA (another field manager wrote it); putting it back"
+            "caBundle changed by another field manager; putting it back"
         );
     }
-    config.held = false;
-    let patch = ca_bundle_apply(config.kind, object, ca_pem);
+    config.carried = None;
+    let patch = ca_bundle_apply(config.kind, object, &want.bundle);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     match config
         .api
@@ -377,10 +582,13 @@ async fn reconcile_one(config: &mut Watched, ca_pem: &str, status: &AuthoritySta
     {
         Ok(applied) => {
             config.latest = serde_json::to_value(applied).ok();
-            config.held = config
+            if config
                 .latest
                 .as_ref()
-                .is_some_and(|o| configuration_holds(o, ca_pem));
+                .is_some_and(|o| configuration_carries(o, &want.bundle))
+            {
+                config.carried = Some(want.bundle.clone());
+            }
             tracing::info!(configuration = %config.name, kind = config.kind.kind(), "caBundle written");
         }
         Err(e) => {
@@ -460,10 +668,10 @@ mod tests {
         let ca = Authority::generate(1_796_000_000, Duration::from_secs(600)).unwrap();
         let secret = ca_secret("qiw-ca", &ca);
         assert_eq!(secret.type_.as_deref(), Some("Opaque"));
-        assert_eq!(read_ca(&secret).unwrap().cert_pem, ca.cert_pem);
+        assert_eq!(stored_of(&secret).signing().unwrap().cert_pem, ca.cert_pem);
         let mut broken = secret.clone();
         broken.data.as_mut().unwrap().remove("ca.key");
-        let err = read_ca(&broken).unwrap_err().to_string();
+        let err = stored_of(&broken).signing().unwrap_err().to_string();
         assert!(err.contains("ca.key is missing"), "{err}");
         assert!(!err.contains("PRIVATE"));
     }

@@ -109,6 +109,20 @@ pub struct SelfManagedArgs {
     /// Validity of each serving certificate (renewed in memory after two thirds of it).
     #[arg(long, default_value = "168h", value_parser = parse_duration)]
     pub serving_cert_validity: Duration,
+    /// Rotate the CA this long before it expires (a new CA joins `caBundle` first). The
+    /// annotation `qcloud-ingress-webhook/rotate` on the CA Secret rotates it now.
+    #[arg(long, default_value = "720h", value_parser = parse_duration)]
+    pub ca_rotate_before: Duration,
+    /// Sign with the new CA only once both configurations have carried it this long (the API
+    /// server re-reads `caBundle` from its watch).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ca_bundle_propagation: Duration,
+    /// Keep the old CA in `caBundle` this long after the new one signs.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub ca_retire_after: Duration,
+    /// How often the CA Secret is read again.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub ca_recheck: Duration,
 }
 
 impl SelfManagedArgs {
@@ -124,6 +138,10 @@ impl SelfManagedArgs {
             mutating_webhook,
             ca_validity,
             serving_cert_validity,
+            ca_rotate_before,
+            ca_bundle_propagation,
+            ca_retire_after,
+            ca_recheck,
         } = self;
         if !self_managed_certs {
             return None;
@@ -142,6 +160,13 @@ impl SelfManagedArgs {
             configurations,
             ca_validity,
             serving_validity: serving_cert_validity,
+            pace: crate::certs::rotation::Pace {
+                validity: ca_validity,
+                rotate_before: ca_rotate_before,
+                propagation: ca_bundle_propagation,
+                retire_after: ca_retire_after,
+            },
+            recheck: ca_recheck.max(Duration::from_millis(100)),
         })
     }
 }

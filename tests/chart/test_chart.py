@@ -369,7 +369,7 @@ class SelfManagedCertificates(unittest.TestCase):
         self.assertEqual(role["metadata"]["namespace"], NAMESPACE)
         self.assertEqual(role["rules"], [
             {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [f"{FULLNAME}-ca"],
-             "verbs": ["get"]},
+             "verbs": ["get", "update"]},
             # create cannot be restricted by name (docs/rbac.md).
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
         ])

@@ -164,6 +164,7 @@ struct Store {
     secret_creates: u64,
     secret_create_conflicts: u64,
     secret_create_delay: Duration,
+    secret_updates: u64,
     /// The field manager of every server-side apply, in order.
     applies: Vec<String>,
     /// The holder named by every successful Lease write, in order.
@@ -218,7 +219,7 @@ impl StandIn {
             )
             .route(
                 "/api/v1/namespaces/{namespace}/secrets/{name}",
-                get(get_secret),
+                get(get_secret).put(self_managed::update_secret),
             )
             .route(
                 "/api/v1/namespaces/{namespace}/services/{name}",

@@ -6,6 +6,9 @@
 //!   `Store.Create` → `storage.NewKeyExistsError` → `errors.NewAlreadyExists`), the conflict two
 //!   replicas creating the CA at once run into. Creates can be counted and refused ones are kept
 //!   apart ([`StandIn::secret_creates`], [`StandIn::secret_create_conflicts`]).
+//! - `PUT /api/v1/namespaces/{namespace}/secrets/{name}` (the CA rotation): the body's
+//!   `metadata.resourceVersion` must be the stored one, else 409 `Conflict`, as
+//!   `registry/generic/registry` `Store.Update` checks it; none is 422; a missing Secret is 404.
 //! - list, watch and `GET` of `validatingwebhookconfigurations` and
 //!   `mutatingwebhookconfigurations` (cluster-scoped; stored under namespace `default` by
 //!   [`super::key_of`], which nothing outside sees), with `fieldSelector=metadata.name=NAME`.
@@ -106,6 +109,63 @@ pub(super) async fn create_secret(
     }
     let stored = super::put(&inner, &mut store, SECRETS, secret);
     (StatusCode::CREATED, axum::Json(stored)).into_response()
+}
+
+/// `PUT .../secrets/{name}`: an update with the resourceVersion precondition.
+pub(super) async fn update_secret(
+    State(inner): State<Arc<Inner>>,
+    UrlPath((namespace, name)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Ok(mut secret) = serde_json::from_slice::<Value>(&body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    };
+    let Some(version) = secret["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_owned)
+    else {
+        let message = format!(
+            "Secret \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        );
+        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &message);
+    };
+    secret["metadata"]["namespace"] = json!(namespace);
+    let mut store = inner.store.lock().unwrap();
+    let Some(stored) = store
+        .collection(SECRETS)
+        .objects
+        .get(&(namespace, name.clone()))
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("secrets \"{name}\" not found"),
+        );
+    };
+    if stored["metadata"]["resourceVersion"].as_str() != Some(version.as_str()) {
+        let message = format!(
+            "Operation cannot be fulfilled on secrets \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+        let body = super::api_status_body(StatusCode::CONFLICT, "Conflict", &message);
+        return (StatusCode::CONFLICT, axum::Json(body)).into_response();
+    }
+    store.secret_updates += 1;
+    let stored = super::put(&inner, &mut store, SECRETS, secret);
+    axum::Json(stored).into_response()
+}
+
+impl StandIn {
+    /// Secret updates stored (the CA rotation's writes).
+    pub fn secret_updates(&self) -> u64 {
+        self.inner.store.lock().unwrap().secret_updates
+    }
+
+    /// Sets an annotation on a stored object (as `kubectl annotate`); watchers get MODIFIED.
+    pub fn annotate(&self, kind: &str, namespace: &str, name: &str, key: &str, value: &str) {
+        let mut object = self.get(kind, namespace, name).expect("the object exists");
+        object["metadata"]["annotations"][key] = json!(value);
+        self.apply(object);
+    }
 }
 
 fn configuration_resource(resource: &str) -> Option<&'static str> {
