@@ -48,6 +48,24 @@ pub struct Pace {
     pub retire_after: Duration,
 }
 
+impl Pace {
+    /// `rotate_before` is held to at most a third of `validity`: a new CA that is already due
+    /// would rotate again at once, forever.
+    pub fn new(
+        validity: Duration,
+        rotate_before: Duration,
+        propagation: Duration,
+        retire_after: Duration,
+    ) -> Self {
+        Self {
+            validity,
+            rotate_before: rotate_before.min(validity / 3),
+            propagation,
+            retire_after,
+        }
+    }
+}
+
 /// A change to make to the Secret.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
@@ -245,6 +263,23 @@ mod tests {
         );
         secret = secret.apply(&Change::Retire, late + 300, &p).unwrap();
         assert_eq!(secret.data.keys().collect::<Vec<_>>(), ["ca.crt", "ca.key"]);
+    }
+
+    #[test]
+    fn a_new_ca_is_never_due_at_once() {
+        let short = Pace::new(
+            Duration::from_secs(10 * DAY),
+            Duration::from_secs(30 * DAY),
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+        );
+        let ca = Authority::generate(NOW, short.validity).unwrap();
+        assert_eq!(stored(&ca).plan(NOW, &short, ca.not_after(), None), None);
+        let later = ca.not_after() - 3 * 86_400;
+        assert_eq!(
+            stored(&ca).plan(later, &short, ca.not_after(), None),
+            Some(Change::AddNext)
+        );
     }
 
     #[test]

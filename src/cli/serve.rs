@@ -109,8 +109,9 @@ pub struct SelfManagedArgs {
     /// Validity of each serving certificate (renewed in memory after two thirds of it).
     #[arg(long, default_value = "168h", value_parser = parse_duration)]
     pub serving_cert_validity: Duration,
-    /// Rotate the CA this long before it expires (a new CA joins `caBundle` first). The
-    /// annotation `qcloud-ingress-webhook/rotate` on the CA Secret rotates it now.
+    /// Rotate the CA this long before it expires (a new CA joins `caBundle` first); at most a
+    /// third of --ca-validity. The annotation `qcloud-ingress-webhook/rotate` on the CA Secret
+    /// rotates it now.
     #[arg(long, default_value = "720h", value_parser = parse_duration)]
     pub ca_rotate_before: Duration,
     /// Sign with the new CA only once both configurations have carried it this long (the API
@@ -160,12 +161,12 @@ impl SelfManagedArgs {
             configurations,
             ca_validity,
             serving_validity: serving_cert_validity,
-            pace: crate::certs::rotation::Pace {
-                validity: ca_validity,
-                rotate_before: ca_rotate_before,
-                propagation: ca_bundle_propagation,
-                retire_after: ca_retire_after,
-            },
+            pace: crate::certs::rotation::Pace::new(
+                ca_validity,
+                ca_rotate_before,
+                ca_bundle_propagation,
+                ca_retire_after,
+            ),
             recheck: ca_recheck.max(Duration::from_millis(100)),
         })
     }
