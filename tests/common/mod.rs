@@ -92,6 +92,8 @@ pub struct Options {
     pub tls_files: Option<(PathBuf, PathBuf, DevCerts)>,
     /// A background audit to serve on `/audit` and `/metrics`.
     pub audit: Option<Arc<qcloud_ingress_webhook::audit::live::Auditor>>,
+    /// A self-managed certificate authority's state, for `/readyz` and `/metrics`.
+    pub authority: Option<Arc<qcloud_ingress_webhook::http::authority::AuthorityStatus>>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             cluster: None,
             tls_files: None,
             audit: None,
+            authority: None,
         }
     }
 }
@@ -143,8 +146,11 @@ impl TestServer {
         (options.tweak)(&mut config);
         let engine = Arc::new(Engine::new(Settings::default()).unwrap());
         let cluster = options.cluster.clone().unwrap_or_else(seed_cluster);
-        let state =
+        let mut state =
             AppState::new(engine, cluster, options.limits).with_audit(options.audit.clone());
+        if let Some(authority) = options.authority.clone() {
+            state = state.with_authority(authority);
+        }
         let server = Server::bind(config, state.clone()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let admin_addr = server.admin_addr().unwrap();
