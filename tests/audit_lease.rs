@@ -47,16 +47,21 @@ async fn cluster() -> StandIn {
     stand_in
 }
 
-async fn lease_held(admin_port: u16) -> Option<i64> {
+async fn gauge(admin_port: u16, name: &str) -> Option<i64> {
     let text = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
         .await
         .ok()?
         .text()
         .await
         .ok()?;
+    let prefix = format!("qcloud_ingress_webhook_{name} ");
     text.lines()
-        .find_map(|l| l.strip_prefix("qcloud_ingress_webhook_audit_lease_held "))
+        .find_map(|l| l.strip_prefix(&prefix))
         .map(|v| v.trim().parse().unwrap())
+}
+
+async fn lease_held(admin_port: u16) -> Option<i64> {
+    gauge(admin_port, "audit_lease_held").await
 }
 
 async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -134,6 +139,43 @@ async fn one_replica_audits_and_the_other_takes_over_when_it_is_killed() {
         killed.elapsed() >= Duration::from_secs(2),
         "taken over before the Lease expired"
     );
+}
+
+/// A holder that loses the Lease while running (another replica renewed it meanwhile, as after
+/// a partition) stops auditing and forgets what it found, so it never reports stale findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_loses_the_lease_stops_reporting() {
+    common::install_provider();
+    let stand_in = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stand_in.kubeconfig(dir.path());
+    let replica =
+        common::LiveBinary::start(&kubeconfig, dir.path(), &args("replica-a", "3s")).await;
+    eventually("replica-a audited", Duration::from_secs(15), async || {
+        gauge(replica.admin_port, "audit_ingresses").await == Some(2)
+    })
+    .await;
+    // Another holder writes the Lease, as a replica that took it over would.
+    let mut lease = stand_in.lease(NAMESPACE, LEASE).unwrap();
+    lease["spec"]["holderIdentity"] = serde_json::json!("replica-z");
+    stand_in.apply(lease);
+    eventually(
+        "replica-a forgot its findings",
+        Duration::from_secs(3),
+        async || {
+            lease_held(replica.admin_port).await == Some(0)
+                && gauge(replica.admin_port, "audit_ingresses").await == Some(0)
+        },
+    )
+    .await;
+    // replica-z never renews: replica-a takes the Lease back and audits again.
+    eventually(
+        "replica-a audits again",
+        Duration::from_secs(15),
+        async || gauge(replica.admin_port, "audit_ingresses").await == Some(2),
+    )
+    .await;
+    assert_eq!(holder(&stand_in), "replica-a");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

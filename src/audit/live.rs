@@ -212,7 +212,9 @@ impl Auditor {
             if let Some(leading) = &self.leading
                 && !*leading.borrow()
             {
-                // Another replica audits; once this one leads, it judges everything again.
+                // Another replica audits: what this one found earlier is stale, and dashboards
+                // take the largest value over the pods. Once it leads, it judges everything again.
+                self.forget();
                 if !wait_until_leading(leading.clone()).await {
                     return;
                 }
@@ -223,6 +225,7 @@ impl Auditor {
                 tokio::select! {
                     () = self.feed.changed() => {}
                     () = tokio::time::sleep_until(next_full.into()) => {}
+                    () = lost_lead(self.leading.clone()) => continue,
                 }
             }
             tokio::time::sleep(self.config.debounce).await;
@@ -232,6 +235,13 @@ impl Auditor {
             }
             self.step().await;
         }
+    }
+
+    /// Drops every result (a replica that stopped auditing).
+    fn forget(&self) {
+        let mut results = self.results();
+        results.by_ingress.clear();
+        results.last_pass = None;
     }
 
     /// Audits only while `leading` is true (the audit Lease, [`super::lease`]).
@@ -353,6 +363,16 @@ pub async fn once(engine: &Engine, view: &LiveCluster, namespace: Option<&str>) 
     }
     report.last_pass = Some(rfc3339(SystemTime::now()));
     report
+}
+
+/// Resolves when `leading` turns false; never without an election (or once it stopped).
+async fn lost_lead(leading: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut leading) = leading
+        && leading.wait_for(|l| !*l).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Waits until `leading` is true; false when the election stopped.
