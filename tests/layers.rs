@@ -57,7 +57,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "plan",
         &["manifest", "drive", "rules", "cluster", "ingress", "text"],
     ),
-    // dev-certs; its test loads what it wrote with the HTTP layer's certificate loader.
+    // dev-certs and the self-managed authority (issue 24): it hands serving certificates to the
+    // HTTP layer's resolver and reports readiness and metrics through `http::authority`.
     ("certs", &["http", "text"]),
     (
         "cli",

@@ -121,9 +121,14 @@ async fn ready_live_webhook(stand_in: &StandIn) -> (TestServer, tempfile::TempDi
     };
     let auditor = Arc::new(Auditor::new(engine, view.clone(), pace).unwrap());
     tokio::spawn(auditor.clone().run());
+    // As in certs.mode selfManaged, so the CA's series are served too.
+    let authority = Arc::new(qcloud_ingress_webhook::http::authority::AuthorityStatus::default());
+    authority.set_serving(1_900_000_000);
+    authority.set_bundle_holds_ca(true);
     let server = TestServer::start_with(Options {
         cluster: Some(view),
         audit: Some(auditor.clone()),
+        authority: Some(authority),
         ..Options::default()
     })
     .await;

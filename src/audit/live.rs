@@ -139,6 +139,8 @@ pub struct Auditor {
     on_change: Option<DenyNotifier>,
     /// Tencent Cloud look-ups (`--cloud`): certificates expiring or expired across the cluster.
     cloud: Option<Arc<CloudClient>>,
+    /// With a Lease: true while this replica is the one that audits.
+    leading: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Auditor {
@@ -152,6 +154,7 @@ impl Auditor {
             results: Mutex::default(),
             on_change: None,
             cloud: None,
+            leading: None,
         })
     }
 
@@ -217,10 +220,23 @@ impl Auditor {
     pub async fn run(self: Arc<Self>) {
         let mut next_full = Instant::now() + self.config.interval;
         loop {
+            if let Some(leading) = &self.leading
+                && !*leading.borrow()
+            {
+                // Another replica audits: what this one found earlier is stale, and dashboards
+                // take the largest value over the pods. Once it leads, it judges everything again.
+                self.forget();
+                if !wait_until_leading(leading.clone()).await {
+                    return;
+                }
+                self.feed.mark_all();
+                next_full = Instant::now() + self.config.interval;
+            }
             if self.feed.is_settled() {
                 tokio::select! {
                     () = self.feed.changed() => {}
                     () = tokio::time::sleep_until(next_full.into()) => {}
+                    () = lost_lead(self.leading.clone()) => continue,
                 }
             }
             tokio::time::sleep(self.config.debounce).await;
@@ -230,6 +246,25 @@ impl Auditor {
             }
             self.step().await;
         }
+    }
+
+    /// Drops every result (a replica that stopped auditing).
+    fn forget(&self) {
+        let mut results = self.results();
+        results.by_ingress.clear();
+        results.last_pass = None;
+    }
+
+    /// Audits only while `leading` is true (the audit Lease, [`super::lease`]).
+    #[must_use]
+    pub fn with_leader(mut self, leading: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.leading = Some(leading);
+        self
+    }
+
+    /// With a Lease, whether this replica is the one auditing now; `None` without one.
+    pub fn leads(&self) -> Option<bool> {
+        self.leading.as_ref().map(|l| *l.borrow())
     }
 
     /// Judges one batch of what changed: at most `rate` per second of debounce.
@@ -350,6 +385,21 @@ pub async fn once(
     }
     report.last_pass = Some(rfc3339(SystemTime::now()));
     report
+}
+
+/// Resolves when `leading` turns false; never without an election (or once it stopped).
+async fn lost_lead(leading: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut leading) = leading
+        && leading.wait_for(|l| !*l).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Waits until `leading` is true; false when the election stopped.
+async fn wait_until_leading(mut leading: tokio::sync::watch::Receiver<bool>) -> bool {
+    leading.wait_for(|l| *l).await.is_ok()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! shows them; `qcloud-ingress-webhook audit` runs one pass from a workstation or a CI job.
 
 pub mod events;
+pub mod lease;
 pub mod live;
 pub mod output;
 

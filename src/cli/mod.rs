@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use crate::http::logging::LogFormat;
-pub use serve::{AuditArgs, LimitArgs, ServeArgs};
+pub use serve::{AuditArgs, LimitArgs, SelfManagedArgs, ServeArgs};
 
 #[derive(Debug, Parser)]
 #[command(name = "qcloud-ingress-webhook", version = version_text(), about)]

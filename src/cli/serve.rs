@@ -12,12 +12,20 @@ pub struct ServeArgs {
     /// HTTPS address for AdmissionReviews.
     #[arg(long, default_value = "0.0.0.0:8443", env = "QIW_LISTEN")]
     pub listen: SocketAddr,
-    /// Serving certificate chain (PEM).
-    #[arg(long, env = "QIW_TLS_CERT")]
-    pub tls_cert: PathBuf,
-    /// Serving private key (PEM).
-    #[arg(long, env = "QIW_TLS_KEY")]
-    pub tls_key: PathBuf,
+    /// Serving certificate chain (PEM); not read with --self-managed-certs.
+    #[arg(
+        long,
+        env = "QIW_TLS_CERT",
+        required_unless_present = "self_managed_certs"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving private key (PEM); not read with --self-managed-certs.
+    #[arg(
+        long,
+        env = "QIW_TLS_KEY",
+        required_unless_present = "self_managed_certs"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Require a client certificate signed by a CA in this PEM file on the webhook port: the
     /// certificate the API server presents when its admission configuration gives it one for
     /// this webhook. Without it any pod that reaches the port may ask for reviews.
@@ -62,6 +70,109 @@ pub struct ServeArgs {
     /// Opt-in checks against Tencent Cloud's APIs.
     #[command(flatten)]
     pub cloud: super::cloud::CloudArgs,
+    #[command(flatten)]
+    pub self_managed: SelfManagedArgs,
+}
+
+/// Self-managed certificates (the chart's `certs.mode: selfManaged`, live mode only): the CA
+/// lives in a Secret this binary gets or creates, serving certificates are signed in memory,
+/// and `caBundle` of the webhook configurations is written and kept by this binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelfManagedArgs {
+    /// Manage the serving certificate and `caBundle` (instead of --tls-cert/--tls-key).
+    #[arg(
+        long,
+        conflicts_with = "cluster_state",
+        requires_all = ["ca_secret", "namespace", "service", "validating_webhook"]
+    )]
+    pub self_managed_certs: bool,
+    /// The CA Secret (created if absent) in --namespace.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub ca_secret: Option<String>,
+    /// Namespace of the CA Secret and of the webhook's Service.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "POD_NAMESPACE",
+        requires = "self_managed_certs"
+    )]
+    pub namespace: Option<String>,
+    /// The webhook's Service: the serving certificate is for `<service>.<namespace>.svc`.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub service: Option<String>,
+    /// The ValidatingWebhookConfiguration whose `caBundle` is kept.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub validating_webhook: Option<String>,
+    /// The MutatingWebhookConfiguration whose `caBundle` is kept, if any.
+    #[arg(long, value_name = "NAME", requires = "self_managed_certs")]
+    pub mutating_webhook: Option<String>,
+    /// Validity of a CA this binary creates.
+    #[arg(long, default_value = "87600h", value_parser = parse_duration)]
+    pub ca_validity: Duration,
+    /// Validity of each serving certificate (renewed in memory after two thirds of it).
+    #[arg(long, default_value = "168h", value_parser = parse_duration)]
+    pub serving_cert_validity: Duration,
+    /// Rotate the CA this long before it expires (a new CA joins `caBundle` first); at most a
+    /// third of --ca-validity. The annotation `qcloud-ingress-webhook/rotate` on the CA Secret
+    /// rotates it now.
+    #[arg(long, default_value = "720h", value_parser = parse_duration)]
+    pub ca_rotate_before: Duration,
+    /// Sign with the new CA only once both configurations have carried it this long (the API
+    /// server re-reads `caBundle` from its watch).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ca_bundle_propagation: Duration,
+    /// Keep the old CA in `caBundle` this long after the new one signs.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub ca_retire_after: Duration,
+    /// How often the CA Secret is read again.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub ca_recheck: Duration,
+}
+
+impl SelfManagedArgs {
+    /// The authority's settings, or `None` without --self-managed-certs.
+    fn settings(self) -> Option<crate::certs::self_managed::Settings> {
+        use crate::certs::self_managed::{ConfigKind, Settings};
+        let Self {
+            self_managed_certs,
+            ca_secret,
+            namespace,
+            service,
+            validating_webhook,
+            mutating_webhook,
+            ca_validity,
+            serving_cert_validity,
+            ca_rotate_before,
+            ca_bundle_propagation,
+            ca_retire_after,
+            ca_recheck,
+        } = self;
+        if !self_managed_certs {
+            return None;
+        }
+        // clap's `requires_all` makes these present.
+        let namespace = namespace.unwrap_or_default();
+        let mut configurations = vec![(
+            ConfigKind::Validating,
+            validating_webhook.unwrap_or_default(),
+        )];
+        configurations.extend(mutating_webhook.map(|name| (ConfigKind::Mutating, name)));
+        Some(Settings {
+            dns_names: crate::certs::dns_names(&service.unwrap_or_default(), &namespace),
+            namespace,
+            ca_secret: ca_secret.unwrap_or_default(),
+            configurations,
+            ca_validity,
+            serving_validity: serving_cert_validity,
+            pace: crate::certs::rotation::Pace::new(
+                ca_validity,
+                ca_rotate_before,
+                ca_bundle_propagation,
+                ca_retire_after,
+            ),
+            recheck: ca_recheck.max(Duration::from_millis(100)),
+        })
+    }
 }
 
 /// The background audit of `serve` (live mode only).
@@ -78,6 +189,43 @@ pub struct AuditArgs {
     /// change; needs RBAC to create Events.
     #[arg(long)]
     pub audit_events: bool,
+    /// Live mode: run the audit on one replica at a time, the holder of this
+    /// `coordination.k8s.io` Lease (created if absent); without it every replica audits.
+    #[arg(long, value_name = "NAME")]
+    pub audit_lease: Option<String>,
+    /// Namespace of the audit Lease.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "POD_NAMESPACE",
+        default_value = "default"
+    )]
+    pub audit_lease_namespace: String,
+    /// This replica's name in the audit Lease (the pod name).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub audit_lease_identity: Option<String>,
+    /// A holder that has not renewed the audit Lease for this long loses it (renewed every third
+    /// of it).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub audit_lease_duration: Duration,
+}
+
+impl AuditArgs {
+    /// The Lease settings, or `None` without `--audit-lease`.
+    fn lease(&self) -> Option<crate::audit::lease::LeaseConfig> {
+        let name = self.audit_lease.clone()?;
+        // Without a pod name, a random one: identities only need to differ between replicas.
+        let identity = self.audit_lease_identity.clone().unwrap_or_else(|| {
+            std::env::var("HOSTNAME").unwrap_or_else(|_| format!("qiw-{:x}", std::process::id()))
+        });
+        Some(crate::audit::lease::LeaseConfig {
+            namespace: self.audit_lease_namespace.clone(),
+            name,
+            identity,
+            duration: self.audit_lease_duration,
+            retry: (self.audit_lease_duration / 3).max(Duration::from_millis(200)),
+        })
+    }
 }
 
 /// `serve` flags that bound what a request or a client may take: time, connections, memory.
@@ -163,7 +311,7 @@ impl LimitArgs {
 
 /// `serve`: build the engine and the cluster view, bind, serve until SIGTERM/SIGINT, drain.
 pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    use crate::http::{AppState, Server, ServerConfig};
+    use crate::http::ServerConfig;
     let ServeArgs {
         listen,
         tls_cert,
@@ -182,20 +330,32 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace,
         audit,
         cloud,
+        self_managed,
     } = args;
     let cloud = cloud.client()?;
     let _log_writer = crate::http::logging::init(log_format);
     let engine = Arc::new(crate::rules::Engine::new(load_settings(
         config.as_deref(),
     )?)?);
-    let offline = if cluster_state.is_empty() {
-        None
+    let source = if cluster_state.is_empty() {
+        Source::Live {
+            kubeconfig,
+            context,
+            secret_cache_ttl,
+            audit,
+        }
     } else {
-        Some(crate::cluster::offline::OfflineCluster::from_paths(
+        Source::Offline(crate::cluster::offline::OfflineCluster::from_paths(
             &cluster_state,
         )?)
     };
-    let mut server_config = ServerConfig::new(listen, admin_listen, tls_cert, tls_key);
+    // Without --self-managed-certs clap requires both paths.
+    let mut server_config = ServerConfig::new(
+        listen,
+        admin_listen,
+        tls_cert.unwrap_or_default(),
+        tls_key.unwrap_or_default(),
+    );
     let limits = limits.apply(&mut server_config);
     log_memory_budget(&limits);
     server_config.tls_reload_interval = tls_reload_interval;
@@ -205,34 +365,87 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let state = if let Some(view) = offline {
-            AppState::new(engine, Arc::new(view), limits)
-        } else {
+    runtime.block_on(run(
+        server_config,
+        engine,
+        limits,
+        source,
+        (self_managed.settings(), cloud),
+    ))
+}
+
+/// Where `serve` reads the cluster from.
+enum Source {
+    Offline(crate::cluster::offline::OfflineCluster),
+    Live {
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        secret_cache_ttl: Duration,
+        audit: AuditArgs,
+    },
+}
+
+/// Builds the state (and the self-managed authority), binds and serves.
+async fn run(
+    mut server_config: crate::http::ServerConfig,
+    engine: Arc<crate::rules::Engine>,
+    limits: crate::http::Limits,
+    source: Source,
+    (self_managed, cloud): (
+        Option<crate::certs::self_managed::Settings>,
+        Option<Arc<crate::cloud::CloudClient>>,
+    ),
+) -> anyhow::Result<()> {
+    use crate::http::{AppState, Server};
+    let mut elector = None;
+    let (mut state, client) = match source {
+        Source::Offline(view) => (AppState::new(engine, Arc::new(view), limits), None),
+        Source::Live {
+            kubeconfig,
+            context,
+            secret_cache_ttl,
+            audit,
+        } => {
             let client = live_client(kubeconfig, context).await?;
-            live_state(
-                client,
+            let (state, lease) = live_state(
+                client.clone(),
                 engine,
                 limits,
                 secret_cache_ttl,
                 (&audit, cloud.clone()),
-            )
+            );
+            elector = lease;
+            (state, Some(client))
         }
-        .with_cloud(cloud);
-        let server = Server::bind(server_config, state).await?;
-        server.run(crate::http::shutdown::shutdown_signal()).await;
-        Ok(())
-    })
+    };
+    // Before the authority's, which shares the metrics.
+    state = state.with_cloud(cloud);
+    if let (Some(settings), Some(client)) = (self_managed, client) {
+        let status = Arc::new(crate::http::authority::AuthorityStatus::default());
+        state = state.with_authority(status.clone());
+        let metrics = state.metrics.clone();
+        let resolver = crate::certs::self_managed::start(client, settings, status, metrics).await?;
+        server_config.resolver = Some(resolver);
+    }
+    let server = Server::bind(server_config, state).await?;
+    server.run(crate::http::shutdown::shutdown_signal()).await;
+    if let Some(elector) = elector {
+        elector.release().await;
+    }
+    Ok(())
 }
 
-/// Live mode: the watches, the background audit, and who may read its report.
+/// Live mode: the watches, the background audit (and its Lease), and who may read its report.
 fn live_state(
     client: kube::Client,
     engine: Arc<crate::rules::Engine>,
     limits: crate::http::Limits,
     secret_cache_ttl: Duration,
     (audit, cloud): (&AuditArgs, Option<Arc<crate::cloud::CloudClient>>),
-) -> crate::http::AppState {
+) -> (
+    crate::http::AppState,
+    Option<Arc<crate::audit::lease::Elector>>,
+) {
     let audit_on = !audit.audit_interval.is_zero();
     let config = live_config(secret_cache_ttl, audit_on);
     let view = Arc::new(crate::cluster::live::LiveCluster::start(
@@ -246,20 +459,40 @@ fn live_state(
             client.clone(),
         ))
     });
-    let auditor = start_audit(audit, &engine, &view, client, limits.confirm_budget, cloud);
-    crate::http::AppState::new(engine, view, limits)
+    let elector = audit_on
+        .then(|| audit.lease())
+        .flatten()
+        .map(|lease| Arc::new(crate::audit::lease::Elector::new(client.clone(), lease)));
+    if let Some(elector) = &elector {
+        tokio::spawn(elector.clone().run());
+    }
+    let leading = elector.as_ref().map(|e| e.leading());
+    let auditor = start_audit(
+        audit,
+        &engine,
+        &view,
+        client,
+        limits.confirm_budget,
+        (leading, cloud),
+    );
+    let state = crate::http::AppState::new(engine, view, limits)
         .with_audit(auditor)
-        .with_audit_access(access)
+        .with_audit_access(access);
+    (state, elector)
 }
 
-/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`).
+/// The background audit of live `serve`, started (`None` when `--audit-interval 0s`); with
+/// `leading`, it audits only while that is true.
 fn start_audit(
     args: &AuditArgs,
     engine: &Arc<crate::rules::Engine>,
     view: &Arc<crate::cluster::live::LiveCluster>,
     client: kube::Client,
     confirm_budget: Duration,
-    cloud: Option<Arc<crate::cloud::CloudClient>>,
+    (leading, cloud): (
+        Option<tokio::sync::watch::Receiver<bool>>,
+        Option<Arc<crate::cloud::CloudClient>>,
+    ),
 ) -> Option<Arc<crate::audit::live::Auditor>> {
     use crate::audit::live::{AuditConfig, Auditor};
     let config = AuditConfig {
@@ -269,6 +502,9 @@ fn start_audit(
         ..AuditConfig::default()
     };
     let mut auditor = Auditor::new(engine.clone(), view.clone(), config)?.with_cloud(cloud);
+    if let Some(leading) = leading {
+        auditor = auditor.with_leader(leading);
+    }
     if args.audit_events {
         auditor = auditor.on_deny_change(move |key, entries| {
             let post = crate::audit::events::post(client.clone(), key.clone(), entries.to_vec());

@@ -26,7 +26,11 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.readiness.not_ready_reason(state.cluster.as_ref()) {
+    let reason = state
+        .readiness
+        .not_ready_reason(state.cluster.as_ref())
+        .or_else(|| state.authority.as_ref()?.not_ready_reason());
+    match reason {
         None => (StatusCode::OK, "ready"),
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
     }

@@ -220,6 +220,12 @@ impl Metrics {
             .register_collector(Box::new(CloudCollector { stats }));
     }
 
+    /// Exposes the self-managed certificate authority's state, read at scrape time.
+    pub fn watch_authority(&mut self, status: Arc<super::authority::AuthorityStatus>) {
+        self.registry
+            .register_collector(Box::new(super::authority::AuthorityCollector { status }));
+    }
+
     /// Exposes what the background audit last found, read at scrape time.
     pub fn watch_audit(&mut self, auditor: Arc<Auditor>) {
         self.registry
@@ -416,6 +422,15 @@ impl Collector for AuditCollector {
             let labels = AuditLabels { rule, severity };
             ConstGauge::new(i64::try_from(count).unwrap_or(i64::MAX))
                 .encode(family.encode_family(&labels)?)?;
+        }
+        if let Some(leads) = self.auditor.leads() {
+            let family = encoder.encode_descriptor(
+                "audit_lease_held",
+                "1 while this replica holds the audit Lease and runs the audit, else 0",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::from(leads)).encode(family)?;
         }
         if let Some(seconds) = self.auditor.last_pass_seconds() {
             let family = encoder.encode_descriptor(

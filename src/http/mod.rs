@@ -11,11 +11,13 @@
 //! - [`review`]: answering one AdmissionReview, free of HTTP types;
 //! - [`envelope`]: our AdmissionReview request/response types;
 //! - [`tls`]: the hot-swappable serving certificate;
+//! - [`authority`]: readiness and metrics of the self-managed certificate authority;
 //! - [`conn`]: per-connection read deadlines (first request, slow headers, idle keep-alive);
 //! - [`metrics`], [`logging`].
 
 pub mod accept;
 pub mod admin;
+pub mod authority;
 pub mod body;
 pub mod conn;
 pub mod envelope;
@@ -173,6 +175,8 @@ pub struct AppState {
     pub memory: Arc<body::MemoryBudget>,
     /// Tencent Cloud look-ups (`--cloud`); `None`: cloud checks off, no call, no credentials.
     pub cloud: Option<Arc<crate::cloud::CloudClient>>,
+    /// The self-managed certificate authority (`--self-managed-certs`): `/readyz` waits for it.
+    pub authority: Option<Arc<authority::AuthorityStatus>>,
 }
 
 impl AppState {
@@ -211,6 +215,19 @@ impl AppState {
         self
     }
 
+    /// Serves with a self-managed certificate authority: `/readyz` waits until it serves a
+    /// certificate whose CA is in `caBundle`, and `/metrics` shows its state.
+    #[must_use]
+    pub fn with_authority(mut self, status: Arc<authority::AuthorityStatus>) -> Self {
+        if let Some(metrics) = Arc::get_mut(&mut self.metrics) {
+            metrics.watch_authority(status.clone());
+        } else {
+            tracing::warn!("metrics already shared; the certificate authority's are not exposed");
+        }
+        self.authority = Some(status);
+        self
+    }
+
     fn build(
         engine: Arc<Engine>,
         cluster: Arc<dyn ClusterView>,
@@ -234,6 +251,7 @@ impl AppState {
             audit_access: None,
             memory,
             cloud: None,
+            authority: None,
         }
     }
 }

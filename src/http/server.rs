@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// A certificate kept in memory by its owner (the self-managed authority), served instead
+    /// of `tls_cert`/`tls_key`, which are then not read.
+    pub resolver: Option<Arc<tls::CertResolver>>,
     /// Time allowed for a client to send the request headers, once it has started a request.
     pub header_read_timeout: Duration,
     /// Time an idle keep-alive connection is kept; above the API server's 90 s, so the client
@@ -59,6 +62,7 @@ impl ServerConfig {
             admin_listen,
             tls_cert,
             tls_key,
+            resolver: None,
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(3),
@@ -105,24 +109,30 @@ pub struct Server {
     state: AppState,
     listener: TcpListener,
     admin_listener: TcpListener,
-    reloader: Arc<CertReloader>,
+    /// Re-reads the certificate files; `None` when the certificate is kept in memory.
+    reloader: Option<Arc<CertReloader>>,
     acceptor: TlsAcceptor,
 }
 
 impl Server {
     /// Loads the certificate (failing start-up if it cannot) and binds both listeners.
     pub async fn bind(config: ServerConfig, state: AppState) -> Result<Self, ServeError> {
-        let reloader = Arc::new(CertReloader::load(
-            config.tls_cert.clone(),
-            config.tls_key.clone(),
-            state.metrics.clone(),
-        )?);
+        let (resolver, reloader) = if let Some(resolver) = &config.resolver {
+            (resolver.clone(), None)
+        } else {
+            let reloader = Arc::new(CertReloader::load(
+                config.tls_cert.clone(),
+                config.tls_key.clone(),
+                state.metrics.clone(),
+            )?);
+            (reloader.resolver(), Some(reloader))
+        };
         let client_cas = config
             .client_ca
             .as_deref()
             .map(tls::load_client_cas)
             .transpose()?;
-        let tls_config = tls::server_config(reloader.resolver(), client_cas.as_deref())?;
+        let tls_config = tls::server_config(resolver, client_cas.as_deref())?;
         let failed = |addr: SocketAddr| {
             move |e: std::io::Error| ServeError::Bind {
                 addr,
@@ -157,7 +167,7 @@ impl Server {
         &self.state
     }
 
-    pub fn reloader(&self) -> Arc<CertReloader> {
+    pub fn reloader(&self) -> Option<Arc<CertReloader>> {
         self.reloader.clone()
     }
 
@@ -172,7 +182,7 @@ impl Server {
             reloader,
             acceptor,
         } = self;
-        let reload_task = tokio::spawn(reloader.run(config.tls_reload_interval));
+        let reload_task = reloader.map(|r| tokio::spawn(r.run(config.tls_reload_interval)));
         let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin = tokio::spawn(
             axum::serve(admin_listener, admin::router(state.clone()))
@@ -189,7 +199,9 @@ impl Server {
         let metrics = state.metrics.clone();
         let open = accept::accept_until(listener, acceptor, app, &config, metrics, stop).await;
         shutdown::drain(&open.slots, open.connections, config.shutdown_grace).await;
-        reload_task.abort();
+        if let Some(task) = reload_task {
+            task.abort();
+        }
         let _ = admin_stop.send(());
         let _ = admin.await;
         tracing::info!("stopped");

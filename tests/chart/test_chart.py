@@ -148,7 +148,8 @@ class SchemaValidation(unittest.TestCase):
         for want in ["default-values.yaml", "cert-manager-values.yaml", "external-certs-values.yaml",
                      "warn-values.yaml", "mutating-off-values.yaml", "hpa-values.yaml",
                      "monitoring-values.yaml", "audit-events-values.yaml",
-                     "hostile-load-values.yaml", "cloud-values.yaml"]:
+                     "hostile-load-values.yaml", "cloud-values.yaml",
+                     "self-managed-values.yaml"]:
             self.assertIn(want, names)
 
 
@@ -323,6 +324,72 @@ class Certificates(unittest.TestCase):
         self.assertIn("certs.external.caBundle is required", proc.stderr)
 
 
+class SelfManagedCertificates(unittest.TestCase):
+    """certs.mode selfManaged (issue 24): nothing in the output depends on a render, so Argo CD
+    and Flux see no drift; the pods own the CA Secret and caBundle."""
+
+    VALUES = "self-managed-values.yaml"
+
+    def _template(self, *extra):
+        return helm_template("-f", str(CHART / "ci" / self.VALUES), *extra).stdout
+
+    def test_two_renders_are_byte_identical(self):
+        self.assertEqual(self._template(), self._template())
+        # The comparison can fail: helm mode renders a new CA each time under `helm template`.
+        self.assertNotEqual(helm_template().stdout, helm_template().stdout)
+
+    def test_no_certificate_material_and_no_ca_bundle(self):
+        out = self._template()
+        for marker in ["BEGIN", "LS0tLS1CRUdJTi", "caBundle:", "tls.crt", "tls.key"]:
+            self.assertNotIn(marker, out)
+        docs = render(self.VALUES)
+        self.assertEqual(find(docs, "Secret"), [])
+        self.assertEqual(find(docs, "Certificate"), [])
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]:
+            (hook,) = one(docs, kind)["webhooks"]
+            self.assertEqual(set(hook["clientConfig"]), {"service"})
+        pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+        self.assertNotIn("tls", [v["name"] for v in pod["volumes"]])
+        self.assertNotIn("tls", [m["name"] for m in pod["containers"][0]["volumeMounts"]])
+
+    def test_the_pods_are_told_what_to_manage(self):
+        args = container(render(self.VALUES))["args"]
+        for want in ["--self-managed-certs", f"--ca-secret={FULLNAME}-ca", f"--namespace={NAMESPACE}",
+                     f"--service={FULLNAME}", f"--validating-webhook={FULLNAME}",
+                     f"--mutating-webhook={FULLNAME}"]:
+            self.assertIn(want, args)
+        self.assertFalse([a for a in args if a.startswith("--tls-")], args)
+        args = container(render(self.VALUES, sets=("mutating.enabled=false",)))["args"]
+        self.assertFalse([a for a in args if a.startswith("--mutating-webhook")], args)
+        self.assertNotIn("--self-managed-certs", container(render())["args"])
+
+    def test_rbac_names_the_ca_secret_and_the_two_configurations(self):
+        docs = render(self.VALUES)
+        (role,) = [r for r in find(docs, "Role") if r["metadata"]["name"] == f"{FULLNAME}-ca"]
+        self.assertEqual(len(find(docs, "Role")), 2, "the CA Role and the audit Lease Role")
+        self.assertEqual(role["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(role["rules"], [
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [f"{FULLNAME}-ca"],
+             "verbs": ["get", "update"]},
+            # create cannot be restricted by name (docs/rbac.md).
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        ])
+        (binding,) = [b for b in find(docs, "RoleBinding") if b["metadata"]["name"] == f"{FULLNAME}-ca"]
+        self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
+        rules = find(docs, "ClusterRole", FULLNAME)[0]["rules"]
+        webhook_rules = [r for r in rules if r["apiGroups"] == ["admissionregistration.k8s.io"]]
+        self.assertEqual(sorted(r["resources"][0] for r in webhook_rules),
+                         ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"])
+        for rule in webhook_rules:
+            self.assertEqual(rule["resourceNames"], [FULLNAME])
+            self.assertEqual(rule["verbs"], ["get", "list", "watch", "patch"])
+        # Other modes grant none of it.
+        default = render()
+        self.assertFalse([r for r in find(default, "Role") if r["metadata"]["name"] == f"{FULLNAME}-ca"])
+        default_rules = find(default, "ClusterRole", FULLNAME)[0]["rules"]
+        self.assertFalse([r for r in default_rules if r["apiGroups"] == ["admissionregistration.k8s.io"]])
+
+
 def helm_template_docs():
     return [d for d in yaml.safe_load_all(helm_template().stdout) if d]
 
@@ -341,6 +408,8 @@ class Workload(unittest.TestCase):
             "--audit-interval=10m",
             "--audit-rate=200",
             "--confirm-budget=1s",
+            f"--audit-lease={FULLNAME}-audit",
+            f"--audit-lease-namespace={NAMESPACE}",
             "--request-memory-budget=85899345",
         ])
         cli = "".join(p.read_text() for p in sorted((ROOT / "src" / "cli").glob("*.rs")))
@@ -475,7 +544,24 @@ class Workload(unittest.TestCase):
         off = render(None, "1.30.0", ("audit.interval=0s",))
         self.assertEqual([r["metadata"]["name"] for r in find(off, "ClusterRole")], [FULLNAME])
         self.assertNotIn("tokenreviews", str(one(off, "ClusterRole")["rules"]))
-        self.assertEqual(find(docs, "Role"), [])
+        # The audit Lease: get/update by name, create (cannot be limited by name); only with the
+        # audit on, and only in the release namespace.
+        (lease_role,) = find(docs, "Role")
+        self.assertEqual(lease_role["metadata"], {**lease_role["metadata"], "name": f"{FULLNAME}-audit-lease",
+                                                  "namespace": NAMESPACE})
+        self.assertEqual(lease_role["rules"], [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": [f"{FULLNAME}-audit"], "verbs": ["get", "update"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        ])
+        self.assertEqual(one(docs, "RoleBinding")["roleRef"]["name"], f"{FULLNAME}-audit-lease")
+        self.assertEqual(find(off, "Role"), [])
+        args = container(docs)["args"]
+        self.assertIn(f"--audit-lease={FULLNAME}-audit", args)
+        self.assertIn(f"--audit-lease-namespace={NAMESPACE}", args)
+        self.assertNotIn(f"--audit-lease={FULLNAME}-audit", container(off)["args"])
+        self.assertIn({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                      container(docs)["env"])
         binding = one(docs, "ClusterRoleBinding")
         self.assertEqual(binding["roleRef"]["name"], role["metadata"]["name"])
         sa = one(docs, "ServiceAccount")

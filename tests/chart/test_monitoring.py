@@ -38,6 +38,9 @@ MUTATIONS = [
     ("QcloudIngressWebhookWatchFailing", "> 5", "> 0"),
     ("QcloudIngressWebhookCertificateExpiresSoon", "14 * 24", "40 * 24"),
     ("QcloudIngressWebhookCertificateExpiresSoon", "> 0)", ">= 0)"),
+    ("QcloudIngressWebhookCAExpiresSoon", "30 * 24", "90 * 24"),
+    ("QcloudIngressWebhookCAExpiresSoon", "> 0)", ">= 0)"),
+    ("QcloudIngressWebhookCABundleOverwritten", "[30m])) > 3", "[30m])) > 0"),
     ("QcloudIngressWebhookDenyBurst", ">= 10", ">= 1"),
     ("QcloudIngressWebhookDenyBurst", "> 4 *", "> 0.5 *"),
 ]

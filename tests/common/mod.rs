@@ -92,6 +92,8 @@ pub struct Options {
     pub tls_files: Option<(PathBuf, PathBuf, DevCerts)>,
     /// A background audit to serve on `/audit` and `/metrics`.
     pub audit: Option<Arc<qcloud_ingress_webhook::audit::live::Auditor>>,
+    /// A self-managed certificate authority's state, for `/readyz` and `/metrics`.
+    pub authority: Option<Arc<qcloud_ingress_webhook::http::authority::AuthorityStatus>>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             cluster: None,
             tls_files: None,
             audit: None,
+            authority: None,
         }
     }
 }
@@ -143,8 +146,11 @@ impl TestServer {
         (options.tweak)(&mut config);
         let engine = Arc::new(Engine::new(Settings::default()).unwrap());
         let cluster = options.cluster.clone().unwrap_or_else(seed_cluster);
-        let state =
+        let mut state =
             AppState::new(engine, cluster, options.limits).with_audit(options.audit.clone());
+        if let Some(authority) = options.authority.clone() {
+            state = state.with_authority(authority);
+        }
         let server = Server::bind(config, state.clone()).await.unwrap();
         let addr = server.local_addr().unwrap();
         let admin_addr = server.admin_addr().unwrap();
@@ -552,6 +558,13 @@ pub struct LiveBinary {
 impl LiveBinary {
     /// Starts it (certificates written into `dir`) and waits until `/readyz` answers 200.
     pub async fn start(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
+        let binary = Self::spawn(kubeconfig, dir, args);
+        binary.wait_ready(Duration::from_secs(30)).await;
+        binary
+    }
+
+    /// Starts it without waiting for readiness.
+    pub fn spawn(kubeconfig: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> Self {
         let (port, admin_port) = (free_port(), free_port());
         let (mut command, certs) = serve_command(
             std::process::Command::new(env!("CARGO_BIN_EXE_qcloud-ingress-webhook")),
@@ -568,24 +581,34 @@ impl LiveBinary {
                 .spawn()
                 .unwrap(),
         );
-        let give_up = std::time::Instant::now() + Duration::from_secs(30);
-        let ready = format!("http://127.0.0.1:{admin_port}/readyz");
+        Self {
+            child,
+            port,
+            admin_port,
+            certs,
+        }
+    }
+
+    /// `/readyz`: its status code and body, or `None` while the admin port does not answer.
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let ready = format!("http://127.0.0.1:{}/readyz", self.admin_port);
+        let response = reqwest::get(&ready).await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+
+    /// Waits until `/readyz` answers 200; panics after `limit`.
+    pub async fn wait_ready(&self, limit: Duration) {
+        let give_up = std::time::Instant::now() + limit;
         loop {
-            let status = reqwest::get(&ready).await.map(|r| r.status().as_u16());
-            if status.ok() == Some(200) {
-                break;
+            if self.readyz().await.is_some_and(|(status, _)| status == 200) {
+                return;
             }
             assert!(
                 std::time::Instant::now() < give_up,
                 "the binary did not get ready"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            child,
-            port,
-            admin_port,
-            certs,
         }
     }
 }

@@ -17,6 +17,12 @@
 //!   be held back too ([`StandIn::set_object_get_delay`]): an API server that takes the request
 //!   and does not answer.
 //!
+//! - for `serve --self-managed-certs` ([`self_managed`]): `POST` of a Secret (409
+//!   `AlreadyExists` when the name is taken), and list, watch, `GET` and server-side apply of
+//!   Validating- and MutatingWebhookConfigurations; lists and watches of every resource honour
+//!   `fieldSelector=metadata.name=NAME`;
+//! - Lease `GET`, create and update with resourceVersion preconditions ([`leases`]), for the
+//!   audit's `--audit-lease`;
 //! - `POST` of an Event (the audit's `--audit-events`): stored by name, 409 `AlreadyExists` for a
 //!   name already taken, as the API server answers a create.
 //! - `POST` of a TokenReview (`authentication.k8s.io/v1`) and a SubjectAccessReview
@@ -61,17 +67,25 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub mod admission;
 pub mod api;
+pub mod leases;
+pub mod self_managed;
 
 /// The resources the stand-in serves, by URL collection name.
 pub const SERVICES: &str = "services";
 pub const INGRESSES: &str = "ingresses";
 pub const SECRETS: &str = "secrets";
+pub const VALIDATING: &str = "validatingwebhookconfigurations";
+pub const MUTATING: &str = "mutatingwebhookconfigurations";
+pub const LEASES: &str = "leases";
 
 fn resource_of(kind: &str) -> &'static str {
     match kind {
         "Service" => SERVICES,
         "Ingress" => INGRESSES,
         "Secret" => SECRETS,
+        "ValidatingWebhookConfiguration" => VALIDATING,
+        "MutatingWebhookConfiguration" => MUTATING,
+        "Lease" => LEASES,
         other => panic!("the stand-in does not serve kind {other}"),
     }
 }
@@ -80,6 +94,14 @@ fn list_kind(resource: &str) -> (&'static str, &'static str) {
     match resource {
         SERVICES => ("v1", "ServiceList"),
         INGRESSES => ("networking.k8s.io/v1", "IngressList"),
+        VALIDATING => (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfigurationList",
+        ),
+        MUTATING => (
+            "admissionregistration.k8s.io/v1",
+            "MutatingWebhookConfigurationList",
+        ),
         _ => ("v1", "SecretList"),
     }
 }
@@ -142,6 +164,15 @@ struct Store {
     token_reviews_received: u64,
     /// TokenReviews are answered this long after they arrive.
     token_review_delay: Duration,
+    /// Secret creates answered, and those refused with 409.
+    secret_creates: u64,
+    secret_create_conflicts: u64,
+    secret_create_delay: Duration,
+    secret_updates: u64,
+    /// The field manager of every server-side apply, in order.
+    applies: Vec<String>,
+    /// The holder named by every successful Lease write, in order.
+    lease_writes: Vec<String>,
 }
 
 impl Store {
@@ -192,7 +223,7 @@ impl StandIn {
             )
             .route(
                 "/api/v1/namespaces/{namespace}/secrets/{name}",
-                get(get_secret),
+                get(get_secret).put(self_managed::update_secret),
             )
             .route(
                 "/api/v1/namespaces/{namespace}/services/{name}",
@@ -203,6 +234,26 @@ impl StandIn {
                 get(get_ingress),
             )
             .route("/api/v1/namespaces/{namespace}/events", post(create_event))
+            .route(
+                "/api/v1/namespaces/{namespace}/secrets",
+                post(self_managed::create_secret),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+                post(leases::create_lease),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
+                get(leases::get_lease).put(leases::update_lease),
+            )
+            .route(
+                "/apis/admissionregistration.k8s.io/v1/{resource}",
+                get(self_managed::list_or_watch_configurations),
+            )
+            .route(
+                "/apis/admissionregistration.k8s.io/v1/{resource}/{name}",
+                get(self_managed::get_configuration).patch(self_managed::apply_configuration),
+            )
             .route(
                 "/apis/authentication.k8s.io/v1/tokenreviews",
                 post(create_token_review),
@@ -505,6 +556,42 @@ impl Drop for StandIn {
     }
 }
 
+/// Stores `object` at a new version and tells watchers (ADDED or MODIFIED); returns it stored.
+fn put(inner: &Inner, store: &mut Store, resource: &'static str, mut object: Value) -> Value {
+    store.version += 1;
+    let version = store.version;
+    object["metadata"]["resourceVersion"] = json!(version.to_string());
+    let key = key_of(&object);
+    let collection = store.collection(resource);
+    let kind = if collection.objects.contains_key(&key) {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    collection.objects.insert(key, object.clone());
+    let line = event_line(kind, &object);
+    collection.log.push((version, line.clone()));
+    let _ = inner.signals.send(Signal::Event {
+        resource,
+        version,
+        line,
+    });
+    object
+}
+
+/// The body of a failure Status.
+fn api_status_body(code: StatusCode, reason: &str, message: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.as_u16(),
+    })
+}
+
 fn key_of(object: &Value) -> (String, String) {
     let namespace = object["metadata"]["namespace"]
         .as_str()
@@ -584,9 +671,20 @@ fn list(inner: &Inner, resource: &'static str, params: &HashMap<String, String>)
     }
     *store.pages.entry(resource.to_owned()).or_default() += 1;
     let version = store.version;
-    let objects = &store.collection(resource).objects;
+    let named = name_selector(params);
+    let objects: Vec<&Value> = store
+        .collection(resource)
+        .objects
+        .values()
+        .filter(|o| named.is_none_or(|n| o["metadata"]["name"] == n))
+        .collect();
     let total = objects.len();
-    let items: Vec<Value> = objects.values().skip(offset).take(limit).cloned().collect();
+    let items: Vec<Value> = objects
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
     let next = offset.saturating_add(limit);
     let mut metadata = json!({"resourceVersion": version.to_string()});
     if next < total {
@@ -600,6 +698,21 @@ fn list(inner: &Inner, resource: &'static str, params: &HashMap<String, String>)
         "items": items,
     });
     ([("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// The name a `fieldSelector=metadata.name=NAME` asks for (the one field selector every
+/// resource supports, k8s.io/apiserver `DefaultClusterScopedAttr`/`DefaultNamespaceScopedAttrs`).
+fn name_selector(params: &HashMap<String, String>) -> Option<&str> {
+    params
+        .get("fieldSelector")
+        .and_then(|s| s.strip_prefix("metadata.name="))
+}
+
+/// Whether a watch event line is about the object named `name` (always, without a selector).
+fn line_names(line: &str, name: Option<&str>) -> bool {
+    let Some(name) = name else { return true };
+    serde_json::from_str::<Value>(line)
+        .is_ok_and(|event| event["object"]["metadata"]["name"] == name)
 }
 
 fn gone_line() -> String {
@@ -659,6 +772,7 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
         .and_then(|v| v.parse().ok())
         .unwrap_or_default();
     let bookmarks = params.get("allowWatchBookmarks").map(String::as_str) == Some("true");
+    let named = name_selector(params).map(str::to_owned);
     let (sender, receiver) = mpsc::channel::<String>(256);
     let mut signals = inner.signals.subscribe();
     let Some((backlog, mut version, delay)) = watch_backlog(inner, resource, from) else {
@@ -668,6 +782,9 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
     };
     tokio::spawn(async move {
         for line in backlog {
+            if !line_names(&line, named.as_deref()) {
+                continue;
+            }
             if sender.send(line).await.is_err() {
                 return;
             }
@@ -683,6 +800,9 @@ fn watch(inner: &Arc<Inner>, resource: &'static str, params: &HashMap<String, St
                     line,
                 }) if r == resource => {
                     version = v;
+                    if !line_names(&line, named.as_deref()) {
+                        continue;
+                    }
                     // A watch that trails the writes (the delay in force when it opened).
                     tokio::time::sleep(delay).await;
                     line

@@ -55,6 +55,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The CA Secret the pods get or create in selfManaged mode. */}}
+{{- define "qiw.caSecretName" -}}
+{{- printf "%s-ca" (include "qiw.fullname" .) }}
+{{- end }}
+
 {{- define "qiw.certManagerCertificateName" -}}
 {{- printf "%s-serving" (include "qiw.fullname" .) }}
 {{- end }}

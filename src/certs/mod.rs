@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+pub mod authority;
+pub mod rotation;
+pub mod self_managed;
+
+pub use authority::Authority;
 
 /// The four file names, in the order they are written.
 pub const FILES: [&str; 4] = ["ca.crt", "ca.key", "tls.crt", "tls.key"];
@@ -21,6 +22,8 @@ pub enum CertsError {
     Generate(#[from] rcgen::Error),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
     #[error(
         "{dir}: only some of ca.crt, ca.key, tls.crt, tls.key exist; remove them or run without --keep-existing"
     )]
@@ -54,69 +57,13 @@ pub fn dns_names(service: &str, namespace: &str) -> Vec<String> {
 }
 
 /// A development CA that can issue serving certificates (rotation keeps the CA, as
-/// cert-manager does, so clients trusting it keep working).
-pub struct DevCa {
-    params: CertificateParams,
-    key: KeyPair,
-    pub cert_pem: String,
-}
-
-impl std::fmt::Debug for DevCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevCa").finish_non_exhaustive()
-    }
-}
-
-impl DevCa {
-    pub fn new() -> Result<Self, CertsError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "qcloud-ingress-webhook dev CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert_pem = params.self_signed(&key)?.pem();
-        Ok(Self {
-            params,
-            key,
-            cert_pem,
-        })
-    }
-
-    pub fn key_pem(&self) -> String {
-        self.key.serialize_pem()
-    }
-
-    /// A new serving pair (certificate PEM, key PEM) for `names` plus `127.0.0.1`.
-    pub fn issue(&self, names: &[String]) -> Result<(String, String), CertsError> {
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let key = KeyPair::generate()?;
-        let mut sans = names.to_vec();
-        sans.push("127.0.0.1".to_owned());
-        let mut params = CertificateParams::new(sans)?;
-        if let Some(first) = names.first() {
-            params
-                .distinguished_name
-                .push(DnType::CommonName, first.as_str());
-        }
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let cert = params.signed_by(&key, &issuer)?;
-        Ok((cert.pem(), key.serialize_pem()))
-    }
-}
+/// cert-manager does, so clients trusting it keep working). The same [`Authority`] the
+/// self-managed mode keeps in its CA Secret.
+pub type DevCa = Authority;
 
 /// A fresh CA, and a serving certificate it signed for `names` plus `127.0.0.1`.
 pub fn generate_for(names: &[String]) -> Result<DevCerts, CertsError> {
-    let ca = DevCa::new()?;
+    let ca = Authority::new()?;
     let (cert_pem, key_pem) = ca.issue(names)?;
     Ok(DevCerts {
         ca_cert_pem: ca.cert_pem.clone(),
