@@ -108,8 +108,8 @@ pub struct Inputs {
 impl Inputs {
     /// Reads `paths`; their Ingresses are candidates when `judged`, cluster state otherwise.
     ///
-    /// One file at a time: its text is dropped once its objects are summarised, so a directory
-    /// of manifests never sits in memory whole.
+    /// One file at a time: a file without an Ingress to judge is dropped once its objects are
+    /// summarised; one with Ingresses is kept (once, shared) for the lines of their findings.
     pub fn read(
         &mut self,
         paths: &[PathBuf],
