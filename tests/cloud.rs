@@ -178,6 +178,28 @@ async fn a_slow_cloud_costs_at_most_the_budget_and_is_unverified() {
     assert!(started.elapsed() < Duration::from_millis(350));
 }
 
+/// `existLbId` comes from the request: reviews naming many made-up CLB ids while the cloud is
+/// slow reach it at most eight at a time; the rest are "not verified" when the budget ends.
+#[tokio::test]
+async fn calls_in_flight_are_bounded_across_reviews() {
+    let stand_in = stand_in().await;
+    stand_in.set_delay(Duration::from_secs(5));
+    let client = client(&stand_in, SECRET_KEY);
+    let ids: Vec<String> = (0..40).map(|i| format!("lb-{i:08}")).collect();
+    let facts = client.facts(&[], &ids, later()).await;
+    assert_eq!(
+        stand_in.requests(),
+        8,
+        "calls beyond the cap reached the cloud"
+    );
+    assert!(
+        facts
+            .load_balancers
+            .values()
+            .all(|l| *l == CloudLookup::Unverified(Unverified::Timeout))
+    );
+}
+
 #[tokio::test]
 async fn cached_answers_make_repeated_reviews_free_of_calls() {
     let stand_in = stand_in().await;

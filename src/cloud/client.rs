@@ -133,6 +133,11 @@ pub struct CloudConfig {
 
 /// Answers kept at most (ids across all reviews).
 const CACHE_ENTRIES: usize = 4096;
+/// At most this many calls to Tencent Cloud at once, across all reviews: `existLbId` comes from
+/// the request, so a caller posting reviews with made-up ids must not spend the account's API
+/// rate limit (which TKE's own controller shares). A call that finds no room by its deadline is
+/// "not verified", like a slow answer.
+const MAX_CALLS_IN_FLIGHT: usize = 8;
 /// At most one "not verified" log line per this long.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -174,6 +179,7 @@ pub struct CloudClient {
     cache: Mutex<HashMap<(Action, String), (Instant, Cached)>>,
     stats: Arc<CloudStats>,
     last_log: Mutex<Option<Instant>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for CloudClient {
@@ -202,6 +208,7 @@ impl CloudClient {
             cache: Mutex::new(HashMap::new()),
             stats: Arc::new(CloudStats::default()),
             last_log: Mutex::new(None),
+            in_flight: tokio::sync::Semaphore::new(MAX_CALLS_IN_FLIGHT),
         })
     }
 
@@ -370,9 +377,16 @@ impl CloudClient {
                 .map_err(|_| Unverified::Error)?;
             Ok::<_, Unverified>(body.to_bytes())
         };
-        let bytes = tokio::time::timeout_at(deadline.into(), exchange)
-            .await
-            .map_err(|_| Unverified::Timeout)??;
+        let bytes = tokio::time::timeout_at(deadline.into(), async {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| Unverified::Error)?;
+            exchange.await
+        })
+        .await
+        .map_err(|_| Unverified::Timeout)??;
         read_response(&bytes)
     }
 
