@@ -106,43 +106,19 @@ pub(super) async fn create_lease(
 
 pub(super) async fn update_lease(
     State(inner): State<Arc<Inner>>,
-    UrlPath((namespace, name)): UrlPath<(String, String)>,
+    UrlPath(key): UrlPath<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Ok(mut lease) = serde_json::from_slice::<Value>(&body) else {
-        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    let spelling = super::Spelling {
+        kind: "Lease.coordination.k8s.io",
+        resource: "leases.coordination.k8s.io",
     };
-    let Some(version) = lease["metadata"]["resourceVersion"]
-        .as_str()
-        .map(str::to_owned)
-    else {
-        let message = format!(
-            "Lease.coordination.k8s.io \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
-        );
-        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &message);
-    };
-    lease["metadata"]["namespace"] = json!(namespace);
-    let mut store = inner.store.lock().unwrap();
-    let Some(stored) = store
-        .collection(LEASES)
-        .objects
-        .get(&(namespace, name.clone()))
-    else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("leases.coordination.k8s.io \"{name}\" not found"),
-        );
-    };
-    if stored["metadata"]["resourceVersion"].as_str() != Some(version.as_str()) {
-        return conflict(
-            "Conflict",
-            &format!(
-                "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-            ),
-        );
-    }
-    store.lease_writes.push(holder(&lease));
-    let stored = put(&inner, &mut store, LEASES, lease);
+    let (mut store, object) =
+        match super::precondition_update(&inner, LEASES, &spelling, key, &body) {
+            Ok(update) => update,
+            Err(refused) => return refused,
+        };
+    store.lease_writes.push(holder(&object));
+    let stored = super::put(&inner, &mut store, LEASES, object);
     axum::Json(stored).into_response()
 }

@@ -557,6 +557,73 @@ impl Drop for StandIn {
 }
 
 /// Stores `object` at a new version and tells watchers (ADDED or MODIFIED); returns it stored.
+/// Names of a kind in the API server's messages: `Secret` and `secrets`,
+/// `Lease.coordination.k8s.io` and `leases.coordination.k8s.io`.
+struct Spelling {
+    kind: &'static str,
+    resource: &'static str,
+}
+
+/// The first half of an update with the `resourceVersion` precondition, as the API server's
+/// optimistic concurrency answers it (k8s.io/apiserver registry/generic/registry/store.go,
+/// `Update`): 400 for a body that is not JSON, 422 without a resourceVersion, 404 for a missing
+/// object, 409 Conflict when it is stale. `Ok` is the locked store and the object to store, its
+/// namespace set.
+#[allow(
+    clippy::result_large_err,
+    reason = "a test double's refusal, answered at once"
+)]
+fn precondition_update<'a>(
+    inner: &'a Inner,
+    resource: &'static str,
+    spelling: &Spelling,
+    (namespace, name): (String, String),
+    body: &[u8],
+) -> Result<(std::sync::MutexGuard<'a, Store>, Value), Response> {
+    let Spelling {
+        kind,
+        resource: plural,
+    } = spelling;
+    let Ok(mut object) = serde_json::from_slice::<Value>(body) else {
+        return Err(status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "not a JSON object",
+        ));
+    };
+    let Some(version) = object["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_owned)
+    else {
+        let message = format!(
+            "{kind} \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        );
+        return Err(status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            &message,
+        ));
+    };
+    object["metadata"]["namespace"] = json!(namespace);
+    let mut store = inner.store.lock().unwrap();
+    let Some(stored) = store
+        .collection(resource)
+        .objects
+        .get(&(namespace, name.clone()))
+    else {
+        let message = format!("{plural} \"{name}\" not found");
+        return Err(status(StatusCode::NOT_FOUND, "NotFound", &message));
+    };
+    if stored["metadata"]["resourceVersion"].as_str() != Some(version.as_str()) {
+        let message = format!(
+            "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        );
+        let body = api_status_body(StatusCode::CONFLICT, "Conflict", &message);
+        return Err((StatusCode::CONFLICT, axum::Json(body)).into_response());
+    }
+    Ok((store, object))
+}
+
 fn put(inner: &Inner, store: &mut Store, resource: &'static str, mut object: Value) -> Value {
     store.version += 1;
     let version = store.version;

@@ -114,43 +114,20 @@ pub(super) async fn create_secret(
 /// `PUT .../secrets/{name}`: an update with the resourceVersion precondition.
 pub(super) async fn update_secret(
     State(inner): State<Arc<Inner>>,
-    UrlPath((namespace, name)): UrlPath<(String, String)>,
+    UrlPath(key): UrlPath<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let Ok(mut secret) = serde_json::from_slice::<Value>(&body) else {
-        return status(StatusCode::BAD_REQUEST, "BadRequest", "not a JSON object");
+    let spelling = super::Spelling {
+        kind: "Secret",
+        resource: "secrets",
     };
-    let Some(version) = secret["metadata"]["resourceVersion"]
-        .as_str()
-        .map(str::to_owned)
-    else {
-        let message = format!(
-            "Secret \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
-        );
-        return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &message);
-    };
-    secret["metadata"]["namespace"] = json!(namespace);
-    let mut store = inner.store.lock().unwrap();
-    let Some(stored) = store
-        .collection(SECRETS)
-        .objects
-        .get(&(namespace, name.clone()))
-    else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("secrets \"{name}\" not found"),
-        );
-    };
-    if stored["metadata"]["resourceVersion"].as_str() != Some(version.as_str()) {
-        let message = format!(
-            "Operation cannot be fulfilled on secrets \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-        );
-        let body = super::api_status_body(StatusCode::CONFLICT, "Conflict", &message);
-        return (StatusCode::CONFLICT, axum::Json(body)).into_response();
-    }
+    let (mut store, object) =
+        match super::precondition_update(&inner, SECRETS, &spelling, key, &body) {
+            Ok(update) => update,
+            Err(refused) => return refused,
+        };
     store.secret_updates += 1;
-    let stored = super::put(&inner, &mut store, SECRETS, secret);
+    let stored = super::put(&inner, &mut store, SECRETS, object);
     axum::Json(stored).into_response()
 }
 
