@@ -19,7 +19,7 @@ use crate::cloud::CloudClient;
 use crate::cluster::{
     CloudFacts, ClusterLookup, ClusterView, Confirmed, LookupRequest, Reads, Recording,
 };
-use crate::rules::{Admission, AdmissionInput, Decision, Endpoint, Engine, Severity};
+use crate::rules::{Admission, AdmissionInput, Decision, Endpoint, Engine, Pending, Severity};
 
 /// A cluster as the driver asks it. Each call must be answered by the deadline it is given.
 pub trait Cluster {
@@ -42,6 +42,12 @@ pub trait Cluster {
         reads: Reads,
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send;
+
+    /// Whether [`Cluster::cloud`] asks Tencent Cloud at all; when not, the driver does not even
+    /// gather the ids (the review's hot path with the cloud checks off, the default).
+    fn asks_cloud(&self) -> bool {
+        false
+    }
 
     /// Tencent Cloud's answers for these certificate and CLB ids, by `deadline`. The default
     /// asks nothing and knows nothing: cloud checks off, no call, no credentials ([`WithCloud`]
@@ -155,14 +161,7 @@ pub async fn drive<C: Cluster>(
         );
         return Driven::without_cluster(decision);
     };
-    let (certificates, load_balancers) = pending.cloud_ids(&lookup);
-    let facts = if certificates.is_empty() && load_balancers.is_empty() {
-        CloudFacts::default()
-    } else {
-        cluster
-            .cloud(certificates, load_balancers, budget.deadline)
-            .await
-    };
+    let facts = cloud_facts(cluster, &pending, &lookup, budget.deadline).await;
     let recording = Recording::new(&lookup);
     let cached = pending.decide_with(&recording, &facts);
     if !rests_on_cache(&cached) {
@@ -195,6 +194,23 @@ pub async fn drive<C: Cluster>(
         confirmation,
         lookup: Some(lookup),
     }
+}
+
+/// What Tencent Cloud says of the ids the cloud rules read, when the cluster asks it at all.
+async fn cloud_facts<C: Cluster>(
+    cluster: &C,
+    pending: &Pending<'_>,
+    lookup: &C::Lookup,
+    deadline: Instant,
+) -> CloudFacts {
+    if !cluster.asks_cloud() {
+        return CloudFacts::default();
+    }
+    let (certificates, load_balancers) = pending.cloud_ids(lookup);
+    if certificates.is_empty() && load_balancers.is_empty() {
+        return CloudFacts::default();
+    }
+    cluster.cloud(certificates, load_balancers, deadline).await
 }
 
 /// A deny with a finding of a rule that read the watch cache, which trails the API server.
@@ -270,6 +286,10 @@ impl<C: Cluster> Cluster for &C {
         (**self).confirm(reads, deadline)
     }
 
+    fn asks_cloud(&self) -> bool {
+        (**self).asks_cloud()
+    }
+
     fn cloud(
         &self,
         certificates: Vec<String>,
@@ -305,6 +325,10 @@ impl<C: Cluster> Cluster for WithCloud<'_, C> {
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
         self.inner.confirm(reads, deadline)
+    }
+
+    fn asks_cloud(&self) -> bool {
+        self.cloud.is_some()
     }
 
     fn cloud(
