@@ -62,7 +62,11 @@ impl Lines {
 }
 
 impl Candidate {
-    fn new(file: &str, document: usize, object: &Value, lines: Option<Lines>) -> Option<Self> {
+    fn new(
+        (file, document, first_line): (&str, usize, usize),
+        object: &Value,
+        lines: Option<Lines>,
+    ) -> Option<Self> {
         let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
         Some(Self {
             file: file.to_owned(),
@@ -74,14 +78,14 @@ impl Candidate {
             name: text("/metadata/name").unwrap_or_default().to_owned(),
             raw: serde_json::value::to_raw_value(object).ok()?,
             lines,
-            first_line: 0,
+            first_line,
         })
     }
 
     /// An object read from elsewhere than a file (the live cluster): no lines.
     pub fn without_lines(file: &str, document: usize, mut object: Value) -> Option<Self> {
         crate::ingress::drop_unread(&mut object);
-        Self::new(file, document, &object, None)
+        Self::new((file, document, 0), &object, None)
     }
 
     /// The object as a value tree, for the few who edit it (`plan` applies the patch).
@@ -228,12 +232,8 @@ fn objects(source: &Source, judged: bool) -> Result<Vec<Parsed>, FileError> {
                 _ => None,
             };
             let candidate = kept.and_then(|value| {
-                let candidate =
-                    Candidate::new(&source.name, chunk.number, &value, Some(lines(index)))?;
-                Some(Candidate {
-                    first_line: chunk.first_line,
-                    ..candidate
-                })
+                let at = (source.name.as_str(), chunk.number, chunk.first_line);
+                Candidate::new(at, &value, Some(lines(index)))
             });
             out.push(Parsed { candidate, object });
         }
