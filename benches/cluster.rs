@@ -15,7 +15,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use k8s_openapi::api::networking::v1::Ingress;
-use qcloud_ingress_webhook::cluster::summary::summarise_ingress;
+use qcloud_ingress_webhook::cluster::summary::summarise_qcloud;
 use qcloud_ingress_webhook::cluster::{
     ClusterLookup, ClusterState, SecretCertIds, ServicePortSummary, ServiceSummary, state_file,
 };
@@ -86,7 +86,7 @@ fn bytes_per_object() {
         }),
         per_object("ingress", |s, i| {
             let object: Ingress = serde_json::from_value(ingress(i)).unwrap();
-            s.insert_ingress(summarise_ingress(&object, &ns(i)));
+            s.insert_ingress(summarise_qcloud(&object, &ns(i)).unwrap());
         }),
         per_object("secret", |s, i| {
             let ids = SecretCertIds {

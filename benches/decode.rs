@@ -26,7 +26,7 @@ use qcloud_ingress_webhook::rules::{Engine, ObjectInput, Settings};
 use support::Version;
 
 /// Body → envelope → Ingress in v1 types, as the server does before the rules run.
-fn decode_body(body: &[u8]) -> DecodedIngress {
+fn decode_body(body: &[u8]) -> DecodedIngress<'_> {
     let parsed = parse_review(body, Endpoint::Validate).unwrap();
     match parsed.request.unwrap().object.unwrap() {
         // v1: read with the envelope, in one pass.

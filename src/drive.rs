@@ -199,7 +199,7 @@ pub async fn drive<C: Cluster>(
 /// What Tencent Cloud says of the ids the cloud rules read, when the cluster asks it at all.
 async fn cloud_facts<C: Cluster>(
     cluster: &C,
-    pending: &Pending<'_>,
+    pending: &Pending<'_, '_>,
     lookup: &C::Lookup,
     deadline: Instant,
 ) -> CloudFacts {

@@ -6,10 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1 as k8s;
 
 use super::by_name::Interner;
-use crate::ingress::keys;
+use crate::ingress::{Ingress, keys};
 
 /// Key of the certificate id in a TKE TLS Secret.
 pub const CERT_ID_KEY: &str = "qcloud_cert_id";
@@ -126,7 +126,13 @@ pub fn cert_ids(secret: &Secret) -> SecretCertIds {
     }
 }
 
-pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
+/// What the view keeps of a watched Ingress, when it is TKE's.
+pub fn summarise_qcloud(ingress: &k8s::Ingress, namespace: &str) -> Option<IngressSummary> {
+    let ingress = Ingress::from_k8s(ingress);
+    crate::ingress::is_qcloud(&ingress).then(|| summarise_ingress(&ingress, namespace))
+}
+
+pub fn summarise_ingress(ingress: &Ingress<'_>, namespace: &str) -> IngressSummary {
     let annotation = |key: &str| {
         ingress
             .metadata
@@ -144,7 +150,12 @@ pub fn summarise_ingress(ingress: &Ingress, namespace: &str) -> IngressSummary {
     backends.dedup();
     IngressSummary {
         namespace: namespace.to_owned(),
-        name: ingress.metadata.name.clone().unwrap_or_default(),
+        name: ingress
+            .metadata
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .to_owned(),
         exist_lb_id: annotation(keys::EXIST_LB_ID),
         lb_id: annotation(keys::LOADBALANCE_ID),
         enable_group: annotation(keys::ENABLE_GROUP).as_deref() == Some("true"),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::ingress::{DecodedIngress, IngressVersion, lean, one_line};
+use crate::ingress::{DecodedIngress, Ingress, IngressVersion, one_line};
 use crate::rules::{Endpoint, ObjectInput, Operation};
 
 /// The AdmissionReview versions the API server can send.
@@ -155,7 +155,7 @@ struct RequestFields<O> {
 type TextRequest<'a> = RequestFields<&'a RawValue>;
 
 /// The objects read as `networking.k8s.io/v1` Ingresses while the envelope is read.
-type V1Request<'a> = RequestFields<lean::LeanIngress<'a>>;
+type V1Request<'a> = RequestFields<Ingress<'a>>;
 
 impl<O> RequestFields<O> {
     /// The request with its objects turned into what the admission function takes; the first
@@ -282,8 +282,10 @@ fn read_v1_objects(body: &[u8]) -> Option<ParsedReview<'_>> {
     // Without an apiVersion the object is taken to be in the version the request names.
     let assume_v1 = request.kind.group == "networking.k8s.io" && request.kind.version == "v1";
     let request = request
-        .with_objects(|lean| {
-            let ingress = lean.into_v1(assume_v1).ok_or(NotV1)?;
+        .with_objects(|ingress| {
+            if !ingress.is_v1(assume_v1) {
+                return Err(NotV1);
+            }
             Ok::<_, NotV1>(ObjectInput::Read(Box::new(DecodedIngress {
                 ingress,
                 version: IngressVersion::NetworkingV1,
@@ -554,6 +556,12 @@ mod tests {
 
     #[test]
     fn on_validate_v1_objects_are_read_with_the_envelope() {
+        fn read(input: Option<ObjectInput<'_>>) -> Ingress<'_> {
+            match input {
+                Some(ObjectInput::Read(decoded)) => decoded.ingress,
+                other => panic!("not read in the envelope's pass: {other:?}"),
+            }
+        }
         let object = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                             "metadata": {"name": "web", "annotations": {"a": "say \"hi\""}},
                             "spec": {"rules": [{"host": "a.example.com"}]}});
@@ -564,13 +572,9 @@ mod tests {
             .unwrap()
             .request
             .unwrap();
-        let read = |input: Option<ObjectInput<'_>>| match input {
-            Some(ObjectInput::Read(decoded)) => decoded.ingress,
-            other => panic!("not read in the envelope's pass: {other:?}"),
-        };
         let ingress = read(request.object);
         let annotations = ingress.metadata.annotations.unwrap();
-        assert_eq!(annotations["a"], "say \"hi\"");
+        assert_eq!(annotations.get("a").unwrap(), "say \"hi\"");
         let host = ingress.spec.unwrap().rules.unwrap()[0].host.clone();
         assert_eq!(host.as_deref(), Some("a.example.com"));
         assert_eq!(

@@ -7,15 +7,11 @@
 //! about which host has which certificate. Cluster facts (a Secret's certificate id, a Service's
 //! NodePort) are not here: this layer sits below the cluster view; `plan` adds them.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::networking::v1::Ingress;
+use crate::ingress::view::{Annotations, Ingress};
 use serde_json::Value;
 
 use super::keys;
 use super::listeners::{Entry, Layout, Listener, Protocol, SpecPath, spec_paths};
-
-type Annotations = BTreeMap<String, String>;
 
 /// Where a certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,21 +67,25 @@ pub struct Certificates {
 
 impl Certificates {
     /// `annotation` is the parsed certificate annotation (only read without `spec.tls`).
-    pub fn of(ingress: &Ingress, annotation: Option<&Value>) -> Self {
+    pub fn of(ingress: &Ingress<'_>, annotation: Option<&Value>) -> Self {
         let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_deref());
         let tls = tls.unwrap_or_default();
         let entries = if tls.is_empty() {
             let items = annotation.and_then(Value::as_array).into_iter().flatten();
             items.enumerate().map(annotation_entry).collect()
         } else {
-            let entry =
-                |(index, t): (usize, &k8s_openapi::api::networking::v1::IngressTLS)| CertEntry {
-                    hosts: t.hosts.clone().unwrap_or_default(),
-                    source: CertSource::Tls {
-                        index,
-                        secret: t.secret_name.clone().unwrap_or_default(),
-                    },
-                };
+            let entry = |(index, t): (usize, &crate::ingress::view::IngressTLS)| CertEntry {
+                hosts: t
+                    .hosts
+                    .iter()
+                    .flatten()
+                    .map(|h| h.as_str().to_owned())
+                    .collect(),
+                source: CertSource::Tls {
+                    index,
+                    secret: t.secret_name.as_deref().unwrap_or_default().to_owned(),
+                },
+            };
             tls.iter().enumerate().map(entry).collect()
         };
         Self { entries }
@@ -175,7 +175,7 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    fn of(annotations: &Annotations, extensive: Option<&Value>) -> Self {
+    fn of(annotations: &Annotations<'_>, extensive: Option<&Value>) -> Self {
         let text = |key: &str| {
             annotations
                 .get(key)
@@ -361,7 +361,7 @@ pub type JsonAnnotations<'a> = dyn Fn(&str) -> Option<Value> + 'a;
 
 impl Clb {
     /// The model from the annotations as written (JSON that does not parse counts as absent).
-    pub fn of(ingress: &Ingress) -> Self {
+    pub fn of(ingress: &Ingress<'_>) -> Self {
         let annotations = ingress.metadata.annotations.clone().unwrap_or_default();
         let json = |key: &str| {
             let text = annotations.get(key)?;
@@ -372,8 +372,8 @@ impl Clb {
 
     /// The model from a layout (whose rules entries may have been filtered) and the parsed JSON
     /// annotations.
-    pub fn build(ingress: &Ingress, layout: &Layout, json: &JsonAnnotations<'_>) -> Self {
-        static NONE: Annotations = Annotations::new();
+    pub fn build(ingress: &Ingress<'_>, layout: &Layout, json: &JsonAnnotations<'_>) -> Self {
+        static NONE: Annotations<'static> = Annotations::new();
         let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
         let certificates = Certificates::of(ingress, json(keys::CERTIFICATE).as_ref());
         let mut clb = Self {
@@ -414,7 +414,11 @@ impl Clb {
 
 /// Every declared listener, each with the spec paths placed on it, grouped by host in spec
 /// order; HTTPS domains with their certificate.
-fn place(ingress: &Ingress, layout: &Layout, certificates: &Certificates) -> Vec<ListenerRules> {
+fn place(
+    ingress: &Ingress<'_>,
+    layout: &Layout,
+    certificates: &Certificates,
+) -> Vec<ListenerRules> {
     let mut listeners: Vec<ListenerRules> = layout
         .listeners
         .iter()
@@ -467,8 +471,8 @@ fn domain<'a>(target: &'a mut ListenerRules, host: &str, certs: &Certificates) -
 /// What the redirect annotations make: auto-rewrite and `rewrite` entries
 /// (docs/tke-behaviour.md §3.3).
 struct Redirects<'a> {
-    ingress: &'a Ingress,
-    annotations: &'a Annotations,
+    ingress: &'a Ingress<'a>,
+    annotations: &'a Annotations<'a>,
     layout: &'a Layout,
     json: &'a JsonAnnotations<'a>,
 }
@@ -610,8 +614,8 @@ fn rewrite_code(codes: Option<&Value>, host: &str) -> u16 {
 
 /// Annotations and entries TKE does not act on (docs/tke-behaviour.md §3.2, §3.3).
 fn ignored(
-    ingress: &Ingress,
-    annotations: &Annotations,
+    ingress: &Ingress<'_>,
+    annotations: &Annotations<'_>,
     layout: &Layout,
     certificates: &Certificates,
     clb: &Clb,
@@ -664,7 +668,7 @@ fn ignored(
     if annotations.contains_key(keys::EXIST_LB_ID) {
         for key in CREATION_KEYS
             .iter()
-            .filter(|k| annotations.contains_key(**k))
+            .filter(|k| annotations.contains_key(k))
         {
             add(field(key), "existLbId: the CLB exists, TKE creates none");
         }
@@ -688,7 +692,7 @@ pub const CREATION_KEYS: [&str; 5] = [
 
 /// Under rule-mix, non-redirect entries that match no spec path (TKE places spec paths; an
 /// entry classifies one, it makes no rule of its own).
-fn unmatched_entries(ingress: &Ingress, layout: &Layout, add: &mut impl FnMut(String, &str)) {
+fn unmatched_entries(ingress: &Ingress<'_>, layout: &Layout, add: &mut impl FnMut(String, &str)) {
     for (key, entries) in [
         (keys::HTTP_RULES, &layout.http_entries),
         (keys::HTTPS_RULES, &layout.https_entries),
@@ -720,8 +724,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ingress(annotations: &Value, tls: &Value) -> Ingress {
-        serde_json::from_value(json!({
+    fn ingress(annotations: &Value, tls: &Value) -> Ingress<'static> {
+        Ingress::from_value(json!({
             "metadata": {"name": "x", "annotations": annotations},
             "spec": {"tls": tls, "rules": [
                 {"host": "www.example.com", "http": {"paths": [

@@ -3,10 +3,9 @@
 //! The rules, the cluster view's Ingress summaries and `plan` all read this one model, so a plan,
 //! a verdict and a conflict check cannot disagree about where a rule is.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
+use crate::ingress::view::{Annotations, HTTPIngressPath, Ingress};
 use serde_json::Value;
 
 use super::keys;
@@ -53,7 +52,7 @@ impl fmt::Display for Listener {
 
 /// The listeners an Ingress asks for: the `listen-ports` annotation when it is set and reads as
 /// `[{"HTTP": 80}, {"HTTPS": 443}, ...]`, else HTTP:80 and HTTPS:443.
-pub fn declared(annotations: Option<&BTreeMap<String, String>>) -> Vec<Listener> {
+pub fn declared(annotations: Option<&Annotations<'_>>) -> Vec<Listener> {
     let listed = annotations
         .and_then(|a| a.get(keys::LISTEN_PORTS))
         .and_then(|text| serde_json::from_str::<Value>(text.trim()).ok())
@@ -179,7 +178,7 @@ impl Entry {
 }
 
 /// The entries of one rules annotation, or none when it is absent, `null` or not JSON.
-pub fn entries(annotations: Option<&BTreeMap<String, String>>, key: &str) -> Vec<Entry> {
+pub fn entries(annotations: Option<&Annotations<'_>>, key: &str) -> Vec<Entry> {
     annotations
         .and_then(|a| a.get(key))
         .and_then(|text| serde_json::from_str::<Value>(text.trim()).ok())
@@ -195,7 +194,7 @@ pub fn entries(annotations: Option<&BTreeMap<String, String>>, key: &str) -> Vec
 pub struct SpecPath<'a> {
     pub rule_index: usize,
     pub path_index: usize,
-    pub path: &'a HTTPIngressPath,
+    pub path: &'a HTTPIngressPath<'a>,
     /// `""` for no host.
     pub host: &'a str,
     /// `/` for none.
@@ -292,7 +291,7 @@ fn decimal(n: i32, buf: &mut [u8; 11]) -> &[u8] {
 }
 
 /// Every spec path of an Ingress, with its defaults filled in.
-pub fn spec_paths(ingress: &Ingress) -> impl Iterator<Item = SpecPath<'_>> {
+pub fn spec_paths<'a>(ingress: &'a Ingress<'a>) -> impl Iterator<Item = SpecPath<'a>> {
     let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref());
     rules
         .unwrap_or_default()
@@ -347,7 +346,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn of(ingress: &Ingress) -> Self {
+    pub fn of(ingress: &Ingress<'_>) -> Self {
         let annotations = ingress.metadata.annotations.as_ref();
         Self::with_entries(
             ingress,
@@ -358,7 +357,7 @@ impl Layout {
 
     /// The layout with rules-annotation entries already read (the rules read only those that
     /// passed their schema, and parse each annotation once).
-    pub fn with_entries(ingress: &Ingress, http: Vec<Entry>, https: Vec<Entry>) -> Self {
+    pub fn with_entries(ingress: &Ingress<'_>, http: Vec<Entry>, https: Vec<Entry>) -> Self {
         let annotations = ingress.metadata.annotations.as_ref();
         let is_true = |key: &str| {
             annotations
@@ -430,7 +429,7 @@ pub struct Route {
 }
 
 /// Every rule an Ingress puts on its CLB, one per spec path and listener.
-pub fn routes(ingress: &Ingress) -> Vec<Route> {
+pub fn routes(ingress: &Ingress<'_>) -> Vec<Route> {
     let layout = Layout::of(ingress);
     spec_paths(ingress)
         .flat_map(|path| {
@@ -448,7 +447,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ingress(annotations: &Value, tls: bool) -> Ingress {
+    fn ingress(annotations: &Value, tls: bool) -> Ingress<'static> {
         let mut object = json!({
             "metadata": {"name": "x", "annotations": annotations.clone()},
             "spec": {"rules": [{"host": "a.example.com", "http": {"paths": [
@@ -459,7 +458,7 @@ mod tests {
         if tls {
             object["spec"]["tls"] = json!([{"secretName": "cert"}]);
         }
-        serde_json::from_value(object).unwrap()
+        Ingress::from_value(object).unwrap()
     }
 
     fn listeners_of(routes: &[Route], path: &str) -> Vec<String> {

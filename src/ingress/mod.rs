@@ -5,12 +5,14 @@
 //! and the default backend `spec.backend`; everything else the rules look at is the same.
 
 pub mod clb;
-pub mod lean;
 pub mod listeners;
+pub mod view;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1 as k8s;
 use serde::Deserialize;
+
 use serde_json::{Map, Value};
+pub use view::{Annotations, Ingress, Str};
 
 /// The API versions of Ingress that we understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,14 +34,15 @@ impl IngressVersion {
     }
 }
 
-/// An Ingress decoded into v1 types, remembering which version it was written in.
+/// An Ingress decoded into the v1 shape the rules read, remembering which version it was written
+/// in; its strings are borrowed from the text it was read from where they can be.
 #[derive(Debug, Clone)]
-pub struct DecodedIngress {
-    pub ingress: Ingress,
+pub struct DecodedIngress<'a> {
+    pub ingress: Ingress<'a>,
     pub version: IngressVersion,
 }
 
-impl DecodedIngress {
+impl DecodedIngress<'_> {
     /// `metadata.name`, or `""` (an object with only `generateName` has none yet).
     pub fn name(&self) -> &str {
         self.ingress.metadata.name.as_deref().unwrap_or_default()
@@ -70,38 +73,46 @@ pub enum DecodeError {
 
 /// Decodes an Ingress given as JSON. `api_version` is the object's own `apiVersion` if it has one,
 /// else the version from the admission request's `kind`.
-pub fn decode(api_version: &str, object: Value) -> Result<DecodedIngress, DecodeError> {
+pub fn decode(api_version: &str, object: Value) -> Result<DecodedIngress<'static>, DecodeError> {
     let version = IngressVersion::from_api_version(api_version)
         .ok_or_else(|| DecodeError::UnknownVersion(api_version.to_owned()))?;
     let object = match version {
         IngressVersion::NetworkingV1 => object,
         IngressVersion::Beta1 => beta1_to_v1(object),
     };
-    let ingress = Ingress::deserialize(&object).map_err(|_| invalid_at_path(version, &object))?;
+    let ingress = read_k8s(version, &object)?;
     Ok(DecodedIngress { ingress, version })
 }
 
 /// [`decode`] from a borrowed object: a v1 object is read in place, without the copy `decode`
 /// would need (the copy of a body's value tree cost as much as reading it).
-pub fn decode_value(api_version: &str, object: &Value) -> Result<DecodedIngress, DecodeError> {
+pub fn decode_value(
+    api_version: &str,
+    object: &Value,
+) -> Result<DecodedIngress<'static>, DecodeError> {
     match IngressVersion::from_api_version(api_version) {
-        Some(IngressVersion::NetworkingV1) => {
-            let ingress = Ingress::deserialize(object)
-                .map_err(|_| invalid_at_path(IngressVersion::NetworkingV1, object))?;
-            Ok(DecodedIngress {
-                ingress,
-                version: IngressVersion::NetworkingV1,
-            })
-        }
+        Some(IngressVersion::NetworkingV1) => Ok(DecodedIngress {
+            ingress: read_k8s(IngressVersion::NetworkingV1, object)?,
+            version: IngressVersion::NetworkingV1,
+        }),
         _ => decode(api_version, object.clone()),
     }
+}
+
+/// A v1-shaped value tree read as k8s-openapi reads it (checking `apiVersion` and `kind`, naming
+/// the field it refuses), as the rules read it. Not the review path: another version, an object
+/// the one-pass reader refused, an object a front end holds as a value tree.
+fn read_k8s(version: IngressVersion, object: &Value) -> Result<Ingress<'static>, DecodeError> {
+    let ingress =
+        k8s::Ingress::deserialize(object).map_err(|_| invalid_at_path(version, object))?;
+    Ok(Ingress::from_k8s(&ingress).into_owned())
 }
 
 /// Why an object (already in the v1 shape) is not an Ingress, led by the field path in the
 /// spelling of the version the user wrote: `spec.tls: invalid type: map, expected a sequence`.
 /// Only a failed decode pays for tracking the path.
 fn invalid_at_path(version: IngressVersion, object: &Value) -> DecodeError {
-    let Err(error) = serde_path_to_error::deserialize::<_, Ingress>(object) else {
+    let Err(error) = serde_path_to_error::deserialize::<_, k8s::Ingress>(object) else {
         return DecodeError::Invalid("does not decode".into());
     };
     let path = error.path().to_string();
@@ -135,18 +146,24 @@ pub fn drop_unread(object: &mut Value) {
         .get_mut("annotations")
         .and_then(Value::as_object_mut)
     {
-        annotations.remove(lean::LAST_APPLIED);
+        annotations.remove(view::LAST_APPLIED);
     }
 }
 
 /// Decodes an Ingress from its JSON text, in its own `apiVersion` or else `fallback`'s. A v1
-/// object (what the webhook registers for) is read in one pass keeping only what the rules read
-/// ([`lean`]); another version goes through a value tree and the v1beta1 conversion.
-pub fn decode_raw(text: &str, fallback_api_version: &str) -> Result<DecodedIngress, DecodeError> {
+/// object (what the webhook registers for) is read in one pass, borrowing from `text` and
+/// keeping only what the rules read ([`view`]); another version goes through a value tree and
+/// the v1beta1 conversion.
+pub fn decode_raw<'a>(
+    text: &'a str,
+    fallback_api_version: &str,
+) -> Result<DecodedIngress<'a>, DecodeError> {
     let invalid = |e: serde_json::Error| DecodeError::Invalid(one_line(&e.to_string()));
     let assume_v1 = fallback_api_version == "networking.k8s.io/v1";
     // An object the one-pass reader refuses is read again below, which names the field.
-    if let Ok(Some(ingress)) = lean::read_v1(text, assume_v1) {
+    if let Ok(ingress) = Ingress::read(text)
+        && ingress.is_v1(assume_v1)
+    {
         return Ok(DecodedIngress {
             ingress,
             version: IngressVersion::NetworkingV1,
@@ -247,14 +264,12 @@ fn beta1_field_path(v1_path: &str) -> String {
 
 /// The rule-mix key set to `"true"`: the documented one, else the spelling of the regex-rules
 /// page. Every reader of rule-mix asks this, so both spellings mean the same everywhere.
-pub fn rule_mix_key(
-    annotations: Option<&std::collections::BTreeMap<String, String>>,
-) -> Option<&'static str> {
+pub fn rule_mix_key(annotations: Option<&Annotations<'_>>) -> Option<&'static str> {
     [keys::RULE_MIX, keys::RULE_MIX_ALT]
         .into_iter()
         .find(|key| {
             annotations
-                .and_then(|a| a.get(*key))
+                .and_then(|a| a.get(key))
                 .is_some_and(|v| v == "true")
         })
 }
@@ -291,13 +306,13 @@ pub const QCLOUD_CLASS: &str = "qcloud";
 
 /// True when TKE's CLB controller handles this Ingress: the class annotation or
 /// `spec.ingressClassName` is `qcloud`, or neither is set (an empty annotation counts as unset).
-pub fn is_qcloud(ingress: &Ingress) -> bool {
+pub fn is_qcloud(ingress: &Ingress<'_>) -> bool {
     let annotation = ingress
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(keys::CLASS))
-        .map(String::as_str)
+        .map(Str::as_str)
         .filter(|v| !v.is_empty());
     let class_name = ingress
         .spec

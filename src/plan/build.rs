@@ -179,7 +179,7 @@ impl Lines<'_> {
 
 /// Everything one plan is built from.
 pub struct Facts<'a> {
-    pub decoded: &'a DecodedIngress,
+    pub decoded: &'a DecodedIngress<'a>,
     pub namespace: &'a str,
     pub cluster: &'a dyn ClusterLookup,
     pub lines: Lines<'a>,

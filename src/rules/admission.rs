@@ -88,7 +88,7 @@ pub enum ObjectInput<'a> {
     /// A `networking.k8s.io/v1` Ingress the front end has already read from that text, on
     /// `/validate` only (the HTTP layer reads it with the envelope, in one pass over the body).
     /// `/mutate` needs the text, to patch it.
-    Read(Box<DecodedIngress>),
+    Read(Box<DecodedIngress<'a>>),
 }
 
 impl ObjectInput<'_> {
@@ -226,26 +226,26 @@ impl Decision {
     }
 }
 
-/// The first step's result.
-pub enum Admission<'e> {
+/// The first step's result; `'a` is the request's text, which the Ingress borrows from.
+pub enum Admission<'e, 'a> {
     /// Decided without the cluster: skipped, refused, or warned about an Ingress of another class.
     Decided(Decision),
     /// A qcloud Ingress the rules will judge against the cluster.
-    Pending(Box<Pending<'e>>),
+    Pending(Box<Pending<'e, 'a>>),
 }
 
 /// A qcloud Ingress ready for the rules, once the cluster facts they read are at hand.
-pub struct Pending<'e> {
+pub struct Pending<'e, 'a> {
     engine: &'e Engine,
     operation: Operation,
     namespace: String,
-    ingress: DecodedIngress,
-    old: Option<DecodedIngress>,
+    ingress: DecodedIngress<'a>,
+    old: Option<DecodedIngress<'a>>,
     /// `/mutate`'s canonicalising patch, when it changes anything.
     mutation: Option<Mutation>,
 }
 
-impl Pending<'_> {
+impl Pending<'_, '_> {
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -357,7 +357,7 @@ impl Pending<'_> {
 
 impl Engine {
     /// The first step of an admission: everything that needs no cluster facts.
-    pub fn admit(&self, mut input: AdmissionInput<'_>) -> Admission<'_> {
+    pub fn admit<'a>(&self, mut input: AdmissionInput<'a>) -> Admission<'_, 'a> {
         if !input.kind.is_ingress()
             || !matches!(input.operation, Operation::Create | Operation::Update)
         {
@@ -415,7 +415,7 @@ impl Engine {
     }
 }
 
-impl Pending<'_> {
+impl Pending<'_, '_> {
     /// Not TKE's: only the class rules speak (a misspelt class, a move away from TKE), and only
     /// as warnings; no patch.
     fn out_of_scope(mut self) -> Decision {
@@ -451,10 +451,10 @@ fn no_cluster() -> &'static ClusterState {
 
 /// Decodes the object under review; on `/mutate`, after the canonicalising patch (the API server
 /// applies it to the object exactly as sent, and the validating webhooks see the result).
-fn decode(
+fn decode<'a>(
     input: &AdmissionInput<'_>,
-    object: ObjectInput<'_>,
-) -> Result<(DecodedIngress, Option<Mutation>), String> {
+    object: ObjectInput<'a>,
+) -> Result<(DecodedIngress<'a>, Option<Mutation>), String> {
     let object = match object {
         ObjectInput::Text(text) => text,
         ObjectInput::Read(decoded) => {

@@ -213,10 +213,7 @@ pub fn is_json(key: &str) -> bool {
 }
 
 /// True when the annotation's value is `"true"`: how TKE reads every boolean.
-pub fn is_true(
-    annotations: Option<&std::collections::BTreeMap<String, String>>,
-    key: &str,
-) -> bool {
+pub fn is_true(annotations: Option<&crate::ingress::Annotations<'_>>, key: &str) -> bool {
     annotations
         .and_then(|a| a.get(key))
         .is_some_and(|v| v == "true")

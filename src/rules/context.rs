@@ -3,10 +3,9 @@
 //! model of what TKE builds, [`crate::ingress::listeners`]).
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::ops::Deref;
 
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressRule, IngressTLS};
+use crate::ingress::view::{Annotations, Ingress, IngressBackend, IngressRule, IngressTLS, Str};
 use serde_json::Value;
 
 use super::Operation;
@@ -15,7 +14,7 @@ use crate::cluster::{CloudFacts, ClusterLookup, ServiceSummary};
 use crate::ingress::clb::Clb;
 use crate::ingress::listeners::{self, Layout, Placement, SpecPath};
 
-static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+static NO_ANNOTATIONS: Annotations<'static> = Annotations::new();
 /// No cloud facts: cloud checks off.
 pub(crate) static NO_CLOUD: std::sync::LazyLock<CloudFacts> =
     std::sync::LazyLock::new(CloudFacts::default);
@@ -53,15 +52,15 @@ pub struct Ctx<'a> {
     /// The Ingress's namespace (from the request when the object has none).
     pub namespace: &'a str,
     pub name: &'a str,
-    pub ingress: &'a Ingress,
+    pub ingress: &'a Ingress<'a>,
     /// The object before an UPDATE.
-    pub old: Option<&'a Ingress>,
+    pub old: Option<&'a Ingress<'a>>,
     /// TKE's CLB controller handles this Ingress (class qcloud, or no class at all).
     pub in_scope: bool,
-    pub annotations: &'a BTreeMap<String, String>,
-    pub rules: &'a [IngressRule],
-    pub tls: &'a [IngressTLS],
-    pub default_backend: Option<&'a IngressBackend>,
+    pub annotations: &'a Annotations<'a>,
+    pub rules: &'a [IngressRule<'a>],
+    pub tls: &'a [IngressTLS<'a>],
+    pub default_backend: Option<&'a IngressBackend<'a>>,
     pub http_entries: Vec<Entry>,
     pub https_entries: Vec<Entry>,
     /// Listeners and placement, as TKE will build them.
@@ -93,8 +92,8 @@ pub struct Services {
 pub struct Subject<'a> {
     pub operation: Operation,
     pub namespace: &'a str,
-    pub ingress: &'a Ingress,
-    pub old: Option<&'a Ingress>,
+    pub ingress: &'a Ingress<'a>,
+    pub old: Option<&'a Ingress<'a>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -163,11 +162,11 @@ impl<'a> Ctx<'a> {
         self.old
             .and_then(|o| o.metadata.annotations.as_ref())
             .and_then(|a| a.get(key))
-            .map(String::as_str)
+            .map(Str::as_str)
     }
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.get(key).map(Str::as_str)
     }
 
     /// The rule-mix key that is `"true"` (either spelling), if any.

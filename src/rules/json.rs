@@ -64,7 +64,7 @@ impl Schemas {
     /// values that passed (by key), so later rules can read them.
     pub fn check(
         &self,
-        annotations: &std::collections::BTreeMap<String, String>,
+        annotations: &crate::ingress::Annotations<'_>,
     ) -> (Vec<Finding>, Vec<(&'static str, Value)>) {
         let mut findings = Vec::new();
         let mut parsed = Vec::new();
@@ -137,7 +137,6 @@ const MAX_SCHEMA_ERROR_CHARS: usize = 160;
 pub(crate) mod tests {
     use super::*;
     use crate::rules::testing::*;
-    use std::collections::BTreeMap;
 
     rule_cases! {
         http_rules_json: HTTP_RULES_JSON {
@@ -165,8 +164,8 @@ pub(crate) mod tests {
 
     fn check(key: &str, value: &str) -> (Vec<Finding>, Vec<(&'static str, Value)>) {
         let schemas = Schemas::compile().unwrap();
-        let mut annotations = BTreeMap::new();
-        annotations.insert(key.to_owned(), value.to_owned());
+        let mut annotations = crate::ingress::Annotations::new();
+        annotations.insert(key.into(), value.into());
         schemas.check(&annotations)
     }
 

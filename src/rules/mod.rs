@@ -20,7 +20,7 @@ mod testing;
 
 use std::fmt::Write as _;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use crate::ingress::view::Ingress;
 
 use crate::cluster::ClusterLookup;
 use crate::ingress::IngressVersion;
@@ -147,11 +147,11 @@ pub struct Review<'a> {
     pub operation: Operation,
     /// The Ingress's namespace (from the request when the object has none).
     pub namespace: &'a str,
-    pub ingress: &'a Ingress,
+    pub ingress: &'a Ingress<'a>,
     /// The version the user wrote, for messages that quote field names.
     pub version: IngressVersion,
     /// The object before an UPDATE.
-    pub old: Option<&'a Ingress>,
+    pub old: Option<&'a Ingress<'a>>,
     pub cluster: &'a dyn ClusterLookup,
     /// Tencent Cloud's answers (empty with cloud checks off).
     pub cloud: &'a crate::cluster::CloudFacts,
@@ -303,7 +303,7 @@ impl Engine {
 
     /// Applies the skip annotation of a qcloud Ingress: the findings of the rules it names move
     /// out when the `exceptions` setting allows, else they stay and `skip-annotation` says why.
-    fn except(&self, ingress: &Ingress, findings: &mut Vec<Finding>) -> SkippedFindings {
+    fn except(&self, ingress: &Ingress<'_>, findings: &mut Vec<Finding>) -> SkippedFindings {
         let value = ingress
             .metadata
             .annotations
@@ -361,8 +361,8 @@ impl Engine {
 
     /// What TKE builds from an Ingress, as the rules see it (the model `plan` prints): its
     /// layout and the JSON annotations that fit their schemas.
-    pub fn model(&self, ingress: &Ingress) -> crate::ingress::clb::Clb {
-        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    pub fn model(&self, ingress: &Ingress<'_>) -> crate::ingress::clb::Clb {
+        static NONE: crate::ingress::Annotations<'static> = crate::ingress::Annotations::new();
         let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&NONE);
         let (_, parsed) = self.schemas.check(annotations);
         let nothing = crate::cluster::ClusterState::default();
@@ -384,7 +384,7 @@ impl Engine {
         cluster: &dyn ClusterLookup,
         cloud: &crate::cluster::CloudFacts,
     ) -> Vec<Finding> {
-        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        static NONE: crate::ingress::Annotations<'static> = crate::ingress::Annotations::new();
         let in_scope = crate::ingress::is_qcloud(subject.ingress);
         let (mut findings, parsed) = if in_scope {
             let annotations = subject.ingress.metadata.annotations.as_ref();

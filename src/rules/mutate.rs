@@ -27,9 +27,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::ingress::view::Ingress;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
-use k8s_openapi::api::networking::v1::Ingress;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -68,7 +68,7 @@ impl Mutation {
 
     /// Makes the patch's changes on `ingress`, the object decoded from the text the patch is for
     /// (its v1 shape: rules and paths keep their indices, annotations their keys).
-    pub fn apply(&self, ingress: &mut Ingress) {
+    pub fn apply(&self, ingress: &mut Ingress<'_>) {
         for edit in &self.edits {
             match edit {
                 Edit::Annotation { key, value } => {
@@ -76,7 +76,7 @@ impl Mutation {
                         .metadata
                         .annotations
                         .get_or_insert_default()
-                        .insert(key.clone(), value.clone());
+                        .insert(key.clone().into(), value.clone().into());
                 }
                 Edit::PathType { rule, path } => {
                     let path = ingress
@@ -85,7 +85,7 @@ impl Mutation {
                         .and_then(|spec| spec.rules.as_mut()?.get_mut(*rule))
                         .and_then(|rule| rule.http.as_mut()?.paths.get_mut(*path));
                     if let Some(path) = path {
-                        DEFAULT_PATH_TYPE.clone_into(&mut path.path_type);
+                        path.path_type = DEFAULT_PATH_TYPE.into();
                     }
                 }
             }

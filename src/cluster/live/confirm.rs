@@ -10,7 +10,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 
 use super::Shared;
 use crate::cluster::confirm::{Confirmed, Key, Reads};
-use crate::cluster::summary::{summarise_ingress, summarise_service};
+use crate::cluster::summary::{summarise_qcloud, summarise_service};
 
 /// Asks the API server for every object of `reads`; `Err` when one could not be read by the
 /// deadline (then the cache answers, stale but available).
@@ -42,8 +42,8 @@ pub(super) async fn confirm(
     }
     for (key, answer) in reads.ingresses.into_iter().zip(ingress_answers) {
         let ingress = answer?
-            .filter(crate::ingress::is_qcloud)
-            .map(|i| Arc::new(summarise_ingress(&i, &key.0)));
+            .and_then(|i| summarise_qcloud(&i, &key.0))
+            .map(Arc::new);
         confirmed.ingresses.insert(key, ingress);
     }
     correct_the_cache(&shared, &confirmed);

@@ -1,6 +1,6 @@
 //! What the audit pass needs from the watches: each qcloud Ingress as it stands, reduced to
 //! what the rules read (name, namespace, annotations without the last-applied copy, spec: the
-//! fields `ingress::lean` decodes; `managedFields`, labels, `status` and the rest are dropped),
+//! fields `ingress::view` decodes; `managedFields`, labels, `status` and the rest are dropped),
 //! and which ones to judge again: changed, sharing a CLB with one that changed, or using a
 //! Service that changed. Kept only when the audit is on.
 
@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::cluster::by_name::{ByName, Interner};
 use crate::cluster::confirm::Key;
-use crate::ingress::lean::LAST_APPLIED;
+use crate::ingress::view::LAST_APPLIED;
 
 /// An Ingress's namespace and name as the feed holds them: shared with its stored object, so
 /// that marking all of a cluster's Ingresses, or holding their audit results, copies no string.
@@ -171,7 +171,7 @@ impl AuditFeed {
     }
 }
 
-/// What the rules read of an Ingress (see `ingress::lean`), borrowed for serializing. No
+/// What the rules read of an Ingress (see `ingress::view`), borrowed for serializing. No
 /// `apiVersion` or `kind` (47 bytes of each copy): the audit judges it as the v1 Ingress it is.
 #[derive(Serialize)]
 struct Lean<'a> {

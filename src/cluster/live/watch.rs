@@ -17,7 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::{AuditFeed, Shared, WatchHealth};
-use crate::cluster::summary::{summarise_ingress, summarise_service};
+use crate::cluster::summary::{summarise_qcloud, summarise_service};
 use crate::cluster::{ClusterLookup as _, ClusterState};
 
 /// A kind the live view caches.
@@ -81,8 +81,8 @@ impl Cached for Ingress {
 
     fn apply(state: &mut ClusterState, object: &Self) {
         let (namespace, name) = key(object);
-        if crate::ingress::is_qcloud(object) {
-            state.insert_ingress(summarise_ingress(object, &namespace));
+        if let Some(summary) = summarise_qcloud(object, &namespace) {
+            state.insert_ingress(summary);
         } else {
             // Its class may have changed away from qcloud.
             state.remove_ingress(&namespace, &name);
@@ -103,8 +103,9 @@ impl Cached for Ingress {
         // Its CLB's other Ingresses, before and after: a conflict may have come or gone.
         let mut neighbours: Vec<(String, String)> = Vec::new();
         let old = Some(state.ingress_lb_ids(&key.0, &key.1));
-        let new = (!deleted && crate::ingress::is_qcloud(object))
-            .then(|| summarise_ingress(object, &key.0));
+        let new = (!deleted)
+            .then(|| summarise_qcloud(object, &key.0))
+            .flatten();
         for lb in old
             .into_iter()
             .flatten()

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::networking::v1::IngressBackend;
+use crate::ingress::view::IngressBackend;
 
 use crate::cluster::ServiceSummary;
 use crate::rules::catalogue as c;
@@ -97,7 +97,7 @@ pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
     out
 }
 
-fn spec_reference<'a>(backend: &'a IngressBackend, at: At, out: &mut Vec<Reference<'a>>) {
+fn spec_reference<'a>(backend: &'a IngressBackend<'a>, at: At, out: &mut Vec<Reference<'a>>) {
     let Some(service) = &backend.service else {
         return;
     };

@@ -2,7 +2,7 @@
 //! that move an Ingress into or out of TKE's hands (docs/tke-behaviour.md §1). These rules also
 //! run on Ingresses that are not TKE's, where their findings only warn.
 
-use k8s_openapi::api::networking::v1::Ingress;
+use crate::ingress::view::Ingress;
 
 use crate::ingress::{QCLOUD_CLASS, is_qcloud};
 use crate::rules::annotations as keys;
@@ -14,7 +14,7 @@ use crate::rules::{Finding, Operation};
 /// Class values people write when they mean TKE's CLB controller.
 const LOOKALIKES: [&str; 5] = ["clb", "tke", "tencent", "qcloud-clb", "tencent-clb"];
 
-fn class_name(ingress: &Ingress) -> Option<&str> {
+fn class_name<'a>(ingress: &'a Ingress<'_>) -> Option<&'a str> {
     ingress
         .spec
         .as_ref()
@@ -104,7 +104,7 @@ pub fn class_change(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The class field an UPDATE changed: `spec.ingressClassName` if it differs, else the annotation.
-fn changed_class_field(old: &Ingress, new: &Ingress) -> String {
+fn changed_class_field(old: &Ingress<'_>, new: &Ingress<'_>) -> String {
     if class_name(old) == class_name(new) {
         annotation_field(keys::CLASS)
     } else {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use crate::ingress::view::{Ingress, Str};
 
 use super::tls::{SecretReference, secret_references};
 use crate::cluster::{CertificateDetail, CloudLookup, ClusterLookup, SecretLookup};
@@ -27,7 +27,7 @@ pub struct CertUse<'a> {
 /// The certificate ids the Secrets of `ingress` hold, ids of the documented shape only (the
 /// format rule reports the others, and they are never sent to the cloud).
 pub fn certificate_uses<'a>(
-    ingress: &'a Ingress,
+    ingress: &'a Ingress<'a>,
     namespace: &str,
     cluster: &dyn ClusterLookup,
 ) -> Vec<CertUse<'a>> {
@@ -54,9 +54,9 @@ pub fn certificate_uses<'a>(
 }
 
 /// The `existLbId`, when it has the CLB id shape.
-pub fn exist_lb_id(
-    annotations: Option<&std::collections::BTreeMap<String, String>>,
-) -> Option<&str> {
+pub fn exist_lb_id<'a>(
+    annotations: Option<&'a crate::ingress::Annotations<'_>>,
+) -> Option<&'a str> {
     let id = annotations?.get(keys::EXIST_LB_ID)?.as_str();
     let rest = id.strip_prefix("lb-")?;
     let shape = rest.len() == 8
@@ -162,7 +162,7 @@ fn served_hosts<'a>(ctx: &Ctx<'a>, index: usize) -> Vec<&'a str> {
         return Vec::new();
     };
     match entry.hosts.as_deref() {
-        Some(hosts) if !hosts.is_empty() => hosts.iter().map(String::as_str).collect(),
+        Some(hosts) if !hosts.is_empty() => hosts.iter().map(Str::as_str).collect(),
         _ => {
             let named = |host: &str| {
                 ctx.tls

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::ingress::Str;
 use crate::ingress::clb::{Point, Redirect, RedirectOrigin};
 use crate::ingress::listeners::{Listener, Protocol};
 use crate::rules::annotations as keys;
@@ -98,7 +99,7 @@ fn asks_for_http<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
             let key = key.to_ascii_lowercase();
             key.contains("redirect") || key.ends_with("allow-http")
         })
-        .map(String::as_str)
+        .map(Str::as_str)
 }
 
 /// On TKE a TLS Ingress gets no HTTP listener at all. Most TLS Ingresses in public manifests

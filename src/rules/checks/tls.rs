@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use k8s_openapi::api::networking::v1::Ingress;
+use crate::ingress::view::Ingress;
 
 use crate::cluster::{SecretCertIds, SecretLookup};
 use crate::ingress::clb::{CertSource, Certificates, ListenerRules, UrlRule};
@@ -32,7 +32,7 @@ impl SecretReference<'_> {
 /// Every Secret the TLS rules read, once each (the first entry naming it), in `spec.tls` order.
 /// The live view fetches exactly these before the rules run, so a rule can never read a Secret
 /// that was not fetched.
-pub fn secret_references(ingress: &Ingress) -> Vec<SecretReference<'_>> {
+pub fn secret_references<'a>(ingress: &'a Ingress<'a>) -> Vec<SecretReference<'a>> {
     let tls = ingress.spec.as_ref().and_then(|s| s.tls.as_deref());
     let mut references: Vec<SecretReference<'_>> = Vec::new();
     for (index, entry) in tls.into_iter().flatten().enumerate() {
@@ -599,7 +599,7 @@ pub(crate) mod tests {
             json!([{"secretName": "a"}, {"hosts": ["x.example.com"], "secretName": "a"},
                    {"secretName": ""}, {"secretName": "b"}]),
         );
-        let ingress: Ingress = serde_json::from_value(fixture.object).unwrap();
+        let ingress = Ingress::from_value(fixture.object).unwrap();
         let names: Vec<_> = secret_references(&ingress)
             .into_iter()
             .map(|r| (r.index, r.name))
