@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Load benchmark: the webhook (offline mode, release build) against two baselines with the same
-# certificate: nginx answering a fixed AdmissionReview (static TLS), and a bare tokio-rustls + hyper
+# Load benchmark: the webhook (offline mode, release build) against three baselines with the same
+# certificate: nginx answering a fixed AdmissionReview (static TLS); a bare tokio-rustls + hyper
 # server that reads each body and answers the same fixed AdmissionReview (examples/bench_bare.rs:
-# what TLS, HTTP and the runtime cost on the webhook's own stack). All are loaded by wrk over
-# HTTP/1.1 keep-alive on loopback with the same connections and duration.
+# what TLS, HTTP and the runtime cost on the webhook's own stack); and kube-rs's
+# admission_controller example, its handler on that same stack (examples/bench_kube_rs.rs: a
+# generic kube-rs webhook, allowed review only, since it denies nothing of ours). All are loaded
+# by wrk over HTTP/1.1 keep-alive on loopback with the same connections and duration.
 #
 #   scripts/bench.sh                 # full run, ~3 minutes after the build
 #   BENCH_DURATION=5s scripts/bench.sh
@@ -23,6 +25,7 @@ port_webhook=18443
 port_admin=18080
 port_nginx=19443
 port_bare=19444
+port_kube=19445
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -34,12 +37,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "== cargo build --release (the webhook and the bare baseline)" >&2
-cargo build --release --locked --quiet --bin qcloud-ingress-webhook --example bench_bare
+echo "== cargo build --release (the webhook and the Rust baselines)" >&2
+cargo build --release --locked --quiet --bin qcloud-ingress-webhook --example bench_bare --example bench_kube_rs
 # Ask cargo where it built: a config or wrapper may move the target dir from $CARGO_TARGET_DIR.
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bare_bin=$target_dir/release/examples/bench_bare
+kube_bin=$target_dir/release/examples/bench_kube_rs
 if [ -n "${BENCH_BIN:-}" ]; then
   bin=$BENCH_BIN
   echo "== using $bin" >&2
@@ -164,6 +168,31 @@ for n in 50 500; do # what carrying the large bodies costs, to take out of the p
   run_wrk "bare-rules-$n" "https://127.0.0.1:$port_bare/validate" "$work/review-rules-$n.json" "$bare_pid"
 done
 kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
+
+echo "== baseline: kube-rs admission_controller example on the same stack" >&2
+# Pinned from exec like the others. RUST_LOG unset, as the example runs by default: its
+# tracing_subscriber::fmt::init() then keeps errors only.
+taskset -c 0 env -u RUST_LOG "$kube_bin" 127.0.0.1:$port_kube "$work/certs/tls.crt" "$work/certs/tls.key" &
+kube_pid=$!
+pids+=("$kube_pid")
+wait_for "https://127.0.0.1:$port_kube/"
+# Its answer to our body must be a 200 with a well-formed, allowed AdmissionReview for our uid
+# (it adds its label by a JSON patch), or its req/s would not be a review's.
+curl -sk --max-time 5 -H 'Content-Type: application/json' --data-binary "@$work/review-allowed.json" \
+  -o "$work/kube-rs-answer.json" -w '%{http_code}' "https://127.0.0.1:$port_kube/mutate" >"$work/kube-rs-status"
+python3 - "$work/kube-rs-status" "$work/kube-rs-answer.json" <<'PY'
+import json, sys
+status = open(sys.argv[1]).read().strip()
+review = json.load(open(sys.argv[2]))
+response = review.get("response") or {}
+ok = (status == "200" and review.get("apiVersion") == "admission.k8s.io/v1"
+      and review.get("kind") == "AdmissionReview" and response.get("uid") == "bench-allowed"
+      and response.get("allowed") is True)
+if not ok:
+    sys.exit(f"kube-rs baseline: unexpected answer (HTTP {status}): {json.dumps(review)[:300]}")
+PY
+run_wrk kube-rs-allowed "https://127.0.0.1:$port_kube/mutate" "$work/review-allowed.json" "$kube_pid"
+kill "$kube_pid" && wait "$kube_pid" 2>/dev/null || true
 
 echo "== webhook, small cluster state" >&2
 start_webhook "$work/state-small"

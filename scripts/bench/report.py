@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Prints the benchmark table and the ratios the performance targets are stated in.
 
-Targets (BENCHMARKS.md, issue #15): throughput >= 0.6 x nginx (about 0.5 x the bare tokio-rustls
-+ hyper server); p99 <= 2 x nginx's p99; <= 1.2 x slowdown from the small state to 10k+10k+2k
-objects; peak RSS <= 64 MiB at 10k objects; about 1 us of server time per rule or less (from the
-50-rule to the 500-rule request).
+Targets (BENCHMARKS.md, issue #30; "webhook" is the small-state run): throughput >= 0.6 x nginx
+on the allowed review and >= 0.5 x on the denied one; p99 <= 2 x nginx's p99 on both; >= 2 x the
+throughput of kube-rs's admission_controller example (its handler on our stack,
+examples/bench_kube_rs.rs) on the allowed review; <= 1 us of the webhook's own server time per
+URL rule, from the 50-rule to the 500-rule request, net of the bare server's on the same bodies.
+Kept from issue #15: <= 1.2 x slowdown from the small state to 10k+10k+2k objects; peak RSS
+<= 64 MiB at 10k objects. The throughput against the bare tokio-rustls + hyper server is printed
+without a goal (#15 asked 0.5 x; #30 states its targets against nginx and kube-rs).
 The server's CPU time per request is printed beside them: on a shared machine it is the figure to
 compare between builds.
 Exits 1 when a request failed (non-2xx or socket error): figures from a failing run mean nothing.
@@ -30,14 +34,19 @@ def main(results_path, rss_kib, connections, duration):
         return rows[a][key] / rows[b][key]
 
     checks = []
+    goals = {"allowed": 0.6, "denied": 0.5}  # throughput webhook/nginx, issue #30
     for kind in ("allowed", "denied"):
         tp = ratio(f"small-{kind}", f"static-{kind}", "rps")
         p99 = ratio(f"small-{kind}", f"static-{kind}", "p99_ms")
         slow = ratio(f"small-{kind}", f"large-{kind}", "rps")
-        checks.append((f"throughput webhook/nginx ({kind})", tp, ">= 0.6", tp >= 0.6))
+        goal = goals[kind]
+        checks.append((f"throughput webhook/nginx ({kind})", tp, f">= {goal}", tp >= goal))
+        if f"kube-rs-{kind}" in rows:
+            kube = ratio(f"small-{kind}", f"kube-rs-{kind}", "rps")
+            checks.append((f"throughput webhook/kube-rs ({kind})", kube, ">= 2.0", kube >= 2.0))
         if f"bare-{kind}" in rows:
             bare = ratio(f"small-{kind}", f"bare-{kind}", "rps")
-            checks.append((f"throughput webhook/bare ({kind})", bare, ">= 0.5", bare >= 0.5))
+            checks.append((f"throughput webhook/bare ({kind})", bare, "-", None))
         checks += [
             (f"p99 webhook/nginx ({kind})", p99, "<= 2.0", p99 <= 2.0),
             (f"slowdown small -> 10k state ({kind})", slow, "<= 1.2", slow <= 1.2),
@@ -46,7 +55,8 @@ def main(results_path, rss_kib, connections, duration):
     print()
     print(f"{'target':<40} {'value':>8}  {'goal':<7} met")
     for name, value, goal, ok in checks:
-        print(f"{name:<40} {value:>8.2f}  {goal:<7} {'yes' if ok else 'NO'}")
+        met = "" if ok is None else ("yes" if ok else "NO")
+        print(f"{name:<40} {value:>8.2f}  {goal:<7} {met}".rstrip())
     print(f"{'peak RSS at 10k+10k+2k objects (MiB)':<40} {rss_mib:>8.1f}  {'<= 64':<7} {'yes' if rss_mib <= 64 else 'NO'}")
     r1, r50, r500 = (rows[f"large-rules-{n}"]["rps"] for n in (1, 50, 500))
     per_rule_us = (1e6 / r500 - 1e6 / r50) / 450
