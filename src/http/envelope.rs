@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::ingress::{DecodedIngress, Ingress, IngressVersion, one_line};
+use crate::ingress::{DecodedIngress, Ingress, IngressVersion, Str, one_line};
 use crate::rules::{Endpoint, ObjectInput, Operation};
 
 /// The AdmissionReview versions the API server can send.
@@ -90,17 +90,20 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for ObjectRequest<R> {
 /// `request.kind` / `request.resource`: group, version and kind (or resource).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
-pub struct GroupVersionKind {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
+pub struct GroupVersionKind<'a> {
+    #[serde(borrow)]
+    pub group: Str<'a>,
+    #[serde(borrow)]
+    pub version: Str<'a>,
+    #[serde(borrow)]
+    pub kind: Str<'a>,
 }
 
-impl GroupVersionKind {
+impl GroupVersionKind<'_> {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.clone()
+            self.version.as_str().to_owned()
         } else {
             format!("{}/{}", self.group, self.version)
         }
@@ -109,8 +112,9 @@ impl GroupVersionKind {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
-pub struct UserInfo {
-    pub username: String,
+pub struct UserInfo<'a> {
+    #[serde(borrow)]
+    pub username: Str<'a>,
     pub groups: Vec<String>,
 }
 
@@ -118,12 +122,12 @@ pub struct UserInfo {
 /// carried, and they are never logged.
 #[derive(Debug, Clone)]
 pub struct AdmissionRequest<'a> {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
+    pub uid: Str<'a>,
+    pub kind: GroupVersionKind<'a>,
+    pub namespace: Option<Str<'a>>,
+    pub name: Option<Str<'a>>,
     pub operation: OperationName,
-    pub user_info: UserInfo,
+    pub user_info: UserInfo<'a>,
     /// Borrowed from the body as text, or already read as a v1 Ingress (`/validate`): the
     /// admission function decodes only what the rules read.
     pub object: Option<ObjectInput<'a>>,
@@ -134,17 +138,18 @@ pub struct AdmissionRequest<'a> {
 /// `request` as it is read, its objects of type `O`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestFields<O> {
-    uid: String,
-    #[serde(default)]
-    kind: GroupVersionKind,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
+struct RequestFields<'a, O> {
+    #[serde(borrow)]
+    uid: Str<'a>,
+    #[serde(default, borrow)]
+    kind: GroupVersionKind<'a>,
+    #[serde(default, borrow)]
+    namespace: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    name: Option<Str<'a>>,
     operation: OperationName,
-    #[serde(default)]
-    user_info: UserInfo,
+    #[serde(default, borrow)]
+    user_info: UserInfo<'a>,
     object: Option<O>,
     old_object: Option<O>,
     #[serde(default)]
@@ -152,15 +157,15 @@ struct RequestFields<O> {
 }
 
 /// The objects as raw JSON text borrowed from the body (not copied).
-type TextRequest<'a> = RequestFields<&'a RawValue>;
+type TextRequest<'a> = RequestFields<'a, &'a RawValue>;
 
 /// The objects read as `networking.k8s.io/v1` Ingresses while the envelope is read.
-type V1Request<'a> = RequestFields<Ingress<'a>>;
+type V1Request<'a> = RequestFields<'a, Ingress<'a>>;
 
-impl<O> RequestFields<O> {
+impl<'a, O> RequestFields<'a, O> {
     /// The request with its objects turned into what the admission function takes; the first
     /// object `object` refuses is the error.
-    fn with_objects<'a, E>(
+    fn with_objects<E>(
         self,
         mut object: impl FnMut(O) -> Result<ObjectInput<'a>, E>,
     ) -> Result<AdmissionRequest<'a>, E> {

@@ -194,11 +194,14 @@ fn record(
         },
         elapsed,
     );
-    let from_request = |field: Option<&String>| field.filter(|s| !s.is_empty()).cloned();
-    let namespace = from_request(request.and_then(|r| r.namespace.as_ref()))
-        .unwrap_or_else(|| decision.namespace.clone());
-    let name = from_request(request.and_then(|r| r.name.as_ref()))
-        .unwrap_or_else(|| decision.name.clone());
+    let namespace = request
+        .and_then(|r| r.namespace.as_deref())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&decision.namespace);
+    let name = request
+        .and_then(|r| r.name.as_deref())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&decision.name);
     tracing::info!(
         endpoint = endpoint.as_str(),
         uid = %uid,
