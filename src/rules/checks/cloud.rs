@@ -66,13 +66,22 @@ pub fn exist_lb_id<'a>(
     shape.then_some(id)
 }
 
+/// [`certificate_uses`] for the rules: none without the cloud's answers (cloud checks off, the
+/// default), where looking up the Secrets again would be for nothing.
+fn uses<'a>(ctx: &Ctx<'a>) -> Vec<CertUse<'a>> {
+    if ctx.cloud.certificates.is_empty() {
+        return Vec::new();
+    }
+    certificate_uses(ctx.ingress, ctx.namespace, ctx.cluster)
+}
+
 fn is_cert_id(id: &str) -> bool {
     id.len() == 8 && id.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// The certificates of this Ingress the cloud found, with their use.
 fn found<'a>(ctx: &'a Ctx<'_>) -> impl Iterator<Item = (CertUse<'a>, &'a CertificateDetail)> + 'a {
-    certificate_uses(ctx.ingress, ctx.namespace, ctx.cluster)
+    uses(ctx)
         .into_iter()
         .filter_map(|u| match ctx.cloud.certificates.get(&u.id) {
             Some(CloudLookup::Found(detail)) => Some((u, detail)),
@@ -85,7 +94,7 @@ fn field(reference: &SecretReference<'_>) -> String {
 }
 
 pub fn cloud_certificate_not_found(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for u in certificate_uses(ctx.ingress, ctx.namespace, ctx.cluster) {
+    for u in uses(ctx) {
         if ctx.cloud.certificates.get(&u.id) == Some(&CloudLookup::NotFound) {
             out.push(Finding::new(
                 &c::CLOUD_CERTIFICATE_NOT_FOUND,
@@ -266,7 +275,7 @@ pub fn cloud_exist_lb_classic(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn cloud_not_verified(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for u in certificate_uses(ctx.ingress, ctx.namespace, ctx.cluster) {
+    for u in uses(ctx) {
         if let Some(CloudLookup::Unverified(why)) = ctx.cloud.certificates.get(&u.id) {
             out.push(Finding::new(
                 &c::CLOUD_NOT_VERIFIED,

@@ -54,11 +54,11 @@ pub fn secret_references<'a>(ingress: &'a Ingress<'a>) -> Vec<SecretReference<'a
 /// The referenced Secrets that exist, with their certificate ids.
 fn found_secrets<'a>(
     ctx: &'a Ctx<'_>,
-) -> impl Iterator<Item = (SecretReference<'a>, String, SecretCertIds)> + 'a {
+) -> impl Iterator<Item = (SecretReference<'a>, SecretCertIds)> + 'a {
     secret_references(ctx.ingress)
         .into_iter()
         .filter_map(move |r| match ctx.cluster.secret(ctx.namespace, r.name) {
-            SecretLookup::Found(ids) => Some((r, r.field(), ids)),
+            SecretLookup::Found(ids) => Some((r, ids)),
             _ => None,
         })
 }
@@ -128,11 +128,11 @@ pub fn tls_secret_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn tls_cert_id_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for (reference, field, ids) in found_secrets(ctx) {
+    for (reference, ids) in found_secrets(ctx) {
         if ids.cert_id.is_none() {
             out.push(Finding::new(
                 &c::TLS_CERT_ID_MISSING,
-                field,
+                reference.field(),
                 format!("Secret {:?} has no qcloud_cert_id key", reference.name),
                 "add qcloud_cert_id (the Tencent Cloud SSL certificate id) to the Secret",
             ));
@@ -141,7 +141,7 @@ pub fn tls_cert_id_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn tls_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for (reference, field, ids) in found_secrets(ctx) {
+    for (reference, ids) in found_secrets(ctx) {
         let name = reference.name;
         // qcloud_cert_id may list an ECC and an RSA certificate (dual-algorithm certificates,
         // docs/tke-behaviour.md §4.1); the CA certificate is one id.
@@ -154,7 +154,7 @@ pub fn tls_cert_id_format(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 continue;
             };
             let text = format!("{key} in Secret {name:?} {}", problem.text);
-            out.push(cert_id_finding(field.clone(), text, &problem));
+            out.push(cert_id_finding(reference.field(), text, &problem));
         }
     }
     annotation_cert_id_format(ctx, out);
@@ -458,7 +458,7 @@ pub fn legacy_cert_id_annotation(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let ids: Vec<Vec<u8>> = found_secrets(ctx)
-        .filter_map(|(_, _, ids)| ids.cert_id)
+        .filter_map(|(_, ids)| ids.cert_id)
         .collect();
     // With an ECC and an RSA certificate (`ID1,ID2`) the annotation may name either.
     let annotated = annotated.trim().as_bytes();
