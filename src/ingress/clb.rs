@@ -666,10 +666,7 @@ fn ignored(
         );
     }
     if annotations.contains_key(keys::EXIST_LB_ID) {
-        for key in CREATION_KEYS
-            .iter()
-            .filter(|k| annotations.contains_key(k))
-        {
+        for key in CREATION_KEYS.iter().filter(|k| annotations.contains_key(k)) {
             add(field(key), "existLbId: the CLB exists, TKE creates none");
         }
     }

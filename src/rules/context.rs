@@ -20,29 +20,30 @@ pub(crate) static NO_CLOUD: std::sync::LazyLock<CloudFacts> =
     std::sync::LazyLock::new(CloudFacts::default);
 
 /// One schema-valid entry of `kubernetes.io/ingress.http-rules` or `https-rules`, with where it
-/// is written and the keys TKE does not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+/// is written and the keys TKE does not read. What TKE reads of it is the layout's (read once
+/// per review, not copied for the rules).
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'c> {
     /// The annotation it came from.
     pub key: &'static str,
     pub index: usize,
     /// What TKE reads of it.
-    pub read: listeners::Entry,
+    pub read: &'c listeners::Entry,
     /// Keys TKE does not read, as `host`-level names or `backend.x`.
-    pub unknown_keys: Vec<String>,
+    pub unknown_keys: &'c [String],
 }
 
-impl Entry {
+impl Entry<'_> {
     pub fn field(&self) -> String {
         format!("metadata.annotations[{}][{}]", self.key, self.index)
     }
 }
 
-impl Deref for Entry {
+impl Deref for Entry<'_> {
     type Target = listeners::Entry;
 
     fn deref(&self) -> &listeners::Entry {
-        &self.read
+        self.read
     }
 }
 
@@ -61,9 +62,12 @@ pub struct Ctx<'a> {
     pub rules: &'a [IngressRule<'a>],
     pub tls: &'a [IngressTLS<'a>],
     pub default_backend: Option<&'a IngressBackend<'a>>,
-    pub http_entries: Vec<Entry>,
-    pub https_entries: Vec<Entry>,
-    /// Listeners and placement, as TKE will build them.
+    /// For each entry of the layout's `http_entries` and `https_entries`, the keys TKE does not
+    /// read (nearly always none: no allocation).
+    http_unknown_keys: Vec<Vec<String>>,
+    https_unknown_keys: Vec<Vec<String>>,
+    /// Listeners and placement, as TKE will build them, with the schema-valid rules-annotation
+    /// entries.
     pub layout: Layout,
     /// Parsed JSON annotations that passed their schema, by key.
     pub json: Vec<(&'static str, Value)>,
@@ -104,27 +108,17 @@ impl<'a> Ctx<'a> {
     ) -> Self {
         let ingress = subject.ingress;
         let spec = ingress.spec.as_ref();
-        let entries = |key: &'static str| -> Vec<Entry> {
+        let entries = |key: &'static str| -> (Vec<listeners::Entry>, Vec<Vec<String>>) {
             json.iter()
                 .find(|(k, _)| *k == key)
                 .and_then(|(_, v)| v.as_array())
-                .map(|items| {
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, item)| entry(key, i, item))
-                        .collect()
-                })
+                .map(|items| items.iter().map(entry).unzip())
                 .unwrap_or_default()
         };
-        let for_http = entries(keys::HTTP_RULES);
-        let for_https = entries(keys::HTTPS_RULES);
+        let (read_for_plain, unknown_in_plain) = entries(keys::HTTP_RULES);
+        let (read_for_tls, unknown_in_tls) = entries(keys::HTTPS_RULES);
         // The model reads the entries that passed their schema, as the rules do.
-        let layout = Layout::with_entries(
-            ingress,
-            for_http.iter().map(|e| e.read.clone()).collect(),
-            for_https.iter().map(|e| e.read.clone()).collect(),
-        );
+        let layout = Layout::with_entries(ingress, read_for_plain, read_for_tls);
         Self {
             operation: subject.operation,
             namespace: subject.namespace,
@@ -140,8 +134,8 @@ impl<'a> Ctx<'a> {
             rules: spec.and_then(|s| s.rules.as_deref()).unwrap_or_default(),
             tls: spec.and_then(|s| s.tls.as_deref()).unwrap_or_default(),
             default_backend: spec.and_then(|s| s.default_backend.as_ref()),
-            http_entries: for_http,
-            https_entries: for_https,
+            http_unknown_keys: unknown_in_plain,
+            https_unknown_keys: unknown_in_tls,
             layout,
             json,
             cluster,
@@ -167,6 +161,29 @@ impl<'a> Ctx<'a> {
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
         self.annotations.get(key).map(Str::as_str)
+    }
+
+    /// The schema-valid entries of `http-rules`, in order.
+    pub fn http_entries(&self) -> impl Iterator<Item = Entry<'_>> + Clone {
+        entries(
+            keys::HTTP_RULES,
+            &self.layout.http_entries,
+            &self.http_unknown_keys,
+        )
+    }
+
+    /// The schema-valid entries of `https-rules`, in order.
+    pub fn https_entries(&self) -> impl Iterator<Item = Entry<'_>> + Clone {
+        entries(
+            keys::HTTPS_RULES,
+            &self.layout.https_entries,
+            &self.https_unknown_keys,
+        )
+    }
+
+    /// Both annotations' entries, `http-rules` first.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + Clone {
+        self.http_entries().chain(self.https_entries())
     }
 
     /// The rule-mix key that is `"true"` (either spelling), if any.
@@ -206,8 +223,24 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Reads one schema-valid entry.
-fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
+fn entries<'c>(
+    key: &'static str,
+    read: &'c [listeners::Entry],
+    unknown_keys: &'c [Vec<String>],
+) -> impl Iterator<Item = Entry<'c>> + Clone {
+    read.iter()
+        .zip(unknown_keys)
+        .enumerate()
+        .map(move |(index, (read, unknown_keys))| Entry {
+            key,
+            index,
+            read,
+            unknown_keys,
+        })
+}
+
+/// Reads one schema-valid entry: what TKE reads of it, and the keys it does not.
+fn entry(item: &Value) -> (listeners::Entry, Vec<String>) {
     // pathType: regex, exact and prefix rules (docs/tke-behaviour.md §3.4).
     const KNOWN: [&str; 5] = ["host", "path", "backend", "rewrite", "pathType"];
     let mut unknown_keys: Vec<String> = item
@@ -225,10 +258,5 @@ fn entry(key: &'static str, index: usize, item: &Value) -> Entry {
                 .map(|k| format!("backend.{k}")),
         );
     }
-    Entry {
-        key,
-        index,
-        read: listeners::Entry::from_value(item),
-        unknown_keys,
-    }
+    (listeners::Entry::from_value(item), unknown_keys)
 }

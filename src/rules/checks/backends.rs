@@ -77,8 +77,8 @@ pub fn references<'a>(ctx: &'a Ctx<'_>) -> Vec<Reference<'a>> {
     if let Some(backend) = ctx.default_backend {
         spec_reference(backend, At::DefaultBackend, &mut out);
     }
-    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        let Some((service, port)) = &entry.backend else {
+    for entry in ctx.entries() {
+        let Some((service, port)) = &entry.read.backend else {
             continue;
         };
         let port = match port.parse::<i32>() {

@@ -25,17 +25,20 @@ pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if ctx.rule_mix_key().is_some() {
         return;
     }
-    let restated = |entry: &Entry, protocol: Protocol| {
+    let restated = |entry: &Entry<'_>, protocol: Protocol| {
         !entry.is_redirect
             && ctx
                 .spec_paths()
                 .any(|path| entry.matches(&path) && ctx.placement(&path).serves(protocol))
     };
-    for (key, entries, protocol) in [
-        (keys::HTTP_RULES, &ctx.http_entries, Protocol::Http),
-        (keys::HTTPS_RULES, &ctx.https_entries, Protocol::Https),
+    for (key, protocol) in [
+        (keys::HTTP_RULES, Protocol::Http),
+        (keys::HTTPS_RULES, Protocol::Https),
     ] {
-        let only_restated = entries.iter().all(|e| restated(e, protocol));
+        let only_restated = match protocol {
+            Protocol::Http => ctx.http_entries().all(|e| restated(&e, protocol)),
+            Protocol::Https => ctx.https_entries().all(|e| restated(&e, protocol)),
+        };
         if has_entries(ctx, key) && !only_restated {
             out.push(Finding::new(
                 &c::RULE_MIX_MISSING,
@@ -50,7 +53,7 @@ pub fn rule_mix_missing(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// Without certificates everything is HTTP; but redirect entries in http-rules are read only
 /// under rule-mix, which is the official manual-redirect sample (docs/tke-behaviour.md §3.2).
 pub fn rule_mix_without_tls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let redirects = ctx.http_entries.iter().any(|e| e.is_redirect);
+    let redirects = ctx.http_entries().any(|e| e.is_redirect);
     let Some(rule_mix) = ctx.rule_mix_key() else {
         return;
     };
@@ -269,8 +272,8 @@ pub fn auto_rewrite_code_alone(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 pub fn rules_entry_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
-        for key in &entry.unknown_keys {
+    for entry in ctx.entries() {
+        for key in entry.unknown_keys {
             out.push(Finding::new(
                 &c::RULES_ENTRY_KEYS,
                 format!("{}.{key}", entry.field()),
@@ -288,7 +291,7 @@ pub fn redirect_without_rewrite_support(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if not_needed || ctx.rule_mix_key().is_none() {
         return;
     }
-    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
+    for entry in ctx.entries() {
         if entry.is_redirect {
             out.push(Finding::new(
                 &c::REDIRECT_WITHOUT_REWRITE_SUPPORT,

@@ -20,7 +20,7 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             check_host(host, || format!("spec.rules[{i}].host"), out);
         }
     }
-    for entry in ctx.http_entries.iter().chain(&ctx.https_entries) {
+    for entry in ctx.entries() {
         if !entry.host.is_empty() {
             check_host(&entry.host, || format!("{}.host", entry.field()), out);
         }
@@ -32,7 +32,7 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// hold regex characters; the entry's own path may carry a `~`, `~*` or `=` marker and only warns
 /// when it fits no form (docs/tke-behaviour.md §3.4, §6.2).
 pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let entries = || ctx.http_entries.iter().chain(&ctx.https_entries);
+    let entries = || ctx.entries();
     for path in ctx.spec_paths() {
         if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
             let typed = entries().any(|e| e.path_type && e.matches(&path));
