@@ -43,6 +43,12 @@ pub trait Cluster {
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send;
 
+    /// Whether [`Cluster::confirm`] can doubt the cache at all (files and a manifest's inputs are
+    /// the whole truth): when not, the driver does not gather what a deny read.
+    fn confirms(&self) -> bool {
+        true
+    }
+
     /// Whether [`Cluster::cloud`] asks Tencent Cloud at all; when not, the driver does not even
     /// gather the ids (the review's hot path with the cloud checks off, the default).
     fn asks_cloud(&self) -> bool {
@@ -162,15 +168,19 @@ pub async fn drive<C: Cluster>(
         return Driven::without_cluster(decision);
     };
     let facts = cloud_facts(cluster, &pending, &lookup, budget.deadline).await;
-    let recording = Recording::new(&lookup);
-    let cached = pending.decide_with(&recording, &facts);
-    if !rests_on_cache(&cached) {
+    let cached = pending.decide_with(&lookup, &facts);
+    if !rests_on_cache(&cached) || !cluster.confirms() {
         return Driven {
             decision: cached,
             confirmation: None,
             lookup: Some(lookup),
         };
     }
+    // What that deny read of the cache, from the same rules over the same view (recording every
+    // look-up of every review cost two Strings and a lock per Service, for the few denies that
+    // need them).
+    let recording = Recording::new(&lookup);
+    pending.decide_with(&recording, &facts);
     let reads = recording.into_reads();
     let deadline = budget.confirm_deadline(Instant::now());
     let (decision, confirmation) = match cluster.confirm(reads, deadline).await {
@@ -251,6 +261,10 @@ impl Cluster for Bounded<'_> {
         async move { tokio::time::timeout_at(deadline.into(), lookup).await.ok() }
     }
 
+    fn confirms(&self) -> bool {
+        self.0.confirms()
+    }
+
     fn confirm(
         &self,
         reads: Reads,
@@ -284,6 +298,10 @@ impl<C: Cluster> Cluster for &C {
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
         (**self).confirm(reads, deadline)
+    }
+
+    fn confirms(&self) -> bool {
+        (**self).confirms()
     }
 
     fn asks_cloud(&self) -> bool {
@@ -325,6 +343,10 @@ impl<C: Cluster> Cluster for WithCloud<'_, C> {
         deadline: Instant,
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
         self.inner.confirm(reads, deadline)
+    }
+
+    fn confirms(&self) -> bool {
+        self.inner.confirms()
     }
 
     fn asks_cloud(&self) -> bool {

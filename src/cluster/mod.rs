@@ -103,6 +103,10 @@ pub trait ClusterView: Send + Sync + 'static {
     fn confirm(&self, _reads: Reads, _deadline: Instant) -> ConfirmFuture {
         Box::pin(std::future::ready(None))
     }
+    /// Whether [`ClusterView::confirm`] can doubt anything: only a view with a cache can.
+    fn confirms(&self) -> bool {
+        false
+    }
 }
 
 /// Health of one watched resource's cache, read at each metrics scrape.

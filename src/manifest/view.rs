@@ -71,6 +71,10 @@ impl<'a> crate::drive::Cluster for InputsCluster<'a> {
     ) -> impl Future<Output = Option<Result<Confirmed, String>>> + Send {
         std::future::ready(None)
     }
+
+    fn confirms(&self) -> bool {
+        false
+    }
 }
 
 impl InputsCluster<'_> {

@@ -161,6 +161,10 @@ impl ClusterView for LiveCluster {
         })
     }
 
+    fn confirms(&self) -> bool {
+        true
+    }
+
     fn confirm(&self, reads: Reads, deadline: Instant) -> ConfirmFuture {
         let (client, shared) = (self.client.clone(), self.shared.clone());
         Box::pin(async move { Some(confirm::confirm(client, shared, reads, deadline).await) })
