@@ -79,7 +79,8 @@ fn bytes_per_object() {
                     name: Some("http".into()),
                     port: 80,
                     node_port: Some(30_080),
-                }],
+                }]
+                .into(),
                 ..ServiceSummary::default()
             };
             s.insert_service(&ns(i), &format!("app-{i}"), summary);

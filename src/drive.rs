@@ -409,7 +409,8 @@ mod tests {
                 name: None,
                 port: 80,
                 node_port: None,
-            }],
+            }]
+            .into(),
             ..ServiceSummary::default()
         }
     }

@@ -94,7 +94,7 @@ async fn services_follow_adds_and_deletes() {
     let (view, _dir) = synced_view(&stand_in).await;
     let answer = lookup(&view, "demo", &[]).await;
     assert_eq!(
-        answer.service("demo", "listed").unwrap().service_type,
+        &*answer.service("demo", "listed").unwrap().service_type,
         "NodePort"
     );
     assert!(answer.service("demo", "later").is_none());

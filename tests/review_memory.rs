@@ -179,7 +179,8 @@ fn webhook(runtime: &tokio::runtime::Runtime) -> AppState {
             name: None,
             port: 80,
             node_port: Some(30080),
-        }],
+        }]
+        .into(),
         ..ServiceSummary::default()
     };
     cluster.insert_service("shop", "web", service);

@@ -532,7 +532,8 @@ mod examples {
                         name: Some("http".into()),
                         port: 80,
                         node_port: None,
-                    }],
+                    }]
+                    .into(),
                     ..ServiceSummary::default()
                 },
             );

@@ -187,7 +187,8 @@ fn node_port_service() -> ServiceSummary {
             name: Some("http".into()),
             port: 80,
             node_port: None,
-        }],
+        }]
+        .into(),
         ..ServiceSummary::default()
     }
 }

@@ -146,9 +146,9 @@ items:
         let state = view.state();
 
         let svc = state.service("demo", "tke-app-1").unwrap();
-        assert_eq!(svc.service_type, "NodePort");
+        assert_eq!(&*svc.service_type, "NodePort");
         assert_eq!(
-            svc.ports,
+            *svc.ports,
             [ServicePortSummary {
                 name: Some("http".into()),
                 port: 80,
@@ -192,7 +192,7 @@ items:
         .unwrap();
         let view = OfflineCluster::from_paths(std::slice::from_ref(&json)).unwrap();
         assert_eq!(
-            view.state().service("default", "s").unwrap().service_type,
+            &*view.state().service("default", "s").unwrap().service_type,
             "ClusterIP"
         );
 
@@ -242,7 +242,10 @@ items:
             null
         ],"kind":"List","metadata":{"resourceVersion":""}}"#;
         let streamed = via_load_text(json);
-        assert_eq!(streamed.service("x", "a").unwrap().service_type, "NodePort");
+        assert_eq!(
+            &*streamed.service("x", "a").unwrap().service_type,
+            "NodePort"
+        );
         assert!(matches!(
             streamed.secret("default", "s"),
             SecretLookup::Found(_)
@@ -263,7 +266,7 @@ items:
         let state = via_load_text(yaml);
         assert_eq!(state.counts().0, 1);
         assert_eq!(
-            state.service("default", "s").unwrap().service_type,
+            &*state.service("default", "s").unwrap().service_type,
             "ClusterIP"
         );
     }

@@ -375,7 +375,7 @@ impl Facts<'_> {
                 format!("no port {port} on Service {name} (E4042)"),
             );
         };
-        match service.service_type.as_str() {
+        match &*service.service_type {
             "NodePort" | "LoadBalancer" => match service_port.node_port {
                 Some(n) => bind("nodePort", Some(n), format!("NodePort {n}")),
                 None => bind("nodePort", None, "a NodePort Kubernetes assigns".into()),

@@ -43,7 +43,8 @@ pub fn service(kind: &str) -> ServiceSummary {
             name: Some("http".into()),
             port: 80,
             node_port: None,
-        }],
+        }]
+        .into(),
         ..ServiceSummary::default()
     }
 }

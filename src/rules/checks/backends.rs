@@ -220,7 +220,7 @@ fn port_list(service: &ServiceSummary) -> String {
 pub fn backend_service_type(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let direct = ctx.direct_access();
     for (reference, service) in found(ctx) {
-        let kind = service.service_type.as_str();
+        let kind = &*service.service_type;
         if matches!(kind, "NodePort" | "LoadBalancer") {
             continue;
         }
