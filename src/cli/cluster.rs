@@ -10,8 +10,10 @@ use super::serve::{live_config, live_kube_config};
 /// The live view `serve` uses, on a runtime of its own, synced before the first Ingress is
 /// judged.
 pub(super) struct ConnectedCluster {
-    pub(super) runtime: tokio::runtime::Runtime,
+    // Before `runtime`, so dropped first: its watches (on their own thread) stop before the
+    // client's tasks on `runtime` go, rather than fail and log it.
     pub(super) view: crate::cluster::live::LiveCluster,
+    pub(super) runtime: tokio::runtime::Runtime,
     client: kube::Client,
 }
 
@@ -42,7 +44,7 @@ impl ConnectedCluster {
             let client = kube::Client::try_from(config)?;
             Self::probe(&client, &server).await?;
             let config = live_config(Duration::from_secs(30), keep_ingresses);
-            let view = crate::cluster::live::LiveCluster::start(client.clone(), config);
+            let view = crate::cluster::live::LiveCluster::start(client.clone(), config)?;
             let synced = tokio::time::timeout(Self::SYNC_TIMEOUT, async {
                 while !view.is_ready() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -57,8 +59,8 @@ impl ConnectedCluster {
             anyhow::Ok((client, view))
         })?;
         Ok(Self {
-            runtime,
             view,
+            runtime,
             client,
         })
     }

@@ -413,7 +413,7 @@ async fn run(
                 limits,
                 secret_cache_ttl,
                 (&audit, cloud.clone()),
-            );
+            )?;
             elector = lease;
             (state, Some(client))
         }
@@ -442,16 +442,16 @@ fn live_state(
     limits: crate::http::Limits,
     secret_cache_ttl: Duration,
     (audit, cloud): (&AuditArgs, Option<Arc<crate::cloud::CloudClient>>),
-) -> (
+) -> anyhow::Result<(
     crate::http::AppState,
     Option<Arc<crate::audit::lease::Elector>>,
-) {
+)> {
     let audit_on = !audit.audit_interval.is_zero();
     let config = live_config(secret_cache_ttl, audit_on);
     let view = Arc::new(crate::cluster::live::LiveCluster::start(
         client.clone(),
         config,
-    ));
+    )?);
     // The report is served to callers RBAC allows: a TokenReview and a SubjectAccessReview per
     // token and minute.
     let access = audit_on.then(|| {
@@ -478,7 +478,7 @@ fn live_state(
     let state = crate::http::AppState::new(engine, view, limits)
         .with_audit(auditor)
         .with_audit_access(access);
-    (state, elector)
+    Ok((state, elector))
 }
 
 /// The background audit of live `serve`, started (`None` when `--audit-interval 0s`); with

@@ -317,7 +317,7 @@ impl StandIn {
         let client = live::client(Some(&self.kubeconfig(dir.path())), None)
             .await
             .unwrap();
-        (live::LiveCluster::start(client, config), dir)
+        (live::LiveCluster::start(client, config).unwrap(), dir)
     }
 
     /// A kubeconfig file for the stand-in, written into `dir`.

@@ -1,7 +1,8 @@
 //! The live cluster view: Services and Ingresses from kube-rs watches, Secrets read on demand.
 //!
 //! - `watch`: one watcher per kind, cluster-wide, folding events into a shared [`ClusterState`]
-//!   of small summaries (the full objects, `managedFields` and all, are dropped on arrival);
+//!   of small summaries (the full objects, `managedFields` and all, are dropped on arrival); both
+//!   run on a thread of their own ([`WATCH_THREAD`]), not on the runtime that answers reviews;
 //! - `secrets`: `GET` of named Secrets within the review's deadline, with a short positive cache.
 //!
 //! The shared state sits behind an `RwLock` that is held only to apply one event, to swap in a
@@ -88,35 +89,69 @@ pub struct LiveCluster {
     shared: Arc<Shared>,
     secrets: Arc<SecretReader>,
     client: kube::Client,
-    watches: Vec<tokio::task::AbortHandle>,
+    /// Dropped with the view: the watch thread's runtime then stops, and its tasks with it.
+    _watches: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The name of the thread the Service and Ingress watches run on.
+pub const WATCH_THREAD: &str = "live-watches";
+
 impl LiveCluster {
-    /// Starts the Service and Ingress watches on the current tokio runtime.
-    pub fn start(client: kube::Client, config: LiveConfig) -> Self {
+    /// Starts the Service and Ingress watches on a thread of their own ([`WATCH_THREAD`]), with
+    /// a current-thread tokio runtime.
+    ///
+    /// A re-list decodes pages of 500 objects (~1.3 MB with `managedFields`) and folds them into
+    /// the state; on the runtime that answers reviews (one worker when the webhook has one CPU) a
+    /// review would wait behind each page. On their own thread the kernel's scheduler can run a
+    /// review between two slices of a page, even on one CPU. The client's request buffer stays
+    /// on the runtime that made the client; the watches' requests, their responses and the
+    /// decoding run on the watch thread.
+    ///
+    /// # Errors
+    /// The watches' runtime or thread could not be created.
+    pub fn start(client: kube::Client, config: LiveConfig) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             feed: config.keep_ingresses.then(Arc::default),
             ..Shared::default()
         });
-        let watches = vec![
-            tokio::spawn(watch::run::<Service>(
-                kube::Api::all(client.clone()),
-                shared.clone(),
-            ))
-            .abort_handle(),
-            tokio::spawn(watch::run::<Ingress>(
-                kube::Api::all(client.clone()),
-                shared.clone(),
-            ))
-            .abort_handle(),
-        ];
+        let services = watch::run::<Service>(kube::Api::all(client.clone()), shared.clone());
+        let ingresses = watch::run::<Ingress>(kube::Api::all(client.clone()), shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The runtime is built (and dropped) on its own thread: a runtime dropped within the
+        // caller's would panic. Its build error comes back before `start` returns.
+        let (built, built_rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(WATCH_THREAD.to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = built.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = built.send(Ok(()));
+                runtime.block_on(async move {
+                    tokio::spawn(services);
+                    tokio::spawn(ingresses);
+                    // Err once the view is dropped (the sender with it): leaving drops the
+                    // runtime, which cancels both watches.
+                    let _ = stopped.await;
+                });
+            })?;
+        built_rx.recv().map_err(|_| {
+            std::io::Error::other("the watch thread ended before its runtime was built")
+        })??;
         let secrets = Arc::new(SecretReader::new(client.clone(), config));
-        Self {
+        Ok(Self {
             shared,
             secrets,
             client,
-            watches,
-        }
+            _watches: stop,
+        })
     }
 }
 
@@ -129,14 +164,6 @@ impl LiveCluster {
     /// The qcloud Ingresses whose backends include Service `namespace/name`.
     pub fn ingresses_using(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
         self.shared.read().ingresses_using(namespace, name)
-    }
-}
-
-impl Drop for LiveCluster {
-    fn drop(&mut self) {
-        for watch in &self.watches {
-            watch.abort();
-        }
     }
 }
 
@@ -286,5 +313,95 @@ impl ClusterLookup for LiveLookup {
 
     fn services_on_lb(&self, lb_id: &str) -> Vec<(String, String)> {
         self.shared.read().services_on_lb(lb_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::{Duration, Instant};
+
+    use super::{LiveCluster, LiveConfig, WATCH_THREAD};
+    use crate::cluster::ClusterView as _;
+
+    /// Each request the API server got: the name of the thread that polled it, and whether it
+    /// was a watch (else a list).
+    type Seen = Arc<Mutex<Vec<(Option<String>, bool)>>>;
+
+    /// A kube client whose API server answers every list with no items and keeps every watch
+    /// open; `open` is held by each open watch. A response is polled (and a list decoded) by
+    /// the task that sent the request, so the thread seen is the watch's.
+    fn client(seen: Seen, open: Arc<()>) -> kube::Client {
+        let service = tower::service_fn(move |request: hyper::Request<kube::client::Body>| {
+            let (seen, open) = (seen.clone(), open.clone());
+            async move {
+                let watch = request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.contains("watch=true"));
+                let thread = std::thread::current().name().map(str::to_owned);
+                seen.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((thread, watch));
+                if watch {
+                    std::future::pending::<()>().await;
+                    // Held until the watch is dropped.
+                    drop(open);
+                }
+                let kind = if request.uri().path().ends_with("/ingresses") {
+                    "IngressList"
+                } else {
+                    "ServiceList"
+                };
+                let list = format!(
+                    r#"{{"apiVersion":"v1","kind":"{kind}","metadata":{{"resourceVersion":"1"}},"items":[]}}"#
+                );
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(kube::client::Body::from(
+                    list.into_bytes(),
+                )))
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < give_up, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A re-list's pages are decoded where the watches run: on the runtime that answers reviews
+    /// they would hold each review up behind a page (issue #30).
+    #[tokio::test]
+    async fn the_watches_run_on_their_own_thread_and_stop_with_the_view() {
+        let (seen, open) = (Seen::default(), Arc::new(()));
+        let view =
+            LiveCluster::start(client(seen.clone(), open.clone()), LiveConfig::default()).unwrap();
+        eventually("both kinds are listed", || view.is_ready()).await;
+        // Held here, by the API server's closure and by the two open watches.
+        eventually("both watches are open", || Arc::strong_count(&open) == 4).await;
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen.iter().filter(|(_, watch)| !watch).count(),
+            2,
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .all(|(thread, _)| thread.as_deref() == Some(WATCH_THREAD)),
+            "every request of the watches is polled on {WATCH_THREAD}, not on the caller's \
+             runtime ({:?}): {seen:?}",
+            std::thread::current().name()
+        );
+
+        // With the view go its watches and the client, the closure with it.
+        drop(view);
+        eventually("the watches stop with the view", || {
+            Arc::strong_count(&open) == 1
+        })
+        .await;
     }
 }
