@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::ingress::view::IngressBackend;
 
 use crate::cluster::ServiceSummary;
@@ -125,8 +127,10 @@ fn resolved<'a>(
         // One look-up per distinct name; then each reference holds its Service's index (a
         // 500-rule Ingress names 500 Services, and four rules read them).
         let mut found: Vec<Option<ServiceSummary>> = Vec::new();
-        let mut by_name: HashMap<&str, usize> = HashMap::new();
-        let by_reference = references(ctx)
+        let references = references(ctx);
+        let mut by_name: HashMap<&str, usize, RandomState> =
+            HashMap::with_capacity_and_hasher(references.len(), RandomState::default());
+        let by_reference = references
             .iter()
             .map(|r| {
                 *by_name.entry(r.service).or_insert_with(|| {
