@@ -4,6 +4,7 @@
 # minutes apart). Small cluster state, webhook on CPU 0, `wrk -t1 -c16` on CPU 1.
 #
 #   scripts/bench/alternate.sh BIN_A BIN_B [rounds=3] [seconds=6]
+#   BODIES="allowed rules-500" scripts/bench/alternate.sh ...   # other bodies of make_inputs.py
 #
 # Prints req/s, p99 and the server's CPU time per review for each run (A, B, A, B, ...).
 # Needs wrk (scripts/bench.sh installs it).
@@ -34,7 +35,7 @@ run() { # bin body
   python3 -c "print(f'{\"$3\":<6} {\"$2\":<8} {float(\"$rps\"):>9.0f} req/s  p99 $p99  cpu {($t1-$t0)*1e4/$total:.1f} us/req')"
 }
 for r in $(seq 1 "$rounds"); do
-  for body in allowed denied; do
+  for body in ${BODIES:-allowed denied}; do
     run "$a" "$body" A
     run "$b" "$body" B
   done

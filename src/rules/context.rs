@@ -81,6 +81,8 @@ pub struct Ctx<'a> {
     pub services: OnceCell<Services>,
     /// What TKE builds, made on the first rule that asks (most Ingresses need it for no rule).
     clb: OnceCell<Clb>,
+    /// Every spec path, listed once: eight rules walk them (a 500-rule Ingress, 500 each).
+    spec_paths: OnceCell<Vec<SpecPath<'a>>>,
 }
 
 /// The Services the backend references name, each looked up once.
@@ -143,6 +145,7 @@ impl<'a> Ctx<'a> {
             direct_access_by_default: false,
             services: OnceCell::new(),
             clb: OnceCell::new(),
+            spec_paths: OnceCell::new(),
         }
     }
 
@@ -206,8 +209,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every spec path, with its defaults filled in.
-    pub fn spec_paths(&self) -> impl Iterator<Item = SpecPath<'a>> + 'a {
-        listeners::spec_paths(self.ingress)
+    pub fn spec_paths(&self) -> impl Iterator<Item = SpecPath<'a>> + '_ {
+        self.spec_paths
+            .get_or_init(|| listeners::spec_paths(self.ingress).collect())
+            .iter()
+            .copied()
     }
 
     /// Which protocols a spec path is on (docs/tke-behaviour.md §3.2).
