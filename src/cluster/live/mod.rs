@@ -96,6 +96,22 @@ pub struct LiveCluster {
 /// The name of the thread the Service and Ingress watches run on.
 pub const WATCH_THREAD: &str = "live-watches";
 
+/// The watch thread's niceness: under the kernel's fair scheduler a thread at 10 gets about a
+/// tenth of the CPU a review's thread (at 0) gets while both want it, so a review that arrives
+/// during a re-list is run ahead of the page being decoded instead of beside it.
+pub const WATCH_NICENESS: i32 = 10;
+
+/// Gives the calling thread [`WATCH_NICENESS`]. Lowering one's own priority needs no privilege;
+/// if it fails anyway the watches run at the default priority, as before.
+fn yield_to_reviews() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), WATCH_NICENESS)
+    {
+        tracing::warn!(%error, "could not lower the watch thread's priority");
+    }
+}
+
 impl LiveCluster {
     /// Starts the Service and Ingress watches on a thread of their own ([`WATCH_THREAD`]), with
     /// a current-thread tokio runtime.
@@ -123,6 +139,7 @@ impl LiveCluster {
         std::thread::Builder::new()
             .name(WATCH_THREAD.to_owned())
             .spawn(move || {
+                yield_to_reviews();
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -321,12 +338,12 @@ mod tests {
     use std::sync::{Arc, Mutex, PoisonError};
     use std::time::{Duration, Instant};
 
-    use super::{LiveCluster, LiveConfig, WATCH_THREAD};
+    use super::{LiveCluster, LiveConfig, WATCH_NICENESS, WATCH_THREAD};
     use crate::cluster::ClusterView as _;
 
     /// Each request the API server got: the name of the thread that polled it, and whether it
     /// was a watch (else a list).
-    type Seen = Arc<Mutex<Vec<(Option<String>, bool)>>>;
+    type Seen = Arc<Mutex<Vec<(Option<String>, bool, i32)>>>;
 
     /// A kube client whose API server answers every list with no items and keeps every watch
     /// open; `open` is held by each open watch. A response is polled (and a list decoded) by
@@ -340,9 +357,11 @@ mod tests {
                     .query()
                     .is_some_and(|q| q.contains("watch=true"));
                 let thread = std::thread::current().name().map(str::to_owned);
-                seen.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((thread, watch));
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push((
+                    thread,
+                    watch,
+                    niceness(),
+                ));
                 if watch {
                     std::future::pending::<()>().await;
                     // Held until the watch is dropped.
@@ -372,8 +391,14 @@ mod tests {
         }
     }
 
+    /// The calling thread's niceness.
+    fn niceness() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
     /// A re-list's pages are decoded where the watches run: on the runtime that answers reviews
-    /// they would hold each review up behind a page (issue #30).
+    /// they would hold each review up behind a page, and beside it at the same priority they
+    /// would share the CPU with it (issue #30).
     #[tokio::test]
     async fn the_watches_run_on_their_own_thread_and_stop_with_the_view() {
         let (seen, open) = (Seen::default(), Arc::new(()));
@@ -385,13 +410,19 @@ mod tests {
 
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
-            seen.iter().filter(|(_, watch)| !watch).count(),
+            seen.iter().filter(|(_, watch, _)| !watch).count(),
             2,
             "{seen:?}"
         );
         assert!(
+            seen.iter().all(|(_, _, nice)| *nice == WATCH_NICENESS),
+            "the watches run at niceness {WATCH_NICENESS}, the caller at {}: {seen:?}",
+            niceness()
+        );
+        assert_eq!(niceness(), 0, "the caller's thread keeps its priority");
+        assert!(
             seen.iter()
-                .all(|(thread, _)| thread.as_deref() == Some(WATCH_THREAD)),
+                .all(|(thread, _, _)| thread.as_deref() == Some(WATCH_THREAD)),
             "every request of the watches is polled on {WATCH_THREAD}, not on the caller's \
              runtime ({:?}): {seen:?}",
             std::thread::current().name()
