@@ -283,19 +283,11 @@ impl<'a> Annotations<'a> {
 
     /// Keys and values, in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Str<'a>, &Str<'a>)> + '_ {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.into_iter()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Str<'a>> + '_ {
         self.0.iter().map(|(k, _)| k)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Sets `key` to `value` (`/mutate`'s edits).

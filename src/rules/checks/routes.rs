@@ -34,10 +34,9 @@ pub fn host_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 /// hold regex characters; the entry's own path may carry a `~`, `~*` or `=` marker and only warns
 /// when it fits no form (docs/tke-behaviour.md §3.4, §6.2).
 pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let entries = || ctx.entries();
     for path in ctx.spec_paths() {
         if let Some(url) = path.path.path.as_deref().filter(|p| !p.is_empty()) {
-            let typed = entries().any(|e| e.path_type && e.matches(&path));
+            let typed = ctx.entries().any(|e| e.path_type && e.matches(&path));
             let field = || format!("{}.path", path.field());
             if typed {
                 check_typed_path(url, field, Severity::Deny, out);
@@ -46,7 +45,7 @@ pub fn path_grammar(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
-    for entry in entries() {
+    for entry in ctx.entries() {
         let field = || format!("{}.path", entry.field());
         if entry.path_type {
             let unmarked = ["~*", "~", "="]
