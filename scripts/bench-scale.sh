@@ -13,9 +13,10 @@
 #                                           # before (no build: another build's figures)
 #
 # Prints the harness's `scale:` lines (figures only; nothing is asserted on time). The webhook is
-# pinned to CPU 0 (one tokio worker, as in scripts/bench.sh) and wrk to CPU 1; the stand-in runs
-# in the harness's process, unpinned. Peak RSS is the webhook's VmHWM, reset between phases
-# (sync, audit pass, re-list) through /proc/PID/clear_refs.
+# pinned to CPU 0 (one tokio worker, as in scripts/bench.sh); the harness (the stand-in, on a
+# thread of its own, and the client that times reviews) and wrk to CPU 1, so the webhook has its
+# CPU to itself, as on a node (SCALE_HARNESS_CPU= leaves the harness unpinned). Peak RSS is the
+# webhook's VmHWM, reset between phases (sync, audit pass, re-list) through /proc/PID/clear_refs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/bench/make_inputs.py "$work" 2>/dev/null
 export SCALE_INPUTS=$work SCALE_PIN=1 SCALE_WRK=${SCALE_WRK-10s}
+SCALE_HARNESS_CPU=${SCALE_HARNESS_CPU-1}
 
 if [ -z "${SCALE_TEST_EXE:-}" ]; then
   echo "== cargo test --release --no-run (tests/scale.rs and the binary)" >&2
@@ -47,7 +49,7 @@ run() {
   shift 2
   if [ -n "${SCALE_ONLY:-}" ] && [ "$SCALE_ONLY" != "$name" ]; then return 0; fi
   echo "== $name: $*" >&2
-  env "$@" "$SCALE_TEST_EXE" --ignored --exact --nocapture "$test" 2>&1 |
+  env "$@" ${SCALE_HARNESS_CPU:+taskset -c "$SCALE_HARNESS_CPU"} "$SCALE_TEST_EXE" --ignored --exact --nocapture "$test" 2>&1 |
     grep '^scale:' | sed "s/^scale: /$name: /"
 }
 

@@ -84,10 +84,32 @@ pub async fn sequential(
     url: &str,
     body: &str,
     count: usize,
+    until: impl FnMut() -> bool,
+) -> Vec<Duration> {
+    paced(client, url, body, count, None, until).await
+}
+
+/// [`sequential`], starting a review at most every `pace` (`None`: back to back). A paced
+/// client leaves the CPU it shares with the stand-in to the stand-in between reviews, as the
+/// API server's own clients do.
+pub async fn paced(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    count: usize,
+    pace: Option<Duration>,
     mut until: impl FnMut() -> bool,
 ) -> Vec<Duration> {
+    let mut ticks = pace.map(|pace| {
+        let mut ticks = tokio::time::interval(pace);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     let mut samples = Vec::new();
     while samples.len() < count && !until() {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
         let start = Instant::now();
         let response = client
             .post(url)

@@ -193,28 +193,57 @@ pub struct StandIn {
     inner: Arc<Inner>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Where it serves: the caller's runtime, or one on a thread of its own.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl StandIn {
     pub async fn start() -> Self {
+        Self::start_on(None)
+    }
+
+    /// Serves from a thread of its own (a current-thread runtime), for the scale harness: a real
+    /// API server runs elsewhere, so the pages it builds during a re-list must not hold up the
+    /// runtime of the client that times the webhook's reviews, as they do when both share the
+    /// test's runtime.
+    pub fn start_on_own_thread() -> Self {
+        let (handle, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("stand-in-apiserver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                handle.send(runtime.handle().clone()).unwrap();
+                // Serves until the process ends.
+                runtime.block_on(std::future::pending::<()>());
+            })
+            .unwrap();
+        Self::start_on(Some(receiver.recv().unwrap()))
+    }
+
+    fn start_on(runtime: Option<tokio::runtime::Handle>) -> Self {
         let (signals, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             store: Mutex::default(),
             signals,
             api: api::ApiState::default(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut stand_in = Self {
             addr: listener.local_addr().unwrap(),
             inner,
             stop: None,
             task: None,
+            runtime,
         };
         stand_in.serve(listener);
         stand_in
     }
 
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
         let app = Router::new()
             .route("/api/v1/services", get(list_or_watch_services))
             .route(
@@ -269,7 +298,13 @@ impl StandIn {
             .with_state(self.inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
+        let runtime = self
+            .runtime
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
+        self.task = Some(runtime.spawn(async move {
+            // Registered with the runtime that serves it.
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
@@ -299,7 +334,7 @@ impl StandIn {
 
     /// Serves again on the same port, with the same objects.
     pub async fn restart(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let listener = std::net::TcpListener::bind(self.addr).unwrap();
         self.serve(listener);
     }
 
