@@ -51,6 +51,14 @@ fn decode(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(version.name(), name), &body, |b, body| {
                 b.iter(|| decode_body(black_box(body)));
             });
+            if matches!(version, Version::V1) {
+                // The floor of any serde_json reader: the body checked and skipped, nothing kept.
+                group.bench_with_input(BenchmarkId::new("skip-only", name), &body, |b, body| {
+                    b.iter(|| {
+                        serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).unwrap()
+                    });
+                });
+            }
         }
     }
     group.finish();

@@ -6,6 +6,7 @@
 //!
 //! ```sh
 //! cargo run --release --example bench_bare -- 127.0.0.1:19444 tls.crt tls.key response.json
+//! BARE_WORK_US=30 cargo run ...   # spin 30 µs per request: a handler that costs that much
 //! ```
 
 mod bench_stack;
@@ -21,12 +22,20 @@ fn main() -> Result<()> {
         anyhow::bail!("usage: bench_bare LISTEN CERT KEY RESPONSE_FILE");
     };
     let answer = Bytes::from(std::fs::read(response).context("reading the response file")?);
+    // What the kernel's share of a review does as user space grows, with nothing else changed.
+    let work = std::time::Duration::from_micros(
+        std::env::var("BARE_WORK_US").map_or(Ok(0), |us| us.parse())?,
+    );
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let answer = answer.clone();
         async move {
             // Read the body as the webhook must, then answer without looking at it.
             let body = request.into_body().collect().await?.to_bytes();
             std::hint::black_box(body);
+            let start = std::time::Instant::now();
+            while start.elapsed() < work {
+                std::hint::spin_loop();
+            }
             let mut response = Response::new(Full::new(answer));
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,

@@ -10,6 +10,7 @@
 #   scripts/bench.sh                 # full run, ~3 minutes after the build
 #   BENCH_DURATION=5s scripts/bench.sh
 #   BENCH_BIN=/path/to/qcloud-ingress-webhook scripts/bench.sh   # another build, same scenarios
+#   BENCH_BARE_WORK_US="20 35" scripts/bench.sh   # also the bare server spinning 20, 35 µs a request
 #
 # Installs wrk and nginx from Debian's packages when missing. Servers are pinned to CPU 0 and wrk
 # to CPU 1 (2-core machine), so each side gets one core. Prints req/s, p50 and p99 per scenario,
@@ -168,6 +169,17 @@ for n in 50 500; do # what carrying the large bodies costs, to take out of the p
   run_wrk "bare-rules-$n" "https://127.0.0.1:$port_bare/validate" "$work/review-rules-$n.json" "$bare_pid"
 done
 kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
+# BENCH_BARE_WORK_US="20 35": the bare server again, spinning that long per request (a handler of
+# that cost), to see what the kernel's share does as user space grows.
+for us in ${BENCH_BARE_WORK_US:-}; do
+  taskset -c 0 env BARE_WORK_US="$us" "$bare_bin" 127.0.0.1:$port_bare "$work/certs/tls.crt" \
+    "$work/certs/tls.key" "$work/static-response.json" &
+  bare_pid=$!
+  pids+=("$bare_pid")
+  wait_for "https://127.0.0.1:$port_bare/"
+  run_wrk "bare-work-$us-allowed" "https://127.0.0.1:$port_bare/validate" "$work/review-allowed.json" "$bare_pid"
+  kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
+done
 
 echo "== baseline: kube-rs admission_controller example on the same stack" >&2
 # Pinned from exec like the others. RUST_LOG unset, as the example runs by default: its
