@@ -256,7 +256,7 @@ impl Live {
 /// The bearer token allowed to read `/audit` in the scale runs.
 const SCALE_READER_TOKEN: &str = "scale-audit-reader";
 
-async fn loaded_stand_in(sizes: Sizes, inputs: &Inputs) -> (StandIn, Duration) {
+fn loaded_stand_in(sizes: Sizes, inputs: &Inputs) -> (StandIn, Duration) {
     let stand_in = StandIn::start_on_own_thread();
     stand_in.add_token(SCALE_READER_TOKEN, "scale");
     stand_in.grant("scale", "get", "/audit");
@@ -413,7 +413,7 @@ fn load(mode: &str, webhook: &Webhook, bodies: &[Body], dir: &Path) {
 /// The whole live run; returns (re-lists seen, audit report when waited for).
 async fn run_live(live: &Live, inputs: &Inputs) -> (usize, Option<Value>) {
     let dir = tempfile::tempdir().unwrap();
-    let (stand_in, loaded) = loaded_stand_in(live.sizes, inputs).await;
+    let (stand_in, loaded) = loaded_stand_in(live.sizes, inputs);
     println!(
         "scale: stand-in loaded {} objects in {:.1}s",
         live.sizes.label(),

@@ -199,7 +199,8 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start() -> Self {
-        Self::start_on(None)
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener.into_std().unwrap(), None)
     }
 
     /// Serves from a thread of its own (a current-thread runtime), for the scale harness: a real
@@ -220,17 +221,18 @@ impl StandIn {
                 runtime.block_on(std::future::pending::<()>());
             })
             .unwrap();
-        Self::start_on(Some(receiver.recv().unwrap()))
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(listener, Some(receiver.recv().unwrap()))
     }
 
-    fn start_on(runtime: Option<tokio::runtime::Handle>) -> Self {
+    /// Serves on `listener`, from `runtime` or else the caller's.
+    fn start_on(listener: std::net::TcpListener, runtime: Option<tokio::runtime::Handle>) -> Self {
         let (signals, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             store: Mutex::default(),
             signals,
             api: api::ApiState::default(),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut stand_in = Self {
             addr: listener.local_addr().unwrap(),
             inner,
@@ -244,58 +246,7 @@ impl StandIn {
 
     fn serve(&mut self, listener: std::net::TcpListener) {
         listener.set_nonblocking(true).unwrap();
-        let app = Router::new()
-            .route("/api/v1/services", get(list_or_watch_services))
-            .route(
-                "/apis/networking.k8s.io/v1/ingresses",
-                get(list_or_watch_ingresses),
-            )
-            .route(
-                "/api/v1/namespaces/{namespace}/secrets/{name}",
-                get(get_secret).put(self_managed::update_secret),
-            )
-            .route(
-                "/api/v1/namespaces/{namespace}/services/{name}",
-                get(get_service),
-            )
-            .route(
-                "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}",
-                get(get_ingress),
-            )
-            .route("/api/v1/namespaces/{namespace}/events", post(create_event))
-            .route(
-                "/api/v1/namespaces/{namespace}/secrets",
-                post(self_managed::create_secret),
-            )
-            .route(
-                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
-                post(leases::create_lease),
-            )
-            .route(
-                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
-                get(leases::get_lease).put(leases::update_lease),
-            )
-            .route(
-                "/apis/admissionregistration.k8s.io/v1/{resource}",
-                get(self_managed::list_or_watch_configurations),
-            )
-            .route(
-                "/apis/admissionregistration.k8s.io/v1/{resource}/{name}",
-                get(self_managed::get_configuration).patch(self_managed::apply_configuration),
-            )
-            .route(
-                "/apis/authentication.k8s.io/v1/tokenreviews",
-                post(create_token_review),
-            )
-            .route(
-                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                post(create_subject_access_review),
-            )
-            // Discovery, OpenAPI and the Ingress write API (the GET above serves reads of one
-            // Ingress); anything else is logged as unserved.
-            .fallback(api::serve)
-            .method_not_allowed_fallback(api::serve)
-            .with_state(self.inner.clone());
+        let app = routes().with_state(self.inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         self.stop = Some(stop);
         let runtime = self
@@ -334,8 +285,8 @@ impl StandIn {
 
     /// Serves again on the same port, with the same objects.
     pub async fn restart(&mut self) {
-        let listener = std::net::TcpListener::bind(self.addr).unwrap();
-        self.serve(listener);
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener.into_std().unwrap());
     }
 
     /// The webhook's live view of the stand-in, through the real kube client and a kubeconfig
@@ -577,6 +528,61 @@ current-context: stand-in
             line,
         });
     }
+}
+
+/// The API the stand-in serves.
+fn routes() -> Router<Arc<Inner>> {
+    Router::new()
+        .route("/api/v1/services", get(list_or_watch_services))
+        .route(
+            "/apis/networking.k8s.io/v1/ingresses",
+            get(list_or_watch_ingresses),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/secrets/{name}",
+            get(get_secret).put(self_managed::update_secret),
+        )
+        .route(
+            "/api/v1/namespaces/{namespace}/services/{name}",
+            get(get_service),
+        )
+        .route(
+            "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses/{name}",
+            get(get_ingress),
+        )
+        .route("/api/v1/namespaces/{namespace}/events", post(create_event))
+        .route(
+            "/api/v1/namespaces/{namespace}/secrets",
+            post(self_managed::create_secret),
+        )
+        .route(
+            "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+            post(leases::create_lease),
+        )
+        .route(
+            "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
+            get(leases::get_lease).put(leases::update_lease),
+        )
+        .route(
+            "/apis/admissionregistration.k8s.io/v1/{resource}",
+            get(self_managed::list_or_watch_configurations),
+        )
+        .route(
+            "/apis/admissionregistration.k8s.io/v1/{resource}/{name}",
+            get(self_managed::get_configuration).patch(self_managed::apply_configuration),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            post(create_token_review),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            post(create_subject_access_review),
+        )
+        // Discovery, OpenAPI and the Ingress write API (the GET above serves reads of one
+        // Ingress); anything else is logged as unserved.
+        .fallback(api::serve)
+        .method_not_allowed_fallback(api::serve)
 }
 
 impl Drop for StandIn {
