@@ -89,9 +89,9 @@ pub async fn sequential(
     paced(client, url, body, count, None, until).await
 }
 
-/// [`sequential`], starting a review at most every `pace` (`None`: back to back). A paced
-/// client leaves the CPU it shares with the stand-in to the stand-in between reviews, as the
-/// API server's own clients do.
+/// [`sequential`], starting a review at most every `pace` (`None`: back to back). Paced, the
+/// client leaves the CPU it shares with the stand-in to the stand-in between reviews; an API
+/// server sends reviews as writes arrive, not back to back.
 pub async fn paced(
     client: &reqwest::Client,
     url: &str,
