@@ -32,9 +32,11 @@ fn main() -> Result<()> {
             // Read the body as the webhook must, then answer without looking at it.
             let body = request.into_body().collect().await?.to_bytes();
             std::hint::black_box(body);
-            let start = std::time::Instant::now();
-            while start.elapsed() < work {
-                std::hint::spin_loop();
+            if !work.is_zero() {
+                let start = std::time::Instant::now();
+                while start.elapsed() < work {
+                    std::hint::spin_loop();
+                }
             }
             let mut response = Response::new(Full::new(answer));
             response.headers_mut().insert(

@@ -157,12 +157,15 @@ run_wrk static-allowed "https://127.0.0.1:$port_nginx/validate" "$work/review-al
 run_wrk static-denied "https://127.0.0.1:$port_nginx/validate" "$work/review-denied.json" "$nginx_pid"
 
 echo "== baseline: bare tokio-rustls + hyper" >&2
-# Pinned from exec like the webhook: one CPU, so one tokio worker.
-taskset -c 0 "$bare_bin" 127.0.0.1:$port_bare "$work/certs/tls.crt" "$work/certs/tls.key" \
-  "$work/static-response.json" &
-bare_pid=$!
-pids+=("$bare_pid")
-wait_for "https://127.0.0.1:$port_bare/"
+start_bare() { # spin-us-per-request
+  # Pinned from exec like the webhook: one CPU, so one tokio worker.
+  taskset -c 0 env BARE_WORK_US="$1" "$bare_bin" 127.0.0.1:$port_bare "$work/certs/tls.crt" \
+    "$work/certs/tls.key" "$work/static-response.json" &
+  bare_pid=$!
+  pids+=("$bare_pid")
+  wait_for "https://127.0.0.1:$port_bare/"
+}
+start_bare 0
 run_wrk bare-allowed "https://127.0.0.1:$port_bare/validate" "$work/review-allowed.json" "$bare_pid"
 run_wrk bare-denied "https://127.0.0.1:$port_bare/validate" "$work/review-denied.json" "$bare_pid"
 for n in 50 500; do # what carrying the large bodies costs, to take out of the per-rule figure
@@ -172,11 +175,7 @@ kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
 # BENCH_BARE_WORK_US="20 35": the bare server again, spinning that long per request (a handler of
 # that cost), to see what the kernel's share does as user space grows.
 for us in ${BENCH_BARE_WORK_US:-}; do
-  taskset -c 0 env BARE_WORK_US="$us" "$bare_bin" 127.0.0.1:$port_bare "$work/certs/tls.crt" \
-    "$work/certs/tls.key" "$work/static-response.json" &
-  bare_pid=$!
-  pids+=("$bare_pid")
-  wait_for "https://127.0.0.1:$port_bare/"
+  start_bare "$us"
   run_wrk "bare-work-$us-allowed" "https://127.0.0.1:$port_bare/validate" "$work/review-allowed.json" "$bare_pid"
   kill "$bare_pid" && wait "$bare_pid" 2>/dev/null || true
 done

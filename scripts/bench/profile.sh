@@ -51,10 +51,11 @@ sleep 1
 if [ -n "${PROFILE_STAT:-}" ]; then
   # Tracepoints need tracefs; mounting it is harmless where it already is.
   mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
-  reviews_before=$(curl -s http://127.0.0.1:18180/metrics | awk '/^qcloud_ingress_webhook_reviews_total/ {n += $2} END {print n}')
+  reviews() { curl -s http://127.0.0.1:18180/metrics | awk '/^qcloud_ingress_webhook_reviews_total/ {n += $2} END {print n}'; }
+  reviews_before=$(reviews)
   perf stat -x, -e raw_syscalls:sys_enter,context-switches,page-faults,task-clock -p "$pid" \
     -o "$work/stat.txt" -- sleep "$seconds"
-  reviews_after=$(curl -s http://127.0.0.1:18180/metrics | awk '/^qcloud_ingress_webhook_reviews_total/ {n += $2} END {print n}')
+  reviews_after=$(reviews)
   wait "$wrk_pid"
   python3 - "$work/stat.txt" $((reviews_after - reviews_before)) <<'PY'
 import sys
